@@ -1,0 +1,21 @@
+"""Exception types raised by retrofit. Each message names the field, the value found and the fix."""
+
+
+class RetrofitError(Exception):
+    """Base class of every error retrofit raises on purpose."""
+
+
+class DataError(RetrofitError, ValueError):
+    """A dataset, split or feedback file is malformed (shapes, NaN/inf, bounds, episode ends)."""
+
+
+class PolicyError(RetrofitError, TypeError):
+    """A policy cannot be wrapped or used (not differentiable, wrong spaces, unsupported type)."""
+
+
+class ConfigError(RetrofitError, ValueError):
+    """A hyper-parameter or option is out of its valid range."""
+
+
+class EnvironmentError_(RetrofitError, RuntimeError):
+    """A task id is unknown or its simulator cannot be created here."""

@@ -1,0 +1,112 @@
+"""DSRL task constants and score normalisation.
+
+The numbers are those of ``dsrl/infos.py`` (dsrl 0.1.0); ``tests/test_tasks.py`` checks that they
+equal the installed package's. They live here so that ``import retrofit`` does not import the
+simulators (importing ``dsrl`` loads pybullet and MuJoCo).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from retrofit.errors import EnvironmentError_
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """Constants of one DSRL task (dsrl ``infos.py``) and its constraint-variation thresholds."""
+
+    env_id: str
+    max_episode_steps: int
+    min_reward: float
+    max_reward: float
+    max_cost: float
+    cost_thresholds: tuple[float, ...]
+    domain: str  # "bullet" (BulletGym) or "safety" (SafetyGym); selects method presets
+
+
+_BULLET = (10.0, 20.0, 40.0)
+_SAFETY = (20.0, 40.0, 80.0)
+
+# name -> (env id, max steps, R_min, R_max, C_max, κ set, domain)
+_ROWS: dict[str, tuple[str, int, float, float, float, tuple[float, ...], str]] = {
+    "AntCircle": ("OfflineAntCircle-v0", 500, 0.0177, 460.709, 200, _BULLET, "bullet"),
+    "AntRun": ("OfflineAntRun-v0", 200, 0.00177, 955.482, 150, _BULLET, "bullet"),
+    "BallCircle": ("OfflineBallCircle-v0", 200, 0.3831, 881.463, 80, _BULLET, "bullet"),
+    "BallRun": ("OfflineBallRun-v0", 100, 26.34, 1327.45, 80, _BULLET, "bullet"),
+    "CarCircle": ("OfflineCarCircle-v0", 300, 3.484, 534.306, 100, _BULLET, "bullet"),
+    "CarRun": ("OfflineCarRun-v0", 200, 204.3, 574.653, 40, _BULLET, "bullet"),
+    "DroneCircle": ("OfflineDroneCircle-v0", 300, 207.8, 996.389, 100, _BULLET, "bullet"),
+    "DroneRun": ("OfflineDroneRun-v0", 200, 10.56, 682.833, 140, _BULLET, "bullet"),
+    "CarButton1": ("OfflineCarButton1Gymnasium-v0", 1000, 0.0029, 44.42, 250, _SAFETY, "safety"),
+    "CarButton2": ("OfflineCarButton2Gymnasium-v0", 1000, 0.0018, 41.995, 300, _SAFETY, "safety"),
+    "CarCircle1": ("OfflineCarCircle1Gymnasium-v0", 500, 8.037, 24.942, 250, _SAFETY, "safety"),
+    "CarCircle2": ("OfflineCarCircle2Gymnasium-v0", 500, 5.113, 25.950, 398, _SAFETY, "safety"),
+    "CarGoal1": ("OfflineCarGoal1Gymnasium-v0", 1000, 0.0122, 39.908, 120, _SAFETY, "safety"),
+    "CarGoal2": ("OfflineCarGoal2Gymnasium-v0", 1000, 0.0010, 28.903, 200, _SAFETY, "safety"),
+    "CarPush1": ("OfflineCarPush1Gymnasium-v0", 1000, 0.0137, 16.304, 200, _SAFETY, "safety"),
+    "CarPush2": ("OfflineCarPush2Gymnasium-v0", 1000, 0.0003, 15.142, 250, _SAFETY, "safety"),
+    "PointButton1": ("OfflinePointButton1Gymnasium-v0", 1000, 0.0088, 41.193, 200, _SAFETY, "safety"),
+    "PointButton2": ("OfflinePointButton2Gymnasium-v0", 1000, 0.0141, 42.899, 250, _SAFETY, "safety"),
+    "PointCircle1": ("OfflinePointCircle1Gymnasium-v0", 500, 20.07, 61.728, 200, _SAFETY, "safety"),
+    "PointCircle2": ("OfflinePointCircle2Gymnasium-v0", 500, 20.48, 54.022, 299, _SAFETY, "safety"),
+    "PointGoal1": ("OfflinePointGoal1Gymnasium-v0", 1000, 0.0120, 30.071, 100, _SAFETY, "safety"),
+    "PointGoal2": ("OfflinePointGoal2Gymnasium-v0", 1000, 0.0026, 27.718, 200, _SAFETY, "safety"),
+    "PointPush1": ("OfflinePointPush1Gymnasium-v0", 1000, 0.0014, 16.519, 150, _SAFETY, "safety"),
+    "PointPush2": ("OfflinePointPush2Gymnasium-v0", 1000, 0.0012, 14.691, 200, _SAFETY, "safety"),
+    "AntVelocity": ("OfflineAntVelocityGymnasium-v1", 1000, 6.152, 2976.28, 250, _SAFETY, "safety"),
+    "HalfCheetahVelocity": (
+        "OfflineHalfCheetahVelocityGymnasium-v1", 1000, 5.751, 2806.93, 250, _SAFETY, "safety"
+    ),
+    "HopperVelocity": (
+        "OfflineHopperVelocityGymnasium-v1", 1000, 37.05, 1911.40, 250, _SAFETY, "safety"
+    ),
+    "SwimmerVelocity": (
+        "OfflineSwimmerVelocityGymnasium-v1", 1000, 0.0711, 238.958, 200, _SAFETY, "safety"
+    ),
+    "Walker2dVelocity": (
+        "OfflineWalker2dVelocityGymnasium-v1", 1000, 18.67, 3418.22, 300, _SAFETY, "safety"
+    ),
+}
+
+TASKS: dict[str, TaskInfo] = {
+    row[0]: TaskInfo(row[0], row[1], row[2], row[3], float(row[4]), row[5], row[6])
+    for row in _ROWS.values()
+}
+_SHORT_NAMES = {name: row[0] for name, row in _ROWS.items()}
+
+
+def task_info(task: str) -> TaskInfo:
+    """Return the constants of a DSRL task given its env id (``OfflineBallRun-v0``) or short name.
+
+    Short names are those of dsrl's ``infos.py`` (``BallRun``, ``HalfCheetahVelocity``, ...).
+    """
+    env_id = _SHORT_NAMES.get(task, task)
+    if env_id not in TASKS:
+        known = ", ".join(sorted(TASKS))
+        raise EnvironmentError_(
+            f"task={task!r} is not a DSRL task this library knows. Use one of: {known}. "
+            "MetaDrive tasks are not supported here: MetaDrive downloads its assets at run time."
+        )
+    return TASKS[env_id]
+
+
+def normalized_score(
+    task: str, reward: float | np.ndarray, cost: float | np.ndarray, cost_threshold: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """DSRL-normalised reward and cost, as dsrl's ``get_normalized_score`` after ``set_target_cost``.
+
+    ``norm_reward = (R - R_min) / (R_max - R_min)``, ``norm_cost = (C + ε) / (κ + ε)`` with
+    ``ε = 1`` when ``κ == 0`` else ``0`` (spec/dsrl.md). A policy is safe when ``norm_cost <= 1``.
+    """
+    info = task_info(task)
+    if cost_threshold < 0:
+        raise EnvironmentError_(f"cost_threshold={cost_threshold} must be >= 0.")
+    eps = 1.0 if cost_threshold == 0 else 0.0
+    reward_arr = np.asarray(reward, dtype=np.float64)
+    cost_arr = np.asarray(cost, dtype=np.float64)
+    norm_reward = (reward_arr - info.min_reward) / (info.max_reward - info.min_reward)
+    norm_cost = (cost_arr + eps) / (cost_threshold + eps)
+    return norm_reward, norm_cost
