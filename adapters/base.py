@@ -1,4 +1,4 @@
-"""The one contract every policy wrapper honours (like SB3's ``BasePolicy``: a small, fixed surface).
+"""The one contract every policy wrapper honours (like SB3's ``BasePolicy``: small and fixed).
 
 Methods (PREFINE, PreSa, baselines) only ever talk to a ``PolicyAdapter``; they know nothing of
 SB3, d3rlpy or the user's module. Adapters know nothing of methods.

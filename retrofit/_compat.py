@@ -41,7 +41,14 @@ def patch_safety_gymnasium() -> None:
     _patched.add("safety_gymnasium")
 
 
-def _has_fileno(stream: Any) -> bool:
+def _is_process_stream(stream: Any) -> bool:
+    """True for the real C-level stdout/stderr (what ``RedirectStream`` can redirect and flush).
+
+    Captured streams (pytest, IDEs) may have a descriptor but a name like ``<_io.FileIO ...>``,
+    for which bullet-safety-gym's libc symbol lookup fails.
+    """
+    if getattr(stream, "name", None) not in ("<stdout>", "<stderr>"):
+        return False
     try:
         stream.fileno()
     except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
@@ -52,9 +59,9 @@ def _has_fileno(stream: Any) -> bool:
 @contextlib.contextmanager
 def _real_std_streams() -> Iterator[None]:
     saved = sys.stdout, sys.stderr
-    if not _has_fileno(sys.stdout):
+    if not _is_process_stream(sys.stdout):
         sys.stdout = sys.__stdout__
-    if not _has_fileno(sys.stderr):
+    if not _is_process_stream(sys.stderr):
         sys.stderr = sys.__stderr__
     try:
         yield
@@ -63,7 +70,7 @@ def _real_std_streams() -> Iterator[None]:
 
 
 def patch_bullet_safety_gym() -> None:
-    """Make bullet-safety-gym 1.4.0 importable and usable under captured output (fix 2). Idempotent."""
+    """Make bullet-safety-gym 1.4.0 work under captured output (fix 2 above). Idempotent."""
     if "bullet_safety_gym" in _patched:
         return
     with _real_std_streams():
@@ -72,12 +79,10 @@ def patch_bullet_safety_gym() -> None:
     original = builder.RedirectStream
 
     class SafeRedirectStream(original):  # type: ignore[misc, valid-type]
-        """``RedirectStream`` that is a no-op for streams without a file descriptor."""
+        """``RedirectStream`` that is a no-op unless the stream is the process's own."""
 
         def __enter__(self) -> None:
-            self._active = _has_fileno(self.stream) and isinstance(
-                getattr(self.stream, "name", None), str
-            )
+            self._active = _is_process_stream(self.stream)
             if self._active:
                 super().__enter__()
 
@@ -90,7 +95,7 @@ def patch_bullet_safety_gym() -> None:
 
 
 def import_dsrl() -> Any:
-    """Import the ``dsrl`` package with both fixes applied, so every ``Offline*`` id is registered."""
+    """Import ``dsrl`` with both fixes applied, so every ``Offline*`` id is registered."""
     patch_safety_gymnasium()
     patch_bullet_safety_gym()
     import dsrl

@@ -32,42 +32,121 @@ _SAFETY = (20.0, 40.0, 80.0)
 
 # name -> (env id, max steps, R_min, R_max, C_max, κ set, domain)
 _ROWS: dict[str, tuple[str, int, float, float, float, tuple[float, ...], str]] = {
-    "AntCircle": ("OfflineAntCircle-v0", 500, 0.0177, 460.709, 200, _BULLET, "bullet"),
-    "AntRun": ("OfflineAntRun-v0", 200, 0.00177, 955.482, 150, _BULLET, "bullet"),
-    "BallCircle": ("OfflineBallCircle-v0", 200, 0.3831, 881.463, 80, _BULLET, "bullet"),
-    "BallRun": ("OfflineBallRun-v0", 100, 26.34, 1327.45, 80, _BULLET, "bullet"),
-    "CarCircle": ("OfflineCarCircle-v0", 300, 3.484, 534.306, 100, _BULLET, "bullet"),
-    "CarRun": ("OfflineCarRun-v0", 200, 204.3, 574.653, 40, _BULLET, "bullet"),
-    "DroneCircle": ("OfflineDroneCircle-v0", 300, 207.8, 996.389, 100, _BULLET, "bullet"),
-    "DroneRun": ("OfflineDroneRun-v0", 200, 10.56, 682.833, 140, _BULLET, "bullet"),
-    "CarButton1": ("OfflineCarButton1Gymnasium-v0", 1000, 0.0029, 44.42, 250, _SAFETY, "safety"),
-    "CarButton2": ("OfflineCarButton2Gymnasium-v0", 1000, 0.0018, 41.995, 300, _SAFETY, "safety"),
-    "CarCircle1": ("OfflineCarCircle1Gymnasium-v0", 500, 8.037, 24.942, 250, _SAFETY, "safety"),
-    "CarCircle2": ("OfflineCarCircle2Gymnasium-v0", 500, 5.113, 25.950, 398, _SAFETY, "safety"),
-    "CarGoal1": ("OfflineCarGoal1Gymnasium-v0", 1000, 0.0122, 39.908, 120, _SAFETY, "safety"),
-    "CarGoal2": ("OfflineCarGoal2Gymnasium-v0", 1000, 0.0010, 28.903, 200, _SAFETY, "safety"),
-    "CarPush1": ("OfflineCarPush1Gymnasium-v0", 1000, 0.0137, 16.304, 200, _SAFETY, "safety"),
-    "CarPush2": ("OfflineCarPush2Gymnasium-v0", 1000, 0.0003, 15.142, 250, _SAFETY, "safety"),
-    "PointButton1": ("OfflinePointButton1Gymnasium-v0", 1000, 0.0088, 41.193, 200, _SAFETY, "safety"),
-    "PointButton2": ("OfflinePointButton2Gymnasium-v0", 1000, 0.0141, 42.899, 250, _SAFETY, "safety"),
-    "PointCircle1": ("OfflinePointCircle1Gymnasium-v0", 500, 20.07, 61.728, 200, _SAFETY, "safety"),
-    "PointCircle2": ("OfflinePointCircle2Gymnasium-v0", 500, 20.48, 54.022, 299, _SAFETY, "safety"),
-    "PointGoal1": ("OfflinePointGoal1Gymnasium-v0", 1000, 0.0120, 30.071, 100, _SAFETY, "safety"),
-    "PointGoal2": ("OfflinePointGoal2Gymnasium-v0", 1000, 0.0026, 27.718, 200, _SAFETY, "safety"),
-    "PointPush1": ("OfflinePointPush1Gymnasium-v0", 1000, 0.0014, 16.519, 150, _SAFETY, "safety"),
-    "PointPush2": ("OfflinePointPush2Gymnasium-v0", 1000, 0.0012, 14.691, 200, _SAFETY, "safety"),
-    "AntVelocity": ("OfflineAntVelocityGymnasium-v1", 1000, 6.152, 2976.28, 250, _SAFETY, "safety"),
+    "AntCircle": (
+        "OfflineAntCircle-v0", 500, 0.0177031010389328, 460.7091979980469,
+        200, _BULLET, "bullet",
+    ),
+    "AntRun": (
+        "OfflineAntRun-v0", 200, 0.001767391717990563, 955.4818725585938,
+        150, _BULLET, "bullet",
+    ),
+    "BallCircle": (
+        "OfflineBallCircle-v0", 200, 0.38312244415283203, 881.46337890625,
+        80, _BULLET, "bullet",
+    ),
+    "BallRun": (
+        "OfflineBallRun-v0", 100, 26.339754104614258, 1327.445556640625,
+        80, _BULLET, "bullet",
+    ),
+    "CarCircle": (
+        "OfflineCarCircle-v0", 300, 3.484419822692871, 534.3060913085938,
+        100, _BULLET, "bullet",
+    ),
+    "CarRun": (
+        "OfflineCarRun-v0", 200, 204.28726196289062, 574.6533203125,
+        40, _BULLET, "bullet",
+    ),
+    "DroneCircle": (
+        "OfflineDroneCircle-v0", 300, 207.794189453125, 996.38916015625,
+        100, _BULLET, "bullet",
+    ),
+    "DroneRun": (
+        "OfflineDroneRun-v0", 200, 10.557029724121094, 682.8330078125,
+        140, _BULLET, "bullet",
+    ),
+    "CarButton1": (
+        "OfflineCarButton1Gymnasium-v0", 1000, 0.0028926206826067613, 44.420003345738984,
+        250, _SAFETY, "safety",
+    ),
+    "CarButton2": (
+        "OfflineCarButton2Gymnasium-v0", 1000, 0.001767391717990563, 41.99513815522894,
+        300, _SAFETY, "safety",
+    ),
+    "CarCircle1": (
+        "OfflineCarCircle1Gymnasium-v0", 500, 8.037073135375977, 24.94155502319336,
+        250, _SAFETY, "safety",
+    ),
+    "CarCircle2": (
+        "OfflineCarCircle2Gymnasium-v0", 500, 5.113386154174805, 25.950098037719727,
+        398, _SAFETY, "safety",
+    ),
+    "CarGoal1": (
+        "OfflineCarGoal1Gymnasium-v0", 1000, 0.012232819540852091, 39.907809198384705,
+        120, _SAFETY, "safety",
+    ),
+    "CarGoal2": (
+        "OfflineCarGoal2Gymnasium-v0", 1000, 0.001032874531954775, 28.902897990056502,
+        200, _SAFETY, "safety",
+    ),
+    "CarPush1": (
+        "OfflineCarPush1Gymnasium-v0", 1000, 0.013700173533941762, 16.304467598905237,
+        200, _SAFETY, "safety",
+    ),
+    "CarPush2": (
+        "OfflineCarPush2Gymnasium-v0", 1000, 0.00029391133526335267, 15.141648491514314,
+        250, _SAFETY, "safety",
+    ),
+    "PointButton1": (
+        "OfflinePointButton1Gymnasium-v0", 1000, 0.008822109034937853, 41.19301568767707,
+        200, _SAFETY, "safety",
+    ),
+    "PointButton2": (
+        "OfflinePointButton2Gymnasium-v0", 1000, 0.014114166087574098, 42.8985953616709,
+        250, _SAFETY, "safety",
+    ),
+    "PointCircle1": (
+        "OfflinePointCircle1Gymnasium-v0", 500, 20.067626953125, 61.72819519042969,
+        200, _SAFETY, "safety",
+    ),
+    "PointCircle2": (
+        "OfflinePointCircle2Gymnasium-v0", 500, 20.478347778320312, 54.02184295654297,
+        299, _SAFETY, "safety",
+    ),
+    "PointGoal1": (
+        "OfflinePointGoal1Gymnasium-v0", 1000, 0.01196012764197707, 30.071114857340543,
+        100, _SAFETY, "safety",
+    ),
+    "PointGoal2": (
+        "OfflinePointGoal2Gymnasium-v0", 1000, 0.002616959830266108, 27.717709787852737,
+        200, _SAFETY, "safety",
+    ),
+    "PointPush1": (
+        "OfflinePointPush1Gymnasium-v0", 1000, 0.0014001545292344209, 16.518654299293367,
+        150, _SAFETY, "safety",
+    ),
+    "PointPush2": (
+        "OfflinePointPush2Gymnasium-v0", 1000, 0.0012438183001730607, 14.691039145644403,
+        200, _SAFETY, "safety",
+    ),
+    "AntVelocity": (
+        "OfflineAntVelocityGymnasium-v1", 1000, 6.1519012451171875, 2976.276611328125,
+        250, _SAFETY, "safety",
+    ),
     "HalfCheetahVelocity": (
-        "OfflineHalfCheetahVelocityGymnasium-v1", 1000, 5.751, 2806.93, 250, _SAFETY, "safety"
+        "OfflineHalfCheetahVelocityGymnasium-v1", 1000, 5.7509765625, 2806.93310546875,
+        250, _SAFETY, "safety",
     ),
     "HopperVelocity": (
-        "OfflineHopperVelocityGymnasium-v1", 1000, 37.05, 1911.40, 250, _SAFETY, "safety"
+        "OfflineHopperVelocityGymnasium-v1", 1000, 37.05154800415039, 1911.396728515625,
+        250, _SAFETY, "safety",
     ),
     "SwimmerVelocity": (
-        "OfflineSwimmerVelocityGymnasium-v1", 1000, 0.0711, 238.958, 200, _SAFETY, "safety"
+        "OfflineSwimmerVelocityGymnasium-v1", 1000, 0.07114458084106445, 238.95831298828125,
+        200, _SAFETY, "safety",
     ),
     "Walker2dVelocity": (
-        "OfflineWalker2dVelocityGymnasium-v1", 1000, 18.67, 3418.22, 300, _SAFETY, "safety"
+        "OfflineWalker2dVelocityGymnasium-v1", 1000, 18.668498992919922, 3418.223876953125,
+        300, _SAFETY, "safety",
     ),
 }
 
@@ -96,7 +175,9 @@ def task_info(task: str) -> TaskInfo:
 def normalized_score(
     task: str, reward: float | np.ndarray, cost: float | np.ndarray, cost_threshold: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """DSRL-normalised reward and cost, as dsrl's ``get_normalized_score`` after ``set_target_cost``.
+    """DSRL-normalised reward and cost, as dsrl's ``get_normalized_score``.
+
+    Equals ``get_normalized_score`` after ``set_target_cost(cost_threshold)``.
 
     ``norm_reward = (R - R_min) / (R_max - R_min)``, ``norm_cost = (C + ε) / (κ + ε)`` with
     ``ε = 1`` when ``κ == 0`` else ``0`` (spec/dsrl.md). A policy is safe when ``norm_cost <= 1``.

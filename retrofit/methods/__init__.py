@@ -1,0 +1,1 @@
+"""Retrofitting methods: each a pure loss (``retrofit.losses``) plus a small trainer."""

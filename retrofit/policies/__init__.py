@@ -1,0 +1,1 @@
+"""Policy networks retrofit trains itself (the reference policy) and their file format."""

@@ -1,0 +1,128 @@
+"""Read and write DSRL-format HDF5 files.
+
+The seven DSRL arrays sit at the top level of the file under DSRL's own names, so ``dsrl``'s
+``env.get_dataset(h5path=...)`` reads what we write and we read what it reads. Our extras live in
+root attributes only (``retrofit_task``, ``retrofit_metadata`` as JSON, and the action bounds when
+they were given), which ``dsrl`` ignores. Writes are atomic: a temporary file in the target's
+folder, flushed to disk, then ``os.replace``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import tempfile
+from collections.abc import Mapping
+from typing import Any
+
+import h5py
+import numpy as np
+
+from retrofit.data.validation import DSRL_KEYS
+from retrofit.errors import DataError
+
+ATTR_TASK = "retrofit_task"
+ATTR_METADATA = "retrofit_metadata"
+ATTR_ACTION_LOW = "retrofit_action_low"
+ATTR_ACTION_HIGH = "retrofit_action_high"
+COMPRESSIONS = (None, "gzip", "lzf")
+
+
+def read_hdf5(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Return ``(arrays, extras)`` of a DSRL-format file.
+
+    ``arrays`` holds the DSRL keys that are present (validation reports any missing ones);
+    ``extras`` holds ``task``, ``metadata``, ``action_low`` and ``action_high`` from our attributes
+    (``None``/``{}`` when absent, e.g. in DSRL's own files).
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise DataError(
+            f"path={str(path)!r}: no such file. Give the path of a DSRL-format .hdf5 file, or make "
+            "one with `retrofit collect`."
+        )
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as exc:
+        raise DataError(f"path={str(path)!r} is not a readable HDF5 file ({exc}).") from exc
+    with handle:
+        arrays: dict[str, np.ndarray] = {}
+        for key in DSRL_KEYS:
+            if key not in handle:
+                continue
+            node = handle[key]
+            if not isinstance(node, h5py.Dataset):
+                raise DataError(
+                    f"{key}: in {str(path)!r} is an HDF5 group, not an array; DSRL files keep "
+                    "every key as a top-level dataset."
+                )
+            arrays[key] = node[()]
+        attrs = handle.attrs
+        task = _str_attr(attrs, ATTR_TASK)
+        raw_metadata = _str_attr(attrs, ATTR_METADATA)
+        metadata = json.loads(raw_metadata) if raw_metadata else {}
+        low = np.asarray(attrs[ATTR_ACTION_LOW]) if ATTR_ACTION_LOW in attrs else None
+        high = np.asarray(attrs[ATTR_ACTION_HIGH]) if ATTR_ACTION_HIGH in attrs else None
+    missing = [k for k in DSRL_KEYS if k not in arrays]
+    if missing:
+        raise DataError(
+            f"{str(path)!r} lacks key(s) {missing}; a DSRL file needs {list(DSRL_KEYS)} at its "
+            "top level."
+        )
+    extras = {"task": task, "metadata": metadata, "action_low": low, "action_high": high}
+    return arrays, extras
+
+
+def _str_attr(attrs: h5py.AttributeManager, name: str) -> str | None:
+    if name not in attrs:
+        return None
+    value = attrs[name]
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def write_hdf5(
+    path: str | os.PathLike[str],
+    arrays: Mapping[str, np.ndarray],
+    *,
+    task: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    action_low: np.ndarray | None = None,
+    action_high: np.ndarray | None = None,
+    compression: str | None = "gzip",
+) -> pathlib.Path:
+    """Write the DSRL arrays (and our attributes) to ``path`` atomically; return the path.
+
+    If anything fails, an existing file at ``path`` is left byte-identical and the temporary file
+    is removed.
+    """
+    if compression not in COMPRESSIONS:
+        raise DataError(
+            f"compression={compression!r} is not supported; use one of {list(COMPRESSIONS)}."
+        )
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = pathlib.Path(tmp_name)
+    try:
+        with h5py.File(tmp, "w") as handle:
+            for key in DSRL_KEYS:
+                arr = arrays[key]
+                handle.create_dataset(key, data=arr, compression=compression if arr.size else None)
+            if task is not None:
+                handle.attrs[ATTR_TASK] = task
+            handle.attrs[ATTR_METADATA] = json.dumps(dict(metadata or {}), allow_nan=False)
+            if action_low is not None:
+                handle.attrs[ATTR_ACTION_LOW] = action_low
+            if action_high is not None:
+                handle.attrs[ATTR_ACTION_HIGH] = action_high
+        with open(tmp, "rb+") as raw:
+            os.fsync(raw.fileno())
+        # mkstemp makes the file 0600; keep an existing file's mode, else the usual 0644.
+        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path

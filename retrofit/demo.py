@@ -1,0 +1,153 @@
+"""``retrofit demo``: pretrain a reference, retrofit it with PREFINE, evaluate both, report.
+
+Runs on the small BallRun dataset shipped inside the package (made by ``retrofit collect``; see
+``retrofit/data/default/README.md``), so it needs no download.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from retrofit.errors import DataError
+
+DEMO_TASK = "OfflineBallRun-v0"
+
+
+def default_dataset_path() -> Path:
+    """Path of the BallRun dataset shipped in ``retrofit/data/default/``."""
+    folder = resources.files("retrofit.data") / "default"
+    files = sorted(p for p in folder.iterdir() if p.name.endswith(".hdf5"))  # type: ignore[union-attr]
+    if not files:
+        raise DataError(
+            "No default dataset in retrofit/data/default/: reinstall retrofit, or pass --dataset "
+            "FILE (make one with `retrofit collect BallRun --out FILE`)."
+        )
+    return Path(str(files[0]))
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """Settings of the demo; defaults finish in a few minutes on 2 CPU cores.
+
+    dataset: DSRL-format HDF5 file (None: the shipped BallRun dataset).
+    task: DSRL env id the data comes from.
+    cost_threshold: κ; 20 is the middle of BulletGym's {10, 20, 40}.
+    n_preferred / n_nonpreferred: PREFINE's N_p = 100 and N_np = 20 (prefine.txt §5.1).
+    bc_steps: reference-policy BC steps; prefine_steps: fine-tuning steps.
+    episodes: evaluation episodes per policy (≥ 20 as OSRL); seed: one seed for everything.
+    """
+
+    dataset: str | None = None
+    task: str = DEMO_TASK
+    cost_threshold: float = 20.0
+    n_preferred: int = 100
+    n_nonpreferred: int = 20
+    bc_steps: int = 20_000
+    prefine_steps: int = 20_000
+    episodes: int = 20
+    seed: int = 0
+    device: str = "auto"
+    progress: bool = True
+
+
+def _atomic_json(path: Path, payload: dict[str, Any]) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        json.dump(payload, fh, indent=2)
+    os.replace(tmp, path)
+
+
+def _scores(result: Any) -> dict[str, float]:
+    return {
+        "normalized_reward": float(result.normalized_reward),
+        "normalized_cost": float(result.normalized_cost),
+        "reward": float(result.reward),
+        "cost": float(result.cost),
+    }
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """The before/after table the demo prints."""
+    rows = [("policy", "reward", "cost", "norm. reward", "norm. cost", "safe")]
+    for name in ("reference", "retrofitted"):
+        s = report[name]
+        rows.append((
+            name, f"{s['reward']:.1f}", f"{s['cost']:.2f}", f"{s['normalized_reward']:.3f}",
+            f"{s['normalized_cost']:.3f}", "yes" if s["normalized_cost"] <= 1 else "no",
+        ))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    header = (
+        f"{report['task']}  κ={report['cost_threshold']:g}  {report['episodes']} episodes each, "
+        f"PREFINE fit {report['fit_wall_clock_s']:.1f} s"
+    )
+    return "\n".join([header, *lines])
+
+
+def run_demo(config: DemoConfig, out: str | Path) -> dict[str, Any]:
+    """Run the demo: write demo.json, reward_cost.png and both policies; return the report."""
+    from retrofit.data.dataset import TrajectoryDataset
+    from retrofit.evaluation import evaluate
+    from retrofit.plotting import plot_reward_cost
+    from retrofit.policies.io import save_policy
+    from retrofit.pretrain import BCConfig, pretrain_reference
+    from retrofit.retrofitter import Retrofitter
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    path = config.dataset or default_dataset_path()
+    dataset = TrajectoryDataset.from_hdf5(path, task=config.task)
+    reference = pretrain_reference(
+        dataset, BCConfig(steps=config.bc_steps), device=config.device, seed=config.seed,
+        progress=config.progress,
+    )
+    preferred, nonpreferred = dataset.split_preferences(
+        cost_threshold=config.cost_threshold, n_preferred=config.n_preferred,
+        n_nonpreferred=config.n_nonpreferred, seed=config.seed,
+    )
+    retrofitter = Retrofitter(
+        reference, "prefine", device=config.device, seed=config.seed, progress=config.progress,
+        log_dir=out,
+    )
+    retrofitted = retrofitter.fit(preferred, nonpreferred, steps=config.prefine_steps)
+    save_policy(reference, out / "reference.pt")
+    save_policy(retrofitted, out / "retrofitted.pt")
+
+    evals = {
+        name: evaluate(policy, config.task, config.cost_threshold, episodes=config.episodes,
+                       seed=config.seed, deterministic=True)
+        for name, policy in (("reference", reference), ("retrofitted", retrofitted))
+    }
+    report: dict[str, Any] = {
+        "task": config.task,
+        "cost_threshold": config.cost_threshold,
+        "episodes": config.episodes,
+        "reference": _scores(evals["reference"]),
+        "retrofitted": _scores(evals["retrofitted"]),
+        "fit_wall_clock_s": round(retrofitter.train_wall_clock_s, 2),
+        "total_wall_clock_s": round(time.perf_counter() - started, 2),
+        "dataset": str(path),
+        "split": {
+            "preferred": preferred.metadata.get("split", {}),
+            "nonpreferred": nonpreferred.metadata.get("split", {}),
+        },
+        "config": asdict(config),
+    }
+    plot_reward_cost(
+        out / "reward_cost.png",
+        dataset_returns=dataset.episode_returns(),
+        groups={name: (res.rewards, res.costs) for name, res in evals.items()},
+        cost_threshold=config.cost_threshold,
+        title=f"{config.task}: PREFINE retrofit (κ={config.cost_threshold:g})",
+    )
+    _atomic_json(out / "demo.json", report)
+    return report

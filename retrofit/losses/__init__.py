@@ -1,0 +1,1 @@
+"""Preference losses as small pure functions of log-probabilities (no datasets, no optimisers)."""

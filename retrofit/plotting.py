@@ -1,0 +1,117 @@
+"""Figures a person can open: reward-vs-cost scatter of episode returns (PREFINE Figure 1, right).
+
+matplotlib is imported only when a figure is drawn, through its object-oriented API with the Agg
+canvas: no pyplot, no change to the caller's backend. PNGs are written atomically (temp file in
+the target folder, then ``os.replace``).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from retrofit.errors import DataError
+
+Returns = tuple[Sequence[float] | np.ndarray, Sequence[float] | np.ndarray]
+
+# first group: the reference policy (black); second: the retrofitted one (blue); then tab10
+_GROUP_COLORS = ("black", "tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple",
+                 "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
+
+
+def plot_reward_cost(
+    path: str | os.PathLike[str],
+    dataset_returns: Returns | None,
+    groups: Mapping[str, Returns | Any],
+    cost_threshold: float,
+    title: str | None = None,
+    colors: Mapping[str, str] | None = None,
+) -> Path:
+    """Scatter episode reward return against cost return and save it as a PNG at ``path``.
+
+    Like PREFINE's Figure 1 (right): the dataset's trajectories in grey, then one colour per
+    group of rollouts (``groups`` in order: the first black, for the reference policy; the second
+    blue, for the retrofitted one; further groups in matplotlib's tab10 colours), each group's
+    mean as a large outlined marker, and a dashed vertical line at ``cost_threshold``. Axes are
+    raw (un-normalised) returns: cost on x, reward on y.
+
+    Args:
+        path: output PNG; its folder is created if missing; an existing file is replaced.
+        dataset_returns: ``(rewards, costs)`` per dataset trajectory, or ``None``.
+        groups: name -> ``(rewards, costs)`` per episode, or an ``EvaluationResult``.
+        cost_threshold: κ, drawn as the vertical line.
+        title: figure title (default: none).
+        colors: optional name -> matplotlib colour overrides for groups.
+
+    Returns:
+        The path written.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    colors = dict(colors or {})
+    fig = Figure(figsize=(5.5, 4.2), dpi=150)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    if dataset_returns is not None:
+        rewards, costs = _returns("dataset_returns", dataset_returns)
+        ax.scatter(costs, rewards, s=6, c="0.7", alpha=0.6, linewidths=0, label="dataset",
+                   zorder=1)
+    for i, (name, value) in enumerate(groups.items()):
+        rewards, costs = _returns(f"groups[{name!r}]", value)
+        color = colors.get(name, _GROUP_COLORS[i % len(_GROUP_COLORS)])
+        ax.scatter(costs, rewards, s=14, color=color, alpha=0.7, linewidths=0, zorder=2 + i)
+        ax.scatter([np.mean(costs)], [np.mean(rewards)], s=110, color=color, edgecolors="white",
+                   linewidths=1.5, marker="o", label=name, zorder=20 + i)
+    ax.axvline(cost_threshold, color="tab:red", linestyle="--", linewidth=1.2,
+               label=f"cost threshold {cost_threshold:g}", zorder=30)
+    ax.set_xlabel("cost return")
+    ax.set_ylabel("reward return")
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=8, framealpha=0.85)
+    fig.tight_layout()
+    return _save_png_atomic(fig, Path(path))
+
+
+def _returns(field: str, value: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``(rewards, costs)`` as equal-length finite float arrays, or raise ``DataError``."""
+    if hasattr(value, "rewards") and hasattr(value, "costs"):
+        value = (value.rewards, value.costs)
+    try:
+        rewards, costs = value
+    except (TypeError, ValueError):
+        raise DataError(
+            f"{field} must be a (rewards, costs) pair or an EvaluationResult; got "
+            f"{type(value).__name__}."
+        ) from None
+    rewards = np.asarray(rewards, dtype=np.float64).reshape(-1)
+    costs = np.asarray(costs, dtype=np.float64).reshape(-1)
+    if rewards.shape != costs.shape or rewards.size == 0:
+        raise DataError(
+            f"{field}: rewards has {rewards.size} values and costs {costs.size}; they must be "
+            "equal and non-zero (one reward and one cost return per episode)."
+        )
+    if not (np.all(np.isfinite(rewards)) and np.all(np.isfinite(costs))):
+        raise DataError(f"{field} contains NaN or inf; drop those episodes before plotting.")
+    return rewards, costs
+
+
+def _save_png_atomic(fig: Any, path: Path) -> Path:
+    """Write ``fig`` to a temp file next to ``path`` and rename it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            fig.savefig(handle, format="png")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

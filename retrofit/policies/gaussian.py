@@ -1,0 +1,132 @@
+"""A tanh-squashed Gaussian MLP policy: the reference policy retrofit pretrains by BC.
+
+Actions live in the environment's box ``[low, high]``; the network works in the squashed space
+``y = (a - centre) / half_range ∈ (-1, 1)``, ``y = tanh(u)``, ``u ~ N(μ(s), σ(s)²)``.
+Observations are standardised by buffers (set from data), so the module is self-contained when
+exported.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+LOG_STD_MIN = -5.0
+LOG_STD_MAX = 2.0
+ATANH_EPS = 1e-6  # inverse-tanh clip and Jacobian epsilon (spec/methods.md)
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+
+
+def mlp(in_dim: int, hidden_sizes: Sequence[int], dropout: float = 0.0) -> nn.Sequential:
+    """ReLU MLP trunk ``in_dim → hidden_sizes`` (no output layer), with optional dropout."""
+    layers: list[nn.Module] = []
+    last = in_dim
+    for size in hidden_sizes:
+        layers += [nn.Linear(last, size), nn.ReLU()]
+        if dropout > 0:
+            layers.append(nn.Dropout(dropout))
+        last = size
+    return nn.Sequential(*layers)
+
+
+class TanhGaussianPolicy(nn.Module):
+    """State-dependent diagonal Gaussian in pre-tanh space, squashed into the action box."""
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        action_low: Sequence[float] | np.ndarray,
+        action_high: Sequence[float] | np.ndarray,
+        hidden_sizes: Sequence[int] = (256, 256),
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        low = torch.as_tensor(np.asarray(action_low, dtype=np.float32).reshape(act_dim))
+        high = torch.as_tensor(np.asarray(action_high, dtype=np.float32).reshape(act_dim))
+        if not torch.all(high > low):
+            raise ValueError(f"action_high {high.tolist()} must exceed action_low {low.tolist()}")
+        self.obs_dim = obs_dim
+        self.act_dim = act_dim
+        self.hidden_sizes = tuple(int(h) for h in hidden_sizes)
+        self.dropout = float(dropout)
+        self.register_buffer("action_low", low)
+        self.register_buffer("action_high", high)
+        self.register_buffer("obs_mean", torch.zeros(obs_dim))
+        self.register_buffer("obs_std", torch.ones(obs_dim))
+        self.trunk = mlp(obs_dim, self.hidden_sizes, dropout)
+        last = self.hidden_sizes[-1] if self.hidden_sizes else obs_dim
+        self.mean_head = nn.Linear(last, act_dim)
+        self.log_std_head = nn.Linear(last, act_dim)
+
+    def config(self) -> dict:
+        """JSON-able constructor arguments (for saving next to the state dict)."""
+        return {
+            "obs_dim": self.obs_dim,
+            "act_dim": self.act_dim,
+            "action_low": self.action_low.tolist(),
+            "action_high": self.action_high.tolist(),
+            "hidden_sizes": list(self.hidden_sizes),
+            "dropout": self.dropout,
+        }
+
+    def set_observation_normalizer(self, mean: np.ndarray, std: np.ndarray) -> None:
+        """Set the observation standardisation; ``std`` entries below 1e-6 become 1."""
+        std = np.where(np.asarray(std) < 1e-6, 1.0, std)
+        self.obs_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+        self.obs_std.copy_(torch.as_tensor(std, dtype=torch.float32))
+
+    def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pre-tanh mean and log-std, each ``(B, act_dim)``."""
+        h = self.trunk((obs - self.obs_mean) / self.obs_std)
+        log_std = self.log_std_head(h).clamp(LOG_STD_MIN, LOG_STD_MAX)
+        return self.mean_head(h), log_std
+
+    @property
+    def _centre(self) -> torch.Tensor:
+        return (self.action_high + self.action_low) / 2
+
+    @property
+    def _half_range(self) -> torch.Tensor:
+        return (self.action_high - self.action_low) / 2
+
+    def squashed_log_prob(
+        self, mean: torch.Tensor, log_std: torch.Tensor, act: torch.Tensor
+    ) -> torch.Tensor:
+        """``log π(act|s)`` from a forward's ``(mean, log_std)``; ``act`` may be ``(..., B, A)``.
+
+        ``u = atanh(clip(y, ±(1-ε)))``, ``log π = Σ log N(u; μ, σ) - Σ log(1 - y² + ε)
+        - Σ log(half_range)`` (change of variables from u to the env action).
+        """
+        y = ((act - self._centre) / self._half_range).clamp(-1 + ATANH_EPS, 1 - ATANH_EPS)
+        return self._log_prob_pre_tanh(mean, log_std, torch.atanh(y), y)
+
+    def _log_prob_pre_tanh(
+        self, mean: torch.Tensor, log_std: torch.Tensor, u: torch.Tensor, y: torch.Tensor
+    ) -> torch.Tensor:
+        z = (u - mean) * torch.exp(-log_std)
+        gauss = -0.5 * z.pow(2) - log_std - _LOG_SQRT_2PI
+        jac = torch.log1p(-y.pow(2) + ATANH_EPS) + torch.log(self._half_range)
+        return (gauss - jac).sum(-1)
+
+    def sample_from(
+        self, mean: torch.Tensor, log_std: torch.Tensor, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Draw ``a ~ π`` from a forward's outputs: the detached action and its ``log π(a|s)``.
+
+        The log-probability is differentiable in ``mean``/``log_std`` (not through the sample).
+        """
+        noise = torch.randn(mean.shape, device=mean.device, dtype=mean.dtype, generator=generator)
+        u = (mean + noise * torch.exp(log_std)).detach()
+        y = torch.tanh(u)
+        act = self._centre + self._half_range * y
+        return act, self._log_prob_pre_tanh(mean, log_std, u, y)
+
+    def deterministic_action(self, obs: torch.Tensor) -> torch.Tensor:
+        """The mode of the squashed policy's mean: ``centre + half_range · tanh(μ(s))``."""
+        mean, _ = self(obs)
+        return self._centre + self._half_range * torch.tanh(mean)

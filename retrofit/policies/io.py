@@ -1,0 +1,55 @@
+"""Save and load retrofit's own policies without pickling objects.
+
+A file holds a plain dict: format tag, library version, class name, JSON config and the state
+dict. Loading uses ``torch.load(weights_only=True)``. Writes are atomic (temp file + rename).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from retrofit import __version__
+from retrofit.errors import PolicyError
+from retrofit.policies.gaussian import TanhGaussianPolicy
+
+_FORMAT = "retrofit-policy-v1"
+_CLASSES = {"TanhGaussianPolicy": TanhGaussianPolicy}
+
+
+def save_policy(policy: TanhGaussianPolicy, path: str | Path) -> Path:
+    """Atomically write ``policy`` (config + state dict) to ``path``; return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": _FORMAT,
+        "retrofit_version": __version__,
+        "class": type(policy).__name__,
+        "config": policy.config(),
+        "state_dict": {k: v.detach().cpu() for k, v in policy.state_dict().items()},
+    }
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_policy(path: str | Path, device: str | torch.device = "cpu") -> TanhGaussianPolicy:
+    """Load a policy written by ``save_policy`` (``weights_only=True``: no code is unpickled)."""
+    payload = torch.load(Path(path), map_location=device, weights_only=True)
+    if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
+        raise PolicyError(f"{path} is not a retrofit policy file (format tag {_FORMAT!r} missing).")
+    cls = _CLASSES.get(payload["class"])
+    if cls is None:
+        raise PolicyError(f"{path}: unknown policy class {payload['class']!r}.")
+    policy = cls(**payload["config"])
+    policy.load_state_dict(payload["state_dict"])
+    return policy.to(device).eval()

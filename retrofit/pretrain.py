@@ -1,0 +1,131 @@
+"""Reference policy: behaviour cloning of a tanh-Gaussian MLP on the high-reward trajectories.
+
+PREFINE's protocol (prefine.txt §5.1, Appendix A.4): pretrain π_ref by BC on the high-reward
+trajectories of the offline dataset, irrespective of cost. "High-reward" is our documented choice:
+the top ``top_fraction`` of episodes by reward return (ties by index).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from retrofit.device import get_device, make_adam, set_random_seed
+from retrofit.errors import ConfigError, DataError
+from retrofit.policies.gaussian import TanhGaussianPolicy
+
+
+@dataclass(frozen=True)
+class BCConfig:
+    """Behaviour-cloning settings for the reference policy.
+
+    top_fraction: share of episodes, by reward return, to clone (0.3; "high-reward" is ours).
+    hidden_sizes: MLP widths ([256, 256], as PREFINE A.4).
+    learning_rate: Adam learning rate (1e-3, OSRL's BC).
+    batch_size: transitions per step (256).
+    steps: gradient steps (20k; enough for the small DSRL-size datasets here).
+    """
+
+    top_fraction: float = 0.3
+    hidden_sizes: tuple[int, ...] = (256, 256)
+    learning_rate: float = 1e-3
+    batch_size: int = 256
+    steps: int = 20_000
+
+    def validate(self) -> None:
+        """Raise ``ConfigError`` on out-of-range values."""
+        if not 0 < self.top_fraction <= 1:
+            raise ConfigError(f"top_fraction={self.top_fraction} must be in (0, 1].")
+        if self.steps < 1 or self.batch_size < 1 or self.learning_rate <= 0:
+            raise ConfigError("steps, batch_size and learning_rate must be positive.")
+
+
+def high_reward_episodes(dataset: Any, top_fraction: float) -> np.ndarray:
+    """Indices of the top ``top_fraction`` episodes by reward return (stable: ties by index)."""
+    rewards, _ = dataset.episode_returns()
+    n_keep = max(1, int(round(top_fraction * len(rewards))))
+    order = np.argsort(-np.asarray(rewards), kind="stable")
+    return np.sort(order[:n_keep])
+
+
+def action_bounds(dataset: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The action box of the dataset's task (from the real environment)."""
+    task = getattr(dataset, "task", None)
+    if not task:
+        raise DataError(
+            "The dataset has no task, so the action bounds are unknown: pass action_low and "
+            "action_high, or load the dataset with task='OfflineBallRun-v0' (for example)."
+        )
+    from retrofit.envs import make_env
+
+    env = make_env(task)
+    try:
+        return env.action_space.low.astype(np.float32), env.action_space.high.astype(np.float32)
+    finally:
+        env.close()
+
+
+def train_bc(
+    dataset: Any,
+    config: BCConfig | None = None,
+    *,
+    action_low: np.ndarray | None = None,
+    action_high: np.ndarray | None = None,
+    device: str | torch.device = "auto",
+    seed: int = 0,
+    progress: bool = True,
+) -> TanhGaussianPolicy:
+    """Maximum-likelihood BC of a ``TanhGaussianPolicy`` on all transitions of ``dataset``."""
+    config = config or BCConfig()
+    config.validate()
+    if action_low is None or action_high is None:
+        action_low, action_high = action_bounds(dataset)
+    dev = get_device(device)
+    set_random_seed(seed)
+    obs = torch.as_tensor(np.asarray(dataset.observations, dtype=np.float32), device=dev)
+    act = torch.as_tensor(np.asarray(dataset.actions, dtype=np.float32), device=dev)
+    if len(obs) == 0:
+        raise DataError("The BC dataset is empty.")
+    policy = TanhGaussianPolicy(
+        obs.shape[1], act.shape[1], action_low, action_high, config.hidden_sizes
+    ).to(dev)
+    policy.set_observation_normalizer(
+        dataset.observations.mean(axis=0), dataset.observations.std(axis=0)
+    )
+    optimizer = make_adam(list(policy.parameters()), config.learning_rate)
+    generator = torch.Generator(device=dev)
+    generator.manual_seed(seed)
+    start = time.perf_counter()
+    for _ in tqdm(range(config.steps), disable=not progress, desc="bc", unit="step"):
+        idx = torch.randint(len(obs), (config.batch_size,), generator=generator, device=dev)
+        mean, log_std = policy(obs[idx])
+        loss = -policy.squashed_log_prob(mean, log_std, act[idx]).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    policy.train_wall_clock_s = time.perf_counter() - start  # type: ignore[attr-defined]
+    return policy.eval()
+
+
+def pretrain_reference(
+    dataset: Any,
+    config: BCConfig | None = None,
+    *,
+    device: str | torch.device = "auto",
+    seed: int = 0,
+    progress: bool = True,
+) -> TanhGaussianPolicy:
+    """PREFINE's reference: BC on the high-reward episodes of ``dataset``, irrespective of cost."""
+    config = config or BCConfig()
+    config.validate()
+    subset = dataset.select_episodes(high_reward_episodes(dataset, config.top_fraction))
+    low, high = action_bounds(dataset)
+    return train_bc(
+        subset, config, action_low=low, action_high=high, device=device, seed=seed,
+        progress=progress,
+    )
