@@ -71,16 +71,19 @@ class Retrofitter:
         self.log_dir = Path(log_dir) if log_dir is not None else None
         self.trainer: Any = None
 
-    def fit(
-        self, preferred: Any, nonpreferred: Any = None, steps: int | None = None, **fit_kwargs: Any
-    ) -> Any:
-        """Fine-tune and return the policy in the user's own format (``adapter.export()``)."""
-        if nonpreferred is None:
+    def fit(self, *data: Any, steps: int | None = None, **fit_kwargs: Any) -> Any:
+        """Fine-tune and return the policy in the user's own format (``adapter.export()``).
+
+        ``data`` is what the method learns from: ``(preferred, nonpreferred)`` for PREFINE-style
+        methods, one feedback object for PreSa-style methods, one dataset for offline safe-RL
+        baselines. The domain preset (BulletGym / SafetyGym) is taken from the data's task.
+        """
+        if not data:
             raise DataError(
-                f"method {self.method!r} needs both preferred and nonpreferred trajectories: "
-                "call fit(preferred, nonpreferred), e.g. from dataset.split_preferences(...)."
+                f"method {self.method!r} needs training data: e.g. fit(preferred, nonpreferred) "
+                "with the two sets from dataset.split_preferences(...)."
             )
-        config = self.config.resolved(_domain_of(preferred))
+        config = self.config.resolved(_domain_of(data[0]))
         if steps is not None:
             config = replace(config, steps=steps)
         self.trainer = self._trainer_cls(self.adapter, config, device=self.device, seed=self.seed)
@@ -91,9 +94,7 @@ class Retrofitter:
                 "method": self.method, "seed": self.seed, **self.trainer.hyperparameters(),
             })
             logger = CSVLogger(self.log_dir / "metrics.csv")
-        trained = self.trainer.fit(
-            preferred, nonpreferred, logger=logger, progress=self.progress, **fit_kwargs
-        )
+        trained = self.trainer.fit(*data, logger=logger, progress=self.progress, **fit_kwargs)
         self.policy_ = trained
         return trained.export()
 

@@ -17,7 +17,7 @@ from tqdm.auto import tqdm
 
 from retrofit.adapters.base import PolicyAdapter
 from retrofit.device import get_device, make_adam, set_random_seed, synchronize
-from retrofit.errors import ConfigError
+from retrofit.errors import ConfigError, DataError
 from retrofit.losses.prefine import PairLogProbs, prefine_loss
 from retrofit.methods.batching import PairedBatcher, Sampling
 from retrofit.metrics_log import MetricsLogger, NullLogger
@@ -129,7 +129,8 @@ class PrefineTrainer:
     def fit(
         self,
         preferred: Any,
-        nonpreferred: Any,
+        nonpreferred: Any = None,
+        *,
         steps: int | None = None,
         logger: MetricsLogger | None = None,
         progress: bool = True,
@@ -141,6 +142,11 @@ class PrefineTrainer:
         ``callback(step, trainer)`` runs every ``callback_every`` steps off the clock (its time is
         excluded from ``train_wall_clock_s``); returning True stops training.
         """
+        if nonpreferred is None:
+            raise DataError(
+                "PREFINE needs both preferred and nonpreferred trajectories: call "
+                "fit(preferred, nonpreferred), e.g. with dataset.split_preferences(...)."
+            )
         steps = self.config.steps if steps is None else steps
         logger = logger or NullLogger()
         batcher = PairedBatcher(
