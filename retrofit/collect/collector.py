@@ -1,0 +1,406 @@
+"""Roll behaviour policies out in the real environment and save a DSRL-format dataset.
+
+The behaviour runs are one PPO run per fixed penalty ``k`` (eq. 1 of ``behaviour.py``) and one
+PPO-Lagrangian run per cost budget ``d`` (eq. 3). Every (run, checkpoint, noise level) triple
+is one *source*. Episodes are dealt to the
+sources in turn, so each gets ``n_episodes // n_sources`` episodes or one more. In an episode the
+source's snapshot gives its mean action ``μ(s)``, and the action sent to the environment is
+
+    a = clip(μ(s) + σ · (high - low) / 2 · ε,  low, high),     ε ~ N(0, I)             (2)
+
+with ``σ`` the noise level. The stored action is the clipped one the environment received.
+Every episode draws its reset seed and its noise from its own ``SeedSequence([seed, i])``, and
+numpy's global generator is seeded from it for the episode (bullet-safety-gym draws its resets
+from there) and restored afterwards, so a seed fixes the whole dataset.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from retrofit.collect.behaviour import BehaviourConfig, BehaviourPolicy, train_behaviour_policies
+from retrofit.envs import make_env, step_env
+from retrofit.errors import ConfigError
+from retrofit.tasks import normalized_score, task_info
+
+if TYPE_CHECKING:
+    from retrofit.data.dataset import TrajectoryDataset
+
+DEFAULT_PENALTIES: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0)
+DEFAULT_NOISE_LEVELS: tuple[float, ...] = (0.0, 0.15, 0.4)
+DEFAULT_BUDGETS: tuple[float, ...] = (0.25, 0.5, 1.0, 1.5)
+
+
+@dataclass(frozen=True)
+class CollectConfig:
+    """Settings of one collection run (JSON-serialisable with ``dataclasses.asdict``).
+
+    Attributes:
+        penalties: the ``k`` of eq. (1) (``behaviour.py``), in units of the task's per-step
+            reward range; ``0`` ignores cost, ``1`` charges one step of top reward per unit of
+            cost. The default spans reckless to cautious policies, as DSRL's behaviour set does.
+        budgets: cost budgets ``d`` of PPO-Lagrangian runs (eq. 3), as multiples of the task's
+            largest cost threshold (BulletGym 40, SafetyGym 80). Fixed penalties give
+            all-or-nothing policies on per-step costs; budget runs fill the costs in between.
+        noise_levels: ``σ`` of eq. (2), as a fraction of the half action range.
+        switch_fraction: share of episodes in which one run's final policy hands over to
+            another's at a uniformly drawn step. A policy without time or cost-so-far in its
+            observation cannot plan to spend a budget, so even Lagrangian runs end up
+            all-or-nothing; switching episodes (e.g. fast, then cautious) fill the costs and
+            rewards in between, as DSRL's data do.
+        behaviour: PPO training settings and checkpoints of each behaviour policy.
+        seed: seeds training (``seed`` plus the run's index, penalties first) and rollouts.
+    """
+
+    penalties: tuple[float, ...] = DEFAULT_PENALTIES
+    budgets: tuple[float, ...] = DEFAULT_BUDGETS
+    noise_levels: tuple[float, ...] = DEFAULT_NOISE_LEVELS
+    switch_fraction: float = 0.3
+    behaviour: BehaviourConfig = field(default_factory=BehaviourConfig)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("penalties", "budgets"):
+            values = getattr(self, name)
+            if any(v < 0 or not math.isfinite(v) for v in values):
+                raise ConfigError(
+                    f"{name}={values} must hold finite numbers >= 0, e.g. {name}="
+                    f"{(DEFAULT_PENALTIES if name == 'penalties' else DEFAULT_BUDGETS)}."
+                )
+        if not 0.0 <= self.switch_fraction <= 1.0:
+            raise ConfigError(
+                f"switch_fraction={self.switch_fraction} must be in [0, 1], e.g. 0.3."
+            )
+        if not self.penalties and not self.budgets:
+            raise ConfigError(
+                "penalties=() and budgets=(): give at least one behaviour run, e.g. "
+                "penalties=(0, 0.5, 1)."
+            )
+        if not self.noise_levels or any(s < 0 or not math.isfinite(s) for s in self.noise_levels):
+            raise ConfigError(
+                f"noise_levels={self.noise_levels} must be a non-empty tuple of finite numbers "
+                ">= 0 (fractions of the half action range), e.g. (0, 0.15, 0.4)."
+            )
+
+
+@dataclass(frozen=True)
+class _Source:
+    policy: BehaviourPolicy
+    noise: float
+
+
+@contextmanager
+def _global_numpy_seed(seed: int) -> Iterator[None]:
+    """Seed numpy's global generator inside the block and restore its state afterwards."""
+    state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        yield
+    finally:
+        np.random.set_state(state)
+
+
+def rollout_episode(
+    env: Any,
+    policy: BehaviourPolicy,
+    noise: float,
+    seed: int | Sequence[int],
+    *,
+    switch_to: BehaviourPolicy | None = None,
+    switch_step: int = 0,
+) -> dict[str, np.ndarray]:
+    """Run one episode with the noisy, clipped actions of eq. (2); return its DSRL arrays.
+
+    ``seed`` (an int or a sequence of ints) is expanded by ``numpy.random.SeedSequence`` into the
+    reset seed, the noise and, for the episode's duration, numpy's global generator. With
+    ``switch_to``, that policy acts from step ``switch_step`` on. The last step has
+    ``terminals=True`` when the environment terminated and ``timeouts=True`` when the time limit
+    cut the episode.
+    """
+    seq = np.random.SeedSequence(seed)
+    reset_seed, global_seed = (int(x) for x in seq.generate_state(2))
+    rng = np.random.default_rng(seq.spawn(1)[0])
+    low = np.asarray(env.action_space.low, dtype=np.float64)
+    high = np.asarray(env.action_space.high, dtype=np.float64)
+    half_range = (high - low) / 2.0
+    steps: dict[str, list] = {k: [] for k in ("obs", "next", "act", "rew", "cost", "term", "tout")}
+    with _global_numpy_seed(global_seed):
+        obs, _ = env.reset(seed=reset_seed)
+        done, t = False, 0
+        while not done:
+            acting = switch_to if switch_to is not None and t >= switch_step else policy
+            mean = acting.act(obs)
+            action = np.clip(mean + noise * half_range * rng.standard_normal(mean.shape), low, high)
+            action = action.astype(np.float32)
+            next_obs, reward, cost, terminated, truncated, _ = step_env(env, action)
+            timeout = truncated and not terminated
+            row = (obs, next_obs, action, reward, cost, terminated, timeout)
+            for key, value in zip(steps, row, strict=True):
+                steps[key].append(value)
+            obs, done, t = next_obs, terminated or truncated, t + 1
+    return {
+        "observations": np.asarray(steps["obs"], dtype=np.float32),
+        "next_observations": np.asarray(steps["next"], dtype=np.float32),
+        "actions": np.asarray(steps["act"], dtype=np.float32),
+        "rewards": np.asarray(steps["rew"], dtype=np.float32),
+        "costs": np.asarray(steps["cost"], dtype=np.float32),
+        "terminals": np.asarray(steps["term"], dtype=bool),
+        "timeouts": np.asarray(steps["tout"], dtype=bool),
+    }
+
+
+def collect(
+    task: str,
+    n_episodes: int,
+    config: CollectConfig | None = None,
+    *,
+    progress: bool = True,
+    cache_dir: str | Path | None = None,
+) -> TrajectoryDataset:
+    """Train the behaviour policies, roll them out and return the dataset (nothing is written).
+
+    ``metadata["provenance"]`` lists, per episode, the ``penalty`` (``k`` at the snapshot),
+    ``budget`` (absolute cost budget of a Lagrangian run, else ``None``), ``checkpoint`` (training
+    steps) and ``noise`` that made it, and ``switch``: ``None``, or the ``step`` at which the
+    final policy of the run with ``switch_penalty`` / ``switch_budget`` took over.
+    ``metadata["collect_config"]`` is ``asdict(config)``.
+    See :func:`collect_dataset` for the arguments.
+    """
+    from tqdm.auto import tqdm
+
+    from retrofit import __version__
+    from retrofit.data.dataset import TrajectoryDataset
+
+    config = config or CollectConfig()
+    if n_episodes < 1:
+        raise ConfigError(f"n_episodes={n_episodes} must be >= 1.")
+    info = task_info(task)
+    started = time.perf_counter()
+
+    kappa_max = max(info.cost_thresholds)
+    runs: list[tuple[float, float | None]] = [(k, None) for k in config.penalties]
+    runs += [(0.0, b * kappa_max) for b in config.budgets]
+    per_run: list[list[_Source]] = []
+    with tqdm(
+        total=len(runs) * config.behaviour.train_steps,
+        desc=f"train {len(runs)} PPO",
+        unit="step",
+        disable=not progress,
+    ) as bar:
+        for index, (penalty, budget) in enumerate(runs):
+            bar.set_postfix_str(f"k={penalty:g}" if budget is None else f"d={budget:g}")
+            snapshots = train_behaviour_policies(
+                info.env_id, penalty, config.behaviour, budget=budget, seed=config.seed + index,
+                cache_dir=cache_dir, on_step=bar.update,
+            )
+            per_run.append(
+                [_Source(snap, noise) for snap in snapshots for noise in config.noise_levels]
+            )
+    # runs vary fastest, so even a few episodes come from several behaviour policies
+    sources = [source for group in zip(*per_run, strict=True) for source in group]
+    finals = [group[-1].policy for group in per_run]
+    train_seconds = time.perf_counter() - started
+
+    env = make_env(info.env_id)
+    trajectories = []
+    provenance: dict[str, list] = {
+        "penalty": [], "budget": [], "checkpoint": [], "noise": [],
+        "switch": [], "switch_penalty": [], "switch_budget": [],
+    }
+    plain = 0
+    try:
+        for i in tqdm(range(n_episodes), desc="collect", unit="episode", disable=not progress):
+            # spread the switching episodes evenly through the dataset
+            switching = len(finals) > 1 and int((i + 1) * config.switch_fraction) > int(
+                i * config.switch_fraction
+            )
+            then, switch_step = None, None
+            if switching:
+                pick = np.random.default_rng([config.seed, i, 1])
+                first, second = pick.choice(len(finals), size=2, replace=False)
+                switch_step = int(pick.integers(1, info.max_episode_steps))
+                source = _Source(finals[first], float(pick.choice(config.noise_levels)))
+                then = finals[second]
+            else:
+                source, plain = sources[plain % len(sources)], plain + 1
+            trajectories.append(
+                rollout_episode(env, source.policy, source.noise, [config.seed, i],
+                                switch_to=then, switch_step=switch_step or 0)
+            )
+            provenance["penalty"].append(float(source.policy.penalty))
+            provenance["budget"].append(source.policy.budget)
+            provenance["checkpoint"].append(int(source.policy.step))
+            provenance["noise"].append(float(source.noise))
+            provenance["switch"].append(switch_step)
+            provenance["switch_penalty"].append(None if then is None else float(then.penalty))
+            provenance["switch_budget"].append(None if then is None else then.budget)
+    finally:
+        env.close()
+    metadata = {
+        "source": "retrofit.collect",
+        "retrofit_version": __version__,
+        "collect_config": asdict(config),
+        "provenance": provenance,
+        "train_seconds": round(train_seconds, 1),
+        "rollout_seconds": round(time.perf_counter() - started - train_seconds, 1),
+    }
+    return TrajectoryDataset.from_trajectories(trajectories, task=info.env_id, metadata=metadata)
+
+
+def collect_dataset(
+    task: str,
+    out: str | Path | None,
+    n_episodes: int,
+    *,
+    penalties: Sequence[float] = DEFAULT_PENALTIES,
+    budgets: Sequence[float] = DEFAULT_BUDGETS,
+    switch_fraction: float = CollectConfig.switch_fraction,
+    train_steps: int = BehaviourConfig.train_steps,
+    checkpoints: Sequence[float] = BehaviourConfig.checkpoints,
+    noise_levels: Sequence[float] = DEFAULT_NOISE_LEVELS,
+    seed: int = 0,
+    progress: bool = True,
+    cache_dir: str | Path | None = None,
+) -> TrajectoryDataset:
+    """Make a DSRL-format dataset of ``task`` in its real environment and write it to ``out``.
+
+    Args:
+        task: DSRL id or short name (``"BallRun"``, ``"OfflineBallRun-v0"``).
+        out: path of the ``.hdf5`` file to write (gzip-compressed, atomically); a folder puts
+            the file there under a DSRL-like name (:func:`dsrl_filename`); ``None`` writes nothing.
+        n_episodes: number of episodes, dealt evenly to the (run, checkpoint, noise) sources.
+        penalties: ``k`` values of fixed-penalty PPO runs (eq. 1 of ``behaviour.py``).
+        budgets: cost budgets of PPO-Lagrangian runs (eq. 3), as multiples of the task's largest
+            cost threshold.
+        switch_fraction: share of episodes in which one run's final policy hands over to
+            another's mid-episode (see :class:`CollectConfig`).
+        train_steps: PPO environment steps per penalty.
+        checkpoints: fractions of ``train_steps`` at which snapshots become behaviour policies.
+        noise_levels: Gaussian action-noise scales (fractions of the half action range).
+        seed: fixes training and rollouts; equal seeds give equal datasets.
+        progress: show tqdm progress bars.
+        cache_dir: reuse trained snapshots from this folder (and store new ones there).
+
+    Returns:
+        The :class:`~retrofit.data.dataset.TrajectoryDataset`; its ``metadata`` records the config
+        and each episode's provenance.
+    """
+    config = CollectConfig(
+        penalties=tuple(float(k) for k in penalties),
+        budgets=tuple(float(b) for b in budgets),
+        switch_fraction=float(switch_fraction),
+        noise_levels=tuple(float(s) for s in noise_levels),
+        behaviour=BehaviourConfig(
+            train_steps=int(train_steps), checkpoints=tuple(float(f) for f in checkpoints)
+        ),
+        seed=int(seed),
+    )
+    dataset = collect(task, n_episodes, config, progress=progress, cache_dir=cache_dir)
+    if out is not None:
+        path = Path(out)
+        if path.is_dir():
+            path = path / dsrl_filename(dataset)
+        dataset.to_hdf5(path)
+    return dataset
+
+
+def dsrl_filename(dataset: TrajectoryDataset) -> str:
+    """Return a DSRL-style file name, ``Safety<Task>-<version>-<max cost>-<episodes>.hdf5``.
+
+    As in DSRL's ``SafetyBallRun-v0-80-940.hdf5``, the numbers are the largest episode cost
+    (rounded up) and the number of episodes.
+    """
+    _, costs = dataset.episode_returns()
+    name = (dataset.task or "Unknown").removeprefix("Offline")
+    return f"Safety{name}-{math.ceil(float(costs.max()))}-{dataset.n_episodes}.hdf5"
+
+
+def dataset_stats(dataset: TrajectoryDataset) -> dict[str, Any]:
+    """Return per-dataset statistics used in ``docs/collection.md``.
+
+    Keys: ``episodes``, ``transitions``, reward/cost return ``min``/``max``/``mean``, normalised
+    reward range, and for every threshold ``κ`` of the task the safe fraction, the best
+    normalised reward among safe episodes, and the safe fraction of the top-decile-reward episodes.
+    """
+    info = task_info(dataset.task or "")
+    rewards, costs = dataset.episode_returns()
+    norm_reward, _ = normalized_score(info.env_id, rewards, costs, info.cost_thresholds[0])
+    top = rewards >= np.quantile(rewards, 0.9)
+    stats: dict[str, Any] = {
+        "task": info.env_id,
+        "episodes": dataset.n_episodes,
+        "transitions": len(dataset),
+        "reward_min": float(rewards.min()),
+        "reward_max": float(rewards.max()),
+        "reward_mean": float(rewards.mean()),
+        "cost_min": float(costs.min()),
+        "cost_max": float(costs.max()),
+        "cost_mean": float(costs.mean()),
+        "norm_reward_min": float(norm_reward.min()),
+        "norm_reward_max": float(norm_reward.max()),
+        "thresholds": {},
+    }
+    for kappa in info.cost_thresholds:
+        safe = costs <= kappa
+        stats["thresholds"][kappa] = {
+            "safe_fraction": float(safe.mean()),
+            "best_safe_norm_reward": float(norm_reward[safe].max()) if safe.any() else None,
+            "top_decile_safe_fraction": float(safe[top].mean()),
+        }
+    return stats
+
+
+def _run_label(name: str, value: float) -> str:
+    return "switching" if name == "switch" else f"{name}={value:g}"
+
+
+def plot_dataset(dataset: TrajectoryDataset, path: str | Path) -> Path:
+    """Save the reward–cost scatter of the dataset's episodes (one point each) as a PNG.
+
+    Points are coloured by their behaviour run (fixed penalty ``k``, budget ``d``, or switching
+    between two runs) when the metadata has provenance; dashed lines mark the cost thresholds.
+    """
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure  # no pyplot: leaves the user's backend alone
+
+    info = task_info(dataset.task or "")
+    rewards, costs = dataset.episode_returns()
+    prov = dataset.metadata.get("provenance", {})
+    fig = Figure(figsize=(6.4, 4.4), dpi=120)
+    ax = fig.subplots()
+    if "penalty" in prov:
+        budgets = prov.get("budget", [None] * len(prov["penalty"]))
+        switches = prov.get("switch", [None] * len(budgets))
+        runs = [
+            ("switch", 0.0) if m is not None else ("k", k) if b is None else ("d", b)
+            for k, b, m in zip(prov["penalty"], budgets, switches, strict=True)
+        ]
+        labels = np.array([_run_label(name, v) for name, v in runs])
+        order = sorted(set(runs))
+        cmap = colormaps["viridis"].resampled(max(len(order), 2))
+        for j, (name, v) in enumerate(order):
+            label = _run_label(name, v)
+            mask = labels == label
+            ax.scatter(costs[mask], rewards[mask], s=8, alpha=0.6, color=cmap(j), label=label)
+        ax.legend(title="behaviour run", fontsize=7, loc="lower right", ncol=2)
+    else:
+        ax.scatter(costs, rewards, s=8, alpha=0.6)
+    for kappa in info.cost_thresholds:
+        ax.axvline(kappa, color="grey", linestyle="--", linewidth=0.8)
+        ax.text(kappa, ax.get_ylim()[1], f" κ={kappa:g}", va="top", fontsize=8, color="grey")
+    ax.set_xlabel("episode cost return")
+    ax.set_ylabel("episode reward return")
+    ax.set_title(f"{info.env_id}: {dataset.n_episodes} episodes")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    return path
