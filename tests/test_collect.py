@@ -94,13 +94,15 @@ def test_metadata_records_provenance_and_config(tiny: tuple) -> None:
     json.dumps(dataset.metadata)
 
 
-def test_same_seed_same_dataset_other_seed_differs(tiny: tuple) -> None:
+def test_same_seed_same_dataset_other_seed_differs(tiny: tuple, tmp_path) -> None:
     dataset, _ = tiny
     with real_std_streams():
-        again = collect_dataset("OfflineBallRun-v0", None, 4, seed=7, **TINY)
+        again = collect_dataset("OfflineBallRun-v0", tmp_path / "out", 4, seed=7, **TINY)
         other = collect_dataset("BallRun", None, 4, seed=8, **TINY)
     for key in DSRL_KEYS:
         np.testing.assert_array_equal(getattr(again, key), getattr(dataset, key))
+    # a suffix-less `out` is a folder: the file gets a DSRL-like name
+    assert (tmp_path / "out" / dsrl_filename(again)).is_file()
     assert not np.array_equal(other.observations, dataset.observations)
 
 

@@ -274,8 +274,9 @@ def collect_dataset(
 
     Args:
         task: DSRL id or short name (``"BallRun"``, ``"OfflineBallRun-v0"``).
-        out: path of the ``.hdf5`` file to write (gzip-compressed, atomically); a folder puts
-            the file there under a DSRL-like name (:func:`dsrl_filename`); ``None`` writes nothing.
+        out: path of the ``.hdf5`` file to write (gzip-compressed, atomically); a folder (an
+            existing one, or a path without suffix) gets the file under a DSRL-like name
+            (:func:`dsrl_filename`); ``None`` writes nothing.
         n_episodes: number of episodes, dealt evenly to the (run, checkpoint, noise) sources.
         penalties: ``k`` values of fixed-penalty PPO runs (eq. 1 of ``behaviour.py``).
         budgets: cost budgets of PPO-Lagrangian runs (eq. 3), as multiples of the task's largest
@@ -306,7 +307,7 @@ def collect_dataset(
     dataset = collect(task, n_episodes, config, progress=progress, cache_dir=cache_dir)
     if out is not None:
         path = Path(out)
-        if path.is_dir():
+        if path.is_dir() or not path.suffix:
             path = path / dsrl_filename(dataset)
         dataset.to_hdf5(path)
     return dataset
