@@ -92,3 +92,14 @@ def test_wrap_rejects_unsupported_objects():
 def test_deterministic_action_inside_bounds(policy):
     out = wrap(policy.float()).act(np.zeros((4, 3), dtype=np.float32) + 100.0)
     assert np.all(out >= LOW) and np.all(out <= HIGH)
+
+
+def test_loading_a_state_dict_updates_the_derived_bound_constants():
+    torch.manual_seed(1)
+    source = TanhGaussianPolicy(3, 2, [-2.0, 0.0], [2.0, 4.0], hidden_sizes=(8,))
+    target = TanhGaussianPolicy(3, 2, [-1.0, -1.0], [1.0, 1.0], hidden_sizes=(8,))
+    target.load_state_dict(source.state_dict())
+    obs = torch.randn(6, 3)
+    act = torch.tensor([[0.5, 1.0]]).expand(6, 2)
+    assert torch.equal(source.deterministic_action(obs), target.deterministic_action(obs))
+    assert torch.allclose(wrap(source).log_prob(obs, act), wrap(target).log_prob(obs, act))
