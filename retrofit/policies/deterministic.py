@@ -1,0 +1,86 @@
+"""A deterministic MLP actor (OSRL's BC actor): ``a = centre + half_range · tanh(f(s))``.
+
+Observations are standardised by buffers set from data, so the exported module is
+self-contained. As a ``PolicyAdapter`` it is a fixed-variance Gaussian around ``μ(s)``
+(spec/methods.md, "Deterministic policies"): ``log π(a|s) = -||μ(s) - a||² / (2 σ_fixed²)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from retrofit.policies.gaussian import mlp
+
+
+class DeterministicPolicy(nn.Module):
+    """MLP regressor from observations to actions inside the box ``[low, high]``.
+
+    ``sigma`` is the fixed standard deviation (in action units) used when the policy is seen as
+    a Gaussian for preference losses and stochastic sampling; it does not affect ``forward``.
+    """
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        action_low: Sequence[float] | np.ndarray,
+        action_high: Sequence[float] | np.ndarray,
+        hidden_sizes: Sequence[int] = (256, 256),
+        sigma: float = 0.1,
+    ) -> None:
+        super().__init__()
+        low = torch.as_tensor(np.asarray(action_low, dtype=np.float32).reshape(act_dim))
+        high = torch.as_tensor(np.asarray(action_high, dtype=np.float32).reshape(act_dim))
+        if not torch.all(high > low):
+            raise ValueError(f"action_high {high.tolist()} must exceed action_low {low.tolist()}")
+        if sigma <= 0:
+            raise ValueError(f"sigma={sigma} must be > 0 (the fixed Gaussian standard deviation).")
+        self.obs_dim = obs_dim
+        self.act_dim = act_dim
+        self.hidden_sizes = tuple(int(h) for h in hidden_sizes)
+        self.sigma = float(sigma)
+        self.register_buffer("action_low", low)
+        self.register_buffer("action_high", high)
+        self.register_buffer("obs_mean", torch.zeros(obs_dim))
+        self.register_buffer("obs_std", torch.ones(obs_dim))
+        self.trunk = mlp(obs_dim, self.hidden_sizes)
+        last = self.hidden_sizes[-1] if self.hidden_sizes else obs_dim
+        self.head = nn.Linear(last, act_dim)
+
+    def config(self) -> dict:
+        """JSON-able constructor arguments (for saving next to the state dict)."""
+        return {
+            "obs_dim": self.obs_dim,
+            "act_dim": self.act_dim,
+            "action_low": self.action_low.tolist(),
+            "action_high": self.action_high.tolist(),
+            "hidden_sizes": list(self.hidden_sizes),
+            "sigma": self.sigma,
+        }
+
+    def set_observation_normalizer(self, mean: np.ndarray, std: np.ndarray) -> None:
+        """Set the observation standardisation; ``std`` entries below 1e-6 become 1."""
+        std = np.where(np.asarray(std) < 1e-6, 1.0, std)
+        self.obs_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+        self.obs_std.copy_(torch.as_tensor(std, dtype=torch.float32))
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """The action ``centre + half_range · tanh(f(s))``, ``(B, act_dim)``."""
+        h = self.trunk((obs - self.obs_mean) / self.obs_std)
+        centre = (self.action_high + self.action_low) / 2
+        half_range = (self.action_high - self.action_low) / 2
+        return centre + half_range * torch.tanh(self.head(h))
+
+    def log_prob_from_mean(self, mean: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+        """``-||mean - act||² / (2 σ²)`` summed over action dims; ``act`` may be ``(..., B, A)``."""
+        return -(mean - act).pow(2).sum(-1) / (2 * self.sigma**2)
+
+    def sample_from(self, mean: torch.Tensor) -> torch.Tensor:
+        """Detached ``mean + N(0, σ²)`` noise, clamped into the action box."""
+        noise = torch.randn_like(mean) * self.sigma
+        clipped = torch.minimum(mean + noise, self.action_high)
+        return torch.maximum(clipped, self.action_low).detach()

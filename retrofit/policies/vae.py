@@ -1,0 +1,216 @@
+"""A BCQ-style conditional VAE policy (PREFINE's reference policy class) and its BC training.
+
+Fujimoto et al., "Off-Policy Deep RL without Exploration" (BCQ, 2019), §4 and Appendix D:
+
+    encoder  q(z|s, a) = N(μ_φ(s, a), σ_φ(s, a)²),   log σ clamped to [-4, 15]
+    decoder  dec(s, z) = centre + half_range · tanh(g_ψ(s, z))          (in the action box)
+    loss     ||a - dec(s, z)||² + β_KL · KL(q(z|s, a) || N(0, I)),   z ~ q (reparameterised)
+    sample   dec(s, z),  z ~ N(0, I) clipped to [-0.5, 0.5]
+
+The likelihood is intractable; retrofit uses the negative loss as the surrogate (spec/methods.md),
+``log π(a|s) ≈ -(||a - dec(s, z)||² + β_KL · KL)``, so BC training maximises exactly the quantity
+PREFINE later fine-tunes. BCQ's defaults: latent 2·act_dim, hidden (750, 750), β_KL = 0.5 (BCQ
+averages the reconstruction over action dimensions; here it is summed, as in the spec's form).
+Observations are standardised by buffers set from data, so the module is self-contained.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from retrofit.device import get_device, make_adam, set_random_seed
+from retrofit.errors import ConfigError, DataError
+from retrofit.policies.gaussian import mlp
+
+LATENT_CLIP = 0.5  # BCQ: prior samples clipped to ±0.5
+LOG_STD_MIN, LOG_STD_MAX = -4.0, 15.0  # BCQ's clamp of the encoder's log σ
+
+
+class VAEPolicy(nn.Module):
+    """Conditional VAE over actions given states; actions in ``[action_low, action_high]``."""
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        action_low: Sequence[float] | np.ndarray,
+        action_high: Sequence[float] | np.ndarray,
+        hidden_sizes: Sequence[int] = (750, 750),
+        latent_dim: int | None = None,
+        kl_weight: float = 0.5,
+    ) -> None:
+        super().__init__()
+        low = torch.as_tensor(np.asarray(action_low, dtype=np.float32).reshape(act_dim))
+        high = torch.as_tensor(np.asarray(action_high, dtype=np.float32).reshape(act_dim))
+        if not torch.all(high > low):
+            raise ValueError(f"action_high {high.tolist()} must exceed action_low {low.tolist()}")
+        if kl_weight < 0:
+            raise ValueError(f"kl_weight={kl_weight} must be >= 0 (BCQ uses 0.5).")
+        self.obs_dim = int(obs_dim)
+        self.act_dim = int(act_dim)
+        self.latent_dim = int(latent_dim or 2 * act_dim)
+        self.hidden_sizes = tuple(int(h) for h in hidden_sizes)
+        self.kl_weight = float(kl_weight)
+        self.register_buffer("action_low", low)
+        self.register_buffer("action_high", high)
+        self.register_buffer("obs_mean", torch.zeros(obs_dim))
+        self.register_buffer("obs_std", torch.ones(obs_dim))
+        last = self.hidden_sizes[-1]
+        self.encoder = mlp(obs_dim + act_dim, self.hidden_sizes)
+        self.enc_mean = nn.Linear(last, self.latent_dim)
+        self.enc_log_std = nn.Linear(last, self.latent_dim)
+        self.decoder = nn.Sequential(
+            mlp(obs_dim + self.latent_dim, self.hidden_sizes), nn.Linear(last, act_dim)
+        )
+
+    def config(self) -> dict:
+        """JSON-able constructor arguments (for saving next to the state dict)."""
+        return {
+            "obs_dim": self.obs_dim,
+            "act_dim": self.act_dim,
+            "action_low": self.action_low.tolist(),
+            "action_high": self.action_high.tolist(),
+            "hidden_sizes": list(self.hidden_sizes),
+            "latent_dim": self.latent_dim,
+            "kl_weight": self.kl_weight,
+        }
+
+    def set_observation_normalizer(self, mean: np.ndarray, std: np.ndarray) -> None:
+        """Set the observation standardisation; ``std`` entries below 1e-6 become 1."""
+        std = np.where(np.asarray(std) < 1e-6, 1.0, std)
+        self.obs_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+        self.obs_std.copy_(torch.as_tensor(std, dtype=torch.float32))
+
+    def _norm(self, obs: torch.Tensor) -> torch.Tensor:
+        return (obs.float() - self.obs_mean) / self.obs_std
+
+    def encode(self, obs: torch.Tensor, act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``q(z|s, a)``'s mean and clamped log σ; ``obs``/``act`` share leading dims."""
+        half = (self.action_high - self.action_low) / 2
+        centred = (act - (self.action_high + self.action_low) / 2) / half
+        h = self.encoder(torch.cat([self._norm(obs), centred], -1))
+        return self.enc_mean(h), self.enc_log_std(h).clamp(LOG_STD_MIN, LOG_STD_MAX)
+
+    def decode(self, obs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """``dec(s, z)`` in the action box."""
+        y = torch.tanh(self.decoder(torch.cat([self._norm(obs), z], -1)))
+        return self.action_low + (y + 1) * (self.action_high - self.action_low) / 2
+
+    def elbo(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+        """The surrogate ``-(||a - dec(s, z)||² + β_KL · KL)``, ``z ~ q(z|s, a)`` reparameterised.
+
+        ``obs`` is ``(B, O)``; ``act`` is ``(B, A)`` or ``(..., B, A)`` (the states are repeated
+        over the leading sample dims). Returns ``act.shape[:-1]``.
+        """
+        obs = obs.expand(*act.shape[:-1], obs.shape[-1])
+        mean, log_std = self.encode(obs, act)
+        std = torch.exp(log_std)
+        z = mean + std * torch.randn_like(std)
+        recon = (self.decode(obs, z) - act).pow(2).sum(-1)
+        # KL(N(μ, σ²) || N(0, I)) = ½ Σ (μ² + σ² - 1 - 2 log σ)
+        kl = 0.5 * (mean.pow(2) + std.pow(2) - 1 - 2 * log_std).sum(-1)
+        return -(recon + self.kl_weight * kl)
+
+    def sample(self, obs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """BCQ's sampling: ``dec(s, z)``, ``z ~ N(0, I)`` clipped to ±0.5 (differentiable in ψ)."""
+        z = torch.randn(
+            (*obs.shape[:-1], self.latent_dim), device=obs.device, generator=generator
+        ).clamp(-LATENT_CLIP, LATENT_CLIP)
+        return self.decode(obs, z)
+
+    def deterministic_action(self, obs: torch.Tensor) -> torch.Tensor:
+        """``dec(s, 0)``: the decoder at the prior's mode."""
+        z = torch.zeros(*obs.shape[:-1], self.latent_dim, device=obs.device)
+        return self.decode(obs, z)
+
+
+@dataclass(frozen=True)
+class VAEConfig:
+    """BC-VAE training settings; defaults from BCQ (Fujimoto et al. 2019, Appendix D).
+
+    hidden_sizes: encoder and decoder MLP widths ((750, 750), BCQ).
+    latent_dim: latent size (None: 2 · act_dim, BCQ).
+    kl_weight: β_KL of the loss and of the log π surrogate (0.5, BCQ).
+    learning_rate: Adam learning rate (1e-3, BCQ's VAE).
+    batch_size: transitions per step (100, BCQ).
+    steps: gradient steps (20k, as retrofit's Gaussian BC).
+    """
+
+    hidden_sizes: tuple[int, ...] = (750, 750)
+    latent_dim: int | None = None
+    kl_weight: float = 0.5
+    learning_rate: float = 1e-3
+    batch_size: int = 100
+    steps: int = 20_000
+
+    def validate(self) -> None:
+        """Raise ``ConfigError`` on out-of-range values."""
+        if self.steps < 1 or self.batch_size < 1 or self.learning_rate <= 0:
+            raise ConfigError(
+                f"steps={self.steps}, batch_size={self.batch_size} and "
+                f"learning_rate={self.learning_rate} must be positive."
+            )
+        if self.kl_weight < 0 or not self.hidden_sizes:
+            raise ConfigError(
+                f"kl_weight={self.kl_weight} must be >= 0 and hidden_sizes="
+                f"{self.hidden_sizes} non-empty."
+            )
+
+
+def train_bc_vae(
+    dataset: Any,
+    config: VAEConfig | None = None,
+    *,
+    action_low: np.ndarray | None = None,
+    action_high: np.ndarray | None = None,
+    device: str | torch.device = "auto",
+    seed: int = 0,
+    progress: bool = True,
+) -> VAEPolicy:
+    """Behaviour-clone a ``VAEPolicy`` on every transition of ``dataset`` (BCQ's VAE loss).
+
+    Bounds default to the dataset's own, else its task's action space. Select the episodes to
+    clone first (e.g. ``dataset.select_episodes(retrofit.pretrain.high_reward_episodes(...))``).
+    """
+    from retrofit.pretrain import action_bounds
+
+    config = config or VAEConfig()
+    config.validate()
+    if action_low is None or action_high is None:
+        if getattr(dataset, "action_low", None) is not None and dataset.action_high is not None:
+            action_low, action_high = dataset.action_low, dataset.action_high
+        else:
+            action_low, action_high = action_bounds(dataset)
+    dev = get_device(device)
+    set_random_seed(seed)
+    obs = torch.as_tensor(np.asarray(dataset.observations, dtype=np.float32), device=dev)
+    act = torch.as_tensor(np.asarray(dataset.actions, dtype=np.float32), device=dev)
+    if len(obs) == 0:
+        raise DataError("The BC-VAE dataset is empty.")
+    policy = VAEPolicy(
+        obs.shape[1], act.shape[1], action_low, action_high, config.hidden_sizes,
+        config.latent_dim, config.kl_weight,
+    ).to(dev)
+    policy.set_observation_normalizer(
+        dataset.observations.mean(axis=0), dataset.observations.std(axis=0)
+    )
+    optimizer = make_adam(list(policy.parameters()), config.learning_rate)
+    generator = torch.Generator(device=dev)
+    generator.manual_seed(seed)
+    start = time.perf_counter()
+    for _ in tqdm(range(config.steps), disable=not progress, desc="bc-vae", unit="step"):
+        idx = torch.randint(len(obs), (config.batch_size,), generator=generator, device=dev)
+        loss = -policy.elbo(obs[idx], act[idx]).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    policy.train_wall_clock_s = time.perf_counter() - start  # type: ignore[attr-defined]
+    return policy.eval()
