@@ -103,3 +103,16 @@ def test_loading_a_state_dict_updates_the_derived_bound_constants():
     act = torch.tensor([[0.5, 1.0]]).expand(6, 2)
     assert torch.equal(source.deterministic_action(obs), target.deterministic_action(obs))
     assert torch.allclose(wrap(source).log_prob(obs, act), wrap(target).log_prob(obs, act))
+
+
+def test_save_load_round_trip_of_the_other_retrofit_policies(tmp_path):
+    from retrofit.policies.deterministic import DeterministicPolicy
+    from retrofit.policies.vae import VAEPolicy
+
+    obs = np.random.default_rng(1).standard_normal((4, 3)).astype(np.float32)
+    for policy in (VAEPolicy(3, 2, LOW, HIGH), DeterministicPolicy(3, 2, LOW, HIGH)):
+        loaded = load_policy(save_policy(policy, tmp_path / f"{type(policy).__name__}.pt"))
+        assert type(loaded) is type(policy)
+        np.testing.assert_array_equal(wrap(policy.eval()).act(obs), wrap(loaded).act(obs))
+    with pytest.raises(PolicyError, match="own save"):
+        save_policy(torch.nn.Linear(2, 2), tmp_path / "x.pt")

@@ -14,14 +14,24 @@ import torch
 
 from retrofit import __version__
 from retrofit.errors import PolicyError
+from retrofit.policies.deterministic import DeterministicPolicy
 from retrofit.policies.gaussian import TanhGaussianPolicy
+from retrofit.policies.vae import VAEPolicy
 
 _FORMAT = "retrofit-policy-v1"
-_CLASSES = {"TanhGaussianPolicy": TanhGaussianPolicy}
+_CLASSES: dict[str, type[torch.nn.Module]] = {
+    cls.__name__: cls for cls in (TanhGaussianPolicy, VAEPolicy, DeterministicPolicy)
+}
+RetrofitPolicy = TanhGaussianPolicy | VAEPolicy | DeterministicPolicy
 
 
-def save_policy(policy: TanhGaussianPolicy, path: str | Path) -> Path:
+def save_policy(policy: RetrofitPolicy, path: str | Path) -> Path:
     """Atomically write ``policy`` (config + state dict) to ``path``; return the path."""
+    if type(policy).__name__ not in _CLASSES:
+        raise PolicyError(
+            f"save_policy writes retrofit's own policies ({', '.join(_CLASSES)}); for a "
+            f"{type(policy).__name__} use its library's own save (e.g. SB3 model.save)."
+        )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
@@ -42,7 +52,7 @@ def save_policy(policy: TanhGaussianPolicy, path: str | Path) -> Path:
     return path
 
 
-def load_policy(path: str | Path, device: str | torch.device = "cpu") -> TanhGaussianPolicy:
+def load_policy(path: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
     """Load a policy written by ``save_policy`` (``weights_only=True``: no code is unpickled)."""
     payload = torch.load(Path(path), map_location=device, weights_only=True)
     if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
