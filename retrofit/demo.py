@@ -1,7 +1,10 @@
 """``retrofit demo``: pretrain a reference, retrofit it with PREFINE, evaluate both, report.
 
-Runs on the small BallRun dataset shipped inside the package (made by ``retrofit collect``; see
-``retrofit/data/default/README.md``), so it needs no download.
+Runs on a small BallCircle dataset shipped inside the package (made by ``retrofit collect``; see
+``retrofit/data/default/README.md``), so it needs no download. BallCircle is the demo task
+because its data hold safe trajectories that keep most of the unsafe ones' reward (circling
+inside the boundary); on BallRun the cost is a speed limit, so every safe trajectory earns less
+than half of what the fast ones do.
 """
 
 from __future__ import annotations
@@ -17,19 +20,28 @@ from typing import Any
 
 from retrofit.errors import DataError
 
-DEMO_TASK = "OfflineBallRun-v0"
+DEMO_TASK = "OfflineBallCircle-v0"
+# Datasets shipped in retrofit/data/default/, by task (each made by `retrofit collect`).
+SHIPPED_DATASETS = {
+    "OfflineBallCircle-v0": "SafetyBallCircle-v0-167-800.hdf5",
+    "OfflineBallRun-v0": "SafetyBallRun-v0-93-972.hdf5",
+}
 
 
-def default_dataset_path() -> Path:
-    """Path of the BallRun dataset shipped in ``retrofit/data/default/``."""
-    folder = resources.files("retrofit.data") / "default"
-    files = sorted(p for p in folder.iterdir() if p.name.endswith(".hdf5"))  # type: ignore[union-attr]
-    if not files:
+def default_dataset_path(task: str = "OfflineBallRun-v0") -> Path:
+    """Path of the dataset shipped for ``task`` (BallRun, the fastest to simulate, by default)."""
+    from retrofit.tasks import task_info
+
+    env_id = task_info(task).env_id
+    if env_id not in SHIPPED_DATASETS:
         raise DataError(
-            "No default dataset in retrofit/data/default/: reinstall retrofit, or pass --dataset "
-            "FILE (make one with `retrofit collect BallRun --out FILE`)."
+            f"No dataset ships for task={task!r} (shipped: {', '.join(SHIPPED_DATASETS)}). Make "
+            f"one with `retrofit collect {env_id} --out FILE` and pass it as the dataset."
         )
-    return Path(str(files[0]))
+    path = Path(str(resources.files("retrofit.data") / "default" / SHIPPED_DATASETS[env_id]))
+    if not path.exists():
+        raise DataError(f"The shipped dataset {path} is missing: reinstall retrofit.")
+    return path
 
 
 @dataclass(frozen=True)
@@ -104,7 +116,7 @@ def run_demo(config: DemoConfig, out: str | Path) -> dict[str, Any]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    path = config.dataset or default_dataset_path()
+    path = config.dataset or default_dataset_path(config.task)
     dataset = TrajectoryDataset.from_hdf5(path, task=config.task)
     reference = pretrain_reference(
         dataset, BCConfig(steps=config.bc_steps), device=config.device, seed=config.seed,

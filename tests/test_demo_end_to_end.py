@@ -10,21 +10,33 @@ from retrofit.demo import DemoConfig, default_dataset_path, format_table, run_de
 from retrofit.policies.io import load_policy
 
 
-def test_shipped_dataset_is_dsrl_format_and_mixed():
-    data = TrajectoryDataset.from_hdf5(default_dataset_path(), task="OfflineBallRun-v0")
+@pytest.mark.parametrize(("task", "obs_dim"), [("OfflineBallRun-v0", 7),
+                                              ("OfflineBallCircle-v0", 8)])
+def test_shipped_datasets_are_dsrl_format_and_mixed(task, obs_dim):
+    path = default_dataset_path(task)
+    data = TrajectoryDataset.from_hdf5(path, task=task)
     rewards, costs = data.episode_returns()
-    assert data.obs_dim == 7 and data.act_dim == 2
-    assert default_dataset_path().stat().st_size <= 10 * 2**20
-    for kappa in (10, 20, 40):  # safe and unsafe trajectories at every threshold
+    assert data.obs_dim == obs_dim and data.act_dim == 2
+    assert path.stat().st_size <= 10 * 2**20
+    for kappa in (10, 20, 40):  # enough safe and unsafe trajectories for PREFINE's split
         assert 100 <= np.sum(costs < kappa) and 20 <= np.sum(costs >= kappa)
     assert np.ptp(rewards) > 300
 
 
+def test_demo_task_has_safe_trajectories_that_keep_most_reward():
+    data = TrajectoryDataset.from_hdf5(default_dataset_path("OfflineBallCircle-v0"),
+                                       task="OfflineBallCircle-v0")
+    rewards, costs = data.episode_returns()
+    top = np.sort(rewards)[-len(rewards) // 10:]
+    assert rewards[costs < 20].max() >= 0.8 * top.mean()
+
+
 def test_demo_runs_end_to_end(tmp_path):
     config = DemoConfig(bc_steps=200, prefine_steps=50, episodes=2, progress=False, device="cpu")
+    assert config.task == "OfflineBallCircle-v0"
     report = run_demo(config, tmp_path)
     saved = json.loads((tmp_path / "demo.json").read_text())
-    assert saved["task"] == "OfflineBallRun-v0" and saved["episodes"] == 2
+    assert saved["task"] == "OfflineBallCircle-v0" and saved["episodes"] == 2
     for key in ("reference", "retrofitted"):
         assert set(saved[key]) == {"normalized_reward", "normalized_cost", "reward", "cost"}
         assert np.isfinite(list(saved[key].values())).all()
@@ -35,7 +47,7 @@ def test_demo_runs_end_to_end(tmp_path):
     assert "retrofitted" in format_table(report)
     reference = load_policy(tmp_path / "reference.pt")
     retrofitted = load_policy(tmp_path / "retrofitted.pt")
-    obs = np.zeros((1, 7), dtype=np.float32)
+    obs = np.zeros((1, 8), dtype=np.float32)
     assert not np.allclose(reference(torch_tensor(obs))[0].detach().numpy(),
                            retrofitted(torch_tensor(obs))[0].detach().numpy())
 
