@@ -1,0 +1,480 @@
+"""The comparison harness: cells, their data, timing and resumable result files.
+
+Layout of ``out``::
+
+    reference/seed{S}.pt, seed{S}.json   π_ref per seed (BC on high-reward episodes) and its scores
+    cells/{method}__k{κ}__s{S}.json       one finished cell (its row, checkpoints, hyper-parameters)
+    results.csv, results.md, reward_cost.png, safe_fraction.png
+
+A cell whose JSON exists is not rerun, so an interrupted comparison resumes where it stopped.
+Each cell runs in a fresh ``spawn``ed process by default, so its peak RSS is its own.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import inspect
+import json
+import os
+import platform
+import resource
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from retrofit.errors import ConfigError
+
+RESULT_COLUMNS = (
+    "method", "task", "cost_threshold", "seed", "normalized_reward", "normalized_cost",
+    "train_wall_clock_s", "updates", "updates_per_s", "time_to_safe_s", "peak_rss_mb", "device",
+)
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    """One comparison; every method gets the same data, iterations and (if set) batch size.
+
+    task: DSRL task (``BallRun`` or ``OfflineBallRun-v0``).
+    methods: registered method names (``retrofit.methods.registry.available_methods()``).
+    out: output folder (created; finished cells in it are reused).
+    dataset: DSRL-format HDF5 file (None: the shipped demo dataset; only for the demo task).
+    cost_thresholds: κ values (None: the task's constraint-variation set).
+    seeds: seeds; each seed draws its own π_ref, D_p/D_np split and training randomness.
+    steps: training iterations of every method (SafeDICE's discriminator pretraining adds
+        steps/10 unless overridden, the paper's proportion).
+    batch_size: overrides every method's ``batch_size`` (None: each method's default; all equal
+        512 state–action pairs per update: PREFINE/DPO/PPL 256 per side, the others 512).
+    eval_episodes: final evaluation episodes per cell (OSRL 20; PREFINE 100).
+    checkpoint_every: steps between off-the-clock checkpoint evaluations (None: steps/10; 0: none).
+    checkpoint_episodes: episodes per checkpoint evaluation.
+    safe_reward_fraction: a checkpoint counts as "safe" when its normalised cost is ≤ 1 and its
+        normalised reward ≥ this fraction of π_ref's (0.8).
+    bc_steps: BC steps of π_ref. n_preferred / n_nonpreferred: N_p / N_np of the split.
+    device: "auto" | "cpu" | "cuda". threads: torch CPU threads per cell.
+    isolate: run each cell in a fresh process (own peak RSS); False runs them in this process.
+    overrides: method name -> {config field: value} (e.g. {"cpq": {"num_q": 2}}).
+    progress: tqdm bars.
+    """
+
+    task: str
+    methods: tuple[str, ...]
+    out: Path
+    dataset: str | None = None
+    cost_thresholds: tuple[float, ...] | None = None
+    seeds: tuple[int, ...] = (0,)
+    steps: int = 2_000
+    batch_size: int | None = None
+    eval_episodes: int = 20
+    checkpoint_every: int | None = None
+    checkpoint_episodes: int = 5
+    safe_reward_fraction: float = 0.8
+    bc_steps: int = 20_000
+    n_preferred: int = 100
+    n_nonpreferred: int = 20
+    device: str = "auto"
+    threads: int = 1
+    isolate: bool = True
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    progress: bool = False
+
+    def thresholds(self) -> tuple[float, ...]:
+        """The κ values to run."""
+        if self.cost_thresholds:
+            return tuple(float(k) for k in self.cost_thresholds)
+        from retrofit.tasks import task_info
+
+        return task_info(self.task).cost_thresholds
+
+    def every(self) -> int:
+        """Checkpoint period in steps (0: no checkpoints)."""
+        if self.checkpoint_every is None:
+            return max(1, self.steps // 10)
+        return self.checkpoint_every
+
+
+# ---------------------------------------------------------------------------- data per family
+@dataclass(frozen=True)
+class CellData:
+    """What a cell's data builder can use: the full dataset and this cell's D_p / D_np split."""
+
+    dataset: Any
+    preferred: Any
+    nonpreferred: Any
+    cost_threshold: float
+    seed: int
+
+
+def _pairs(data: CellData) -> tuple[Any, ...]:
+    return data.preferred, data.nonpreferred
+
+
+def _union(data: CellData) -> Any:
+    import numpy as np
+
+    from retrofit.data.dataset import TrajectoryDataset
+    from retrofit.data.validation import DSRL_KEYS
+
+    p, n = data.preferred, data.nonpreferred
+    return TrajectoryDataset(
+        **{k: np.concatenate([getattr(p, k), getattr(n, k)]) for k in DSRL_KEYS},
+        task=p.task, action_low=p.action_low, action_high=p.action_high,
+    )
+
+
+def _feedback(data: CellData) -> tuple[Any, ...]:
+    from retrofit.feedback import synthesize
+
+    accepted = inspect.signature(synthesize).parameters
+    options = {"cost_threshold": data.cost_threshold, "seed": data.seed}
+    return (synthesize(_union(data), **{k: v for k, v in options.items() if k in accepted}),)
+
+
+# Each family of methods learns from one shape of data; every family is built from the same
+# D_p / D_np trajectories (PREFINE §5.1: "we modify our datasets in the same way").
+DATA_BUILDERS: dict[str, Callable[[CellData], tuple[Any, ...]]] = {
+    "pairs": _pairs,  # (D_p, D_np): PREFINE, DPO, PPL, SafeDICE (union D_p ∪ D_np + labelled D_np)
+    "transitions": _pairs,  # transitions of D_p ∪ D_np with rewards/costs: CPQ, BC-All, BC-Safe
+    "feedback": _feedback,  # PreSa-style segment feedback synthesised from D_p ∪ D_np
+}
+# Trainers declare ``data_family``; modules whose trainers predate that attribute:
+_FAMILY_BY_MODULE = {"retrofit.methods.prefine": "pairs", "retrofit.methods.presa": "feedback"}
+
+
+def data_family(method: str) -> str:
+    """The data family of a registered method (its trainer's ``data_family``)."""
+    from retrofit.methods.registry import get_method
+
+    spec = get_method(method)
+    trainer_cls, _ = spec.load()
+    family = getattr(trainer_cls, "data_family", None) or _FAMILY_BY_MODULE.get(spec.module)
+    if family not in DATA_BUILDERS:
+        raise ConfigError(
+            f"method {method!r}: its trainer {spec.trainer} declares no data_family the compare "
+            f"harness knows (found {family!r}); set the class attribute data_family to one of "
+            f"{sorted(DATA_BUILDERS)}."
+        )
+    return family
+
+
+def method_hyperparameters(method: str, config: CompareConfig, cost_threshold: float
+                           ) -> dict[str, Any]:
+    """Config overrides of one cell: shared batch size, the cost limit κ, no separate BC
+    pretraining (PreSa's ``pretrain_steps``: π_ref is shared), then the user's overrides."""
+    from retrofit.methods.registry import get_method
+
+    _, config_cls = get_method(method).load()
+    names = {f.name for f in dataclasses.fields(config_cls)}
+    hyper: dict[str, Any] = {}
+    if config.batch_size is not None and "batch_size" in names:
+        hyper["batch_size"] = config.batch_size
+    if "cost_limit" in names:
+        hyper["cost_limit"] = cost_threshold
+    if "pretrain_steps" in names:  # every retrofitting method starts from the same π_ref
+        hyper["pretrain_steps"] = 0
+    user = dict(config.overrides.get(method, {}))
+    unknown = sorted(set(user) - names)
+    if unknown:
+        raise ConfigError(f"overrides for {method!r}: unknown field(s) {unknown}; valid: "
+                          f"{sorted(names)}.")
+    return {**hyper, **user}
+
+
+# ---------------------------------------------------------------------------- files
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def cell_path(out: Path, method: str, cost_threshold: float, seed: int) -> Path:
+    """Where a finished cell's JSON lives."""
+    return Path(out) / "cells" / f"{method}__k{cost_threshold:g}__s{seed}.json"
+
+
+def hardware() -> dict[str, Any]:
+    """CPU model, cores, GPU (if any), torch version, git commit and load average."""
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(line.split(":", 1)[1].strip() for line in fh if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, check=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = "unknown"
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    return {
+        "cpu": cpu, "cpu_count": os.cpu_count(), "gpu": gpu, "torch": torch.__version__,
+        "python": platform.python_version(), "platform": platform.platform(),
+        "git_commit": commit, "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+# ---------------------------------------------------------------------------- reference
+def _load_dataset(config: CompareConfig) -> Any:
+    from retrofit.data.dataset import TrajectoryDataset
+    from retrofit.tasks import task_info
+
+    env_id = task_info(config.task).env_id
+    if config.dataset is None:
+        from retrofit.demo import default_dataset_path
+
+        path = str(default_dataset_path())
+        shipped = TrajectoryDataset.from_hdf5(path)
+        if shipped.task != env_id:
+            raise ConfigError(
+                f"dataset=None: the shipped dataset is {shipped.task}'s, not {env_id}'s; pass "
+                f"--dataset FILE for {env_id} (make one with `retrofit collect {config.task} "
+                "--out FILE`)."
+            )
+        return shipped, path
+    path = config.dataset
+    return TrajectoryDataset.from_hdf5(path, task=env_id), str(path)
+
+
+def ensure_reference(config: CompareConfig, dataset: Any, seed: int) -> dict[str, Any]:
+    """Train (or reuse) π_ref for ``seed`` and evaluate it once; return its record."""
+    from retrofit.evaluation import evaluate
+    from retrofit.policies.io import save_policy
+    from retrofit.pretrain import BCConfig, pretrain_reference
+
+    folder = Path(config.out) / "reference"
+    record_path = folder / f"seed{seed}.json"
+    if record_path.is_file():
+        record = json.loads(record_path.read_text())
+        if record.get("bc_steps") != config.bc_steps:
+            raise ConfigError(
+                f"{record_path}: π_ref was trained with bc_steps={record.get('bc_steps')}, this "
+                f"run asks for {config.bc_steps}; use another --out or the same --bc-steps."
+            )
+        return record
+    folder.mkdir(parents=True, exist_ok=True)
+    policy = pretrain_reference(dataset, BCConfig(steps=config.bc_steps), device=config.device,
+                                seed=seed, progress=config.progress)
+    save_policy(policy, folder / f"seed{seed}.pt")
+    result = evaluate(policy, dataset.task, config.thresholds()[0],
+                      episodes=config.eval_episodes, seed=seed)
+    record = {
+        "seed": seed, "policy": str(folder / f"seed{seed}.pt"), "bc_steps": config.bc_steps,
+        "bc_wall_clock_s": float(getattr(policy, "train_wall_clock_s", float("nan"))),
+        "reward": result.reward, "cost": result.cost,
+        "normalized_reward": result.normalized_reward,
+    }
+    _atomic_write(record_path, json.dumps(record, indent=2))
+    return record
+
+
+# ---------------------------------------------------------------------------- one cell
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+
+
+def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
+    """Train and evaluate one (method, κ, seed) cell; write and return its record.
+
+    ``spec`` is JSON-able (it crosses a process boundary): the config fields plus ``method``,
+    ``cost_threshold``, ``seed``, ``dataset_path`` and ``reference``.
+    """
+    import torch
+
+    from retrofit.device import get_device
+    from retrofit.evaluation import evaluate
+    from retrofit.policies.io import load_policy
+    from retrofit.retrofitter import Retrofitter
+
+    torch.set_num_threads(int(spec["threads"]))
+    config = _config_from_spec(spec)
+    method, kappa, seed = spec["method"], float(spec["cost_threshold"]), int(spec["seed"])
+    dataset, _ = _load_dataset(dataclasses.replace(config, dataset=spec["dataset_path"]))
+    preferred, nonpreferred = dataset.split_preferences(
+        kappa, n_preferred=config.n_preferred, n_nonpreferred=config.n_nonpreferred, seed=seed
+    )
+    cell = CellData(dataset, preferred, nonpreferred, kappa, seed)
+    data = DATA_BUILDERS[data_family(method)](cell)
+    reference = load_policy(spec["reference"]["policy"], device=get_device(config.device))
+    target = config.safe_reward_fraction * float(spec["reference"]["normalized_reward"])
+
+    checkpoints: list[dict[str, Any]] = []
+    first_safe: dict[str, Any] = {}
+
+    def checkpoint(step: int, trainer: Any) -> None:
+        policy = trainer.policy
+        policy.train(False)
+        result = evaluate(policy, dataset.task, kappa, episodes=config.checkpoint_episodes,
+                          seed=10_000 + seed)
+        policy.train(True)
+        ok = result.normalized_cost <= 1.0 and result.normalized_reward >= target
+        checkpoints.append({
+            "step": step, "train_wall_clock_s": trainer.train_wall_clock_s,
+            "normalized_reward": result.normalized_reward,
+            "normalized_cost": result.normalized_cost, "safe_and_rewarding": ok,
+        })
+        if ok and not first_safe:
+            first_safe.update(step=step, time=trainer.train_wall_clock_s)
+
+    retrofitter = Retrofitter(reference, method, device=config.device, seed=seed,
+                              progress=config.progress,
+                              **method_hyperparameters(method, config, kappa))
+    every = config.every()
+    retrofitter.fit(*data, steps=config.steps, callback=checkpoint if every else None,
+                    callback_every=every)
+    trainer = retrofitter.trainer
+    peak = _peak_rss_mb()
+    final = evaluate(retrofitter.policy_, dataset.task, kappa, episodes=config.eval_episodes,
+                     seed=seed)
+    wall = float(trainer.train_wall_clock_s)
+    updates = int(trainer.steps_done)
+    device = trainer.device
+    device_name = (torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu")
+    row = {
+        "method": method, "task": dataset.task, "cost_threshold": kappa, "seed": seed,
+        "normalized_reward": final.normalized_reward, "normalized_cost": final.normalized_cost,
+        "train_wall_clock_s": wall, "updates": updates,
+        "updates_per_s": updates / wall if wall > 0 else float("nan"),
+        "time_to_safe_s": first_safe.get("time"), "peak_rss_mb": peak, "device": device_name,
+    }
+    record = {
+        "row": row, "checkpoints": checkpoints, "first_safe_step": first_safe.get("step"),
+        "reward_target": target, "hyperparameters": trainer.hyperparameters(),
+        "data_family": data_family(method), "isolated": bool(spec.get("isolated", False)),
+        "load_average_end": [round(x, 2) for x in os.getloadavg()],
+        "settings": cell_settings(config, method, spec["dataset_path"]),
+    }
+    _atomic_write(cell_path(config.out, method, kappa, seed),
+                  json.dumps(record, indent=2, default=str))
+    return record
+
+
+def cell_settings(config: CompareConfig, method: str, dataset_path: str) -> dict[str, Any]:
+    """What a finished cell must share with the current run to be reused."""
+    return {
+        "dataset": str(dataset_path), "steps": config.steps, "batch_size": config.batch_size,
+        "eval_episodes": config.eval_episodes, "checkpoint_every": config.every(),
+        "checkpoint_episodes": config.checkpoint_episodes,
+        "safe_reward_fraction": config.safe_reward_fraction, "bc_steps": config.bc_steps,
+        "n_preferred": config.n_preferred, "n_nonpreferred": config.n_nonpreferred,
+        "device": config.device, "threads": config.threads,
+        "overrides": config.overrides.get(method, {}),
+    }
+
+
+def _check_reusable(path: Path, expected: dict[str, Any]) -> None:
+    found = json.loads(path.read_text()).get("settings")
+    if json.loads(json.dumps(expected)) != found:
+        raise ConfigError(
+            f"{path} was made with other settings ({found}) than this run's ({expected}); "
+            "finished cells are only reused by an identical comparison. Use another --out, or "
+            "delete that cell to rerun it."
+        )
+
+
+def _config_to_spec(config: CompareConfig) -> dict[str, Any]:
+    spec = dataclasses.asdict(config)
+    spec["out"] = str(config.out)
+    return spec
+
+
+def _config_from_spec(spec: dict[str, Any]) -> CompareConfig:
+    names = {f.name for f in dataclasses.fields(CompareConfig)}
+    values = {k: v for k, v in spec.items() if k in names}
+    values["out"] = Path(values["out"])
+    for key in ("methods", "seeds"):
+        values[key] = tuple(values[key])
+    if values.get("cost_thresholds") is not None:
+        values["cost_thresholds"] = tuple(values["cost_thresholds"])
+    return CompareConfig(**values)
+
+
+def _cell_process(spec: dict[str, Any]) -> None:
+    run_cell(spec)
+
+
+def _run_isolated(spec: dict[str, Any]) -> None:
+    import multiprocessing
+
+    process = multiprocessing.get_context("spawn").Process(target=_cell_process, args=(spec,))
+    process.start()
+    process.join()
+    if process.exitcode != 0:
+        raise RuntimeError(
+            f"cell {spec['method']} κ={spec['cost_threshold']:g} seed={spec['seed']} failed "
+            f"(exit code {process.exitcode}); its traceback is printed above. Finished cells are "
+            "kept: rerun the same command to resume."
+        )
+
+
+# ---------------------------------------------------------------------------- the comparison
+def run_compare(config: CompareConfig, log: Callable[[str], None] = print) -> list[dict]:
+    """Run every missing cell, then write results.csv, results.md and the PNGs; return rows."""
+    from retrofit.compare.report import write_reports
+    from retrofit.methods.registry import get_method
+
+    if not config.methods:
+        raise ConfigError("methods is empty: name at least one, e.g. --methods prefine,cpq.")
+    if config.steps < 1:
+        raise ConfigError(f"steps={config.steps} must be >= 1.")
+    for method in config.methods:
+        get_method(method)
+        data_family(method)
+        method_hyperparameters(method, config, 1.0)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    import torch
+
+    torch.set_num_threads(config.threads)  # π_ref's BC runs in this process
+    dataset, dataset_path = _load_dataset(config)
+    started = hardware()
+    references = {}
+    for seed in config.seeds:
+        references[seed] = ensure_reference(config, dataset, seed)
+    del dataset
+    base = {**_config_to_spec(config), "dataset_path": dataset_path}
+    for seed in config.seeds:
+        for kappa in config.thresholds():
+            for method in config.methods:
+                path = cell_path(out, method, kappa, seed)
+                if path.is_file():
+                    _check_reusable(path, cell_settings(config, method, dataset_path))
+                    log(f"skip  {method} κ={kappa:g} seed={seed} (done: {path.name})")
+                    continue
+                log(f"run   {method} κ={kappa:g} seed={seed}")
+                tic = time.perf_counter()
+                spec = {**base, "method": method, "cost_threshold": kappa, "seed": seed,
+                        "reference": references[seed], "isolated": config.isolate}
+                if config.isolate:
+                    _run_isolated(spec)
+                else:
+                    run_cell(spec)
+                log(f"done  {method} κ={kappa:g} seed={seed} in {time.perf_counter() - tic:.1f} s")
+    records = [json.loads(cell_path(out, m, k, s).read_text())
+               for s in config.seeds for k in config.thresholds() for m in config.methods]
+    rows = [r["row"] for r in records]
+    write_csv(out / "results.csv", rows)
+    meta = {"hardware_start": started, "hardware_end": hardware(), "dataset": dataset_path,
+            "config": _config_to_spec(config), "references": list(references.values())}
+    _atomic_write(out / "run.json", json.dumps(meta, indent=2, default=str))
+    write_reports(out, records, meta, config)
+    return rows
+
+
+def write_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
+    """``results.csv`` with exactly ``RESULT_COLUMNS`` (empty ``time_to_safe_s`` if never safe)."""
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=RESULT_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if row[k] is None else row[k]) for k in RESULT_COLUMNS})
+    _atomic_write(path, buffer.getvalue())

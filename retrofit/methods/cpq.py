@@ -1,0 +1,331 @@
+"""CPQ trainer (Constraints Penalized Q-learning, Xu et al. AAAI 2022; OSRL's implementation).
+
+Per step, on one minibatch of transitions (spec/methods.md):
+1. VAE update (reconstruction + β_KL·KL); the VAE's KL marks out-of-distribution actions.
+2. Reward critics (ensemble, min) regress onto ``r + γ(1-d) 1[Qc' ≤ q_thres] Q'`` (Eq. 8 of the
+   paper: the constraints-penalised Bellman operator).
+3. Cost critics regress onto ``c + γ(1-d) Qc'`` minus ``α (mean qc_ood - qc_thres)``, where
+   ``qc_ood`` is the cost value of 10 policy-sampled actions per state whose VAE-KL is above the
+   batch's 75th percentile; one dual step on ``log α`` (clamped to ±5).
+4. The squashed-Gaussian actor maximises ``1[Qc(s,π(s)) ≤ q_thres] Q(s,π(s))``.
+5. Polyak averaging of both target critics.
+
+Differences from OSRL, on purpose: ``qc_ood`` is scored by the online cost critic so that the
+penalty has a gradient (OSRL scores it with the target network inside ``no_grad``, which makes the
+penalty a constant); the cost target is masked by ``(1-d)`` like the reward target; observations
+are standardised inside every network. The actor is trained from scratch, as in the paper.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from retrofit.adapters.base import PolicyAdapter
+from retrofit.adapters.gaussian_mlp import TanhGaussianAdapter
+from retrofit.device import get_device, make_adam, set_random_seed
+from retrofit.errors import ConfigError
+from retrofit.losses import cpq as L
+from retrofit.methods.loop import run_steps
+from retrofit.methods.transitions import Transitions
+from retrofit.metrics_log import MetricsLogger, NullLogger
+from retrofit.policies.gaussian import TanhGaussianPolicy, mlp
+
+LOG_ALPHA_BOUND = 5.0
+
+
+@dataclass(frozen=True)
+class CPQConfig:
+    """CPQ hyper-parameters; defaults from OSRL's ``CPQTrainConfig`` (Liu et al. 2023) and the
+    spec (spec/methods.md, "Baselines with ground truth or labels").
+
+    cost_limit: episode cost limit L (required; the threshold κ the policy must respect).
+    episode_len: T in ``q_thres`` (None: the task's time limit, else the longest episode).
+    gamma: discount (0.99). tau: Polyak coefficient (0.005).
+    actor_lr / critic_lr / alpha_lr / vae_lr: Adam learning rates (1e-4 / 1e-3 / 1e-4 / 1e-3).
+    batch_size: transitions per step (512). steps: updates (100k).
+    hidden_sizes: actor and critic widths ([256, 256]). vae_hidden: VAE width (400, two layers).
+    kl_weight: β_KL of the VAE (0.5). num_q / num_qc: ensemble sizes (2 / 2; minimum taken).
+    sample_action_num: actions sampled per state for the OOD penalty (10).
+    ood_quantile: KL quantile above which a sampled action counts as OOD (0.75).
+    qc_scalar: ``qc_thres = qc_scalar · q_thres`` (1.5). reward_scale: reward multiplier (0.1).
+    """
+
+    cost_limit: float | None = None
+    episode_len: int | None = None
+    gamma: float = 0.99
+    tau: float = 0.005
+    actor_lr: float = 1e-4
+    critic_lr: float = 1e-3
+    alpha_lr: float = 1e-4
+    vae_lr: float = 1e-3
+    batch_size: int = 512
+    steps: int = 100_000
+    hidden_sizes: tuple[int, ...] = (256, 256)
+    vae_hidden: int = 400
+    kl_weight: float = 0.5
+    num_q: int = 2
+    num_qc: int = 2
+    sample_action_num: int = 10
+    ood_quantile: float = 0.75
+    qc_scalar: float = 1.5
+    reward_scale: float = 0.1
+
+    def resolved(self, domain: str | None) -> CPQConfig:
+        """No domain presets; validate and return."""
+        self.validate()
+        return self
+
+    def validate(self) -> None:
+        """Raise ``ConfigError`` on out-of-range values."""
+        if self.cost_limit is None or self.cost_limit < 0:
+            raise ConfigError(
+                f"cost_limit={self.cost_limit}: CPQ needs the episode cost limit L >= 0, e.g. "
+                "Retrofitter(policy, method='cpq', cost_limit=20)."
+            )
+        if not 0 < self.gamma < 1 or not 0 < self.tau <= 1:
+            raise ConfigError(f"gamma={self.gamma} must be in (0, 1) and tau={self.tau} in (0, 1].")
+        if min(self.actor_lr, self.critic_lr, self.alpha_lr, self.vae_lr) <= 0:
+            raise ConfigError("all learning rates must be > 0.")
+        if self.batch_size < 1 or self.steps < 0 or self.num_q < 1 or self.num_qc < 1:
+            raise ConfigError("batch_size, num_q and num_qc must be >= 1 and steps >= 0.")
+        if not 0 < self.ood_quantile < 1 or self.sample_action_num < 1:
+            raise ConfigError(
+                f"ood_quantile={self.ood_quantile} must be in (0, 1) and sample_action_num="
+                f"{self.sample_action_num} >= 1."
+            )
+
+
+class QEnsemble(nn.Module):
+    """``E`` independent MLP critics ``Q_e(s, a)``; ``forward`` returns ``(E, B)``."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden_sizes: tuple[int, ...], n: int,
+                 obs_mean: np.ndarray, obs_std: np.ndarray) -> None:
+        super().__init__()
+        self.register_buffer("obs_mean", torch.as_tensor(obs_mean, dtype=torch.float32))
+        self.register_buffer("obs_std", torch.as_tensor(np.where(obs_std < 1e-6, 1.0, obs_std),
+                                                        dtype=torch.float32))
+        self.nets = nn.ModuleList(
+            nn.Sequential(mlp(obs_dim + act_dim, hidden_sizes), nn.Linear(hidden_sizes[-1], 1))
+            for _ in range(n)
+        )
+
+    def forward(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+        """All members' values, ``(E, B)``."""
+        x = torch.cat([(obs - self.obs_mean) / self.obs_std, act], -1)
+        return torch.stack([net(x).squeeze(-1) for net in self.nets])
+
+
+class ActionVAE(nn.Module):
+    """BCQ-style conditional VAE over actions (OSRL ``VAE``): two hidden layers of ``hidden``."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: int, low: np.ndarray,
+                 high: np.ndarray, obs_mean: np.ndarray, obs_std: np.ndarray) -> None:
+        super().__init__()
+        self.latent_dim = 2 * act_dim
+        self.register_buffer("obs_mean", torch.as_tensor(obs_mean, dtype=torch.float32))
+        self.register_buffer("obs_std", torch.as_tensor(np.where(obs_std < 1e-6, 1.0, obs_std),
+                                                        dtype=torch.float32))
+        self.register_buffer("centre", torch.as_tensor((high + low) / 2, dtype=torch.float32))
+        self.register_buffer("half_range", torch.as_tensor((high - low) / 2, dtype=torch.float32))
+        self.encoder = mlp(obs_dim + act_dim, (hidden, hidden))
+        self.mean = nn.Linear(hidden, self.latent_dim)
+        self.log_std = nn.Linear(hidden, self.latent_dim)
+        self.decoder = nn.Sequential(mlp(obs_dim + self.latent_dim, (hidden, hidden)),
+                                     nn.Linear(hidden, act_dim))
+
+    def encode(self, obs: torch.Tensor, act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Latent mean and std of ``q(z|s,a)`` (log-std clamped to [-4, 15] as BCQ)."""
+        h = self.encoder(torch.cat([(obs - self.obs_mean) / self.obs_std, act], -1))
+        return self.mean(h), self.log_std(h).clamp(-4, 15).exp()
+
+    def decode(self, obs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Action reconstructed from ``(s, z)``, squashed into the action box."""
+        out = self.decoder(torch.cat([(obs - self.obs_mean) / self.obs_std, z], -1))
+        return self.centre + self.half_range * torch.tanh(out)
+
+    def forward(self, obs: torch.Tensor, act: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(reconstruction, mean, std)`` with a reparameterised latent sample."""
+        mean, std = self.encode(obs, act)
+        z = mean + std * torch.randn_like(std)
+        return self.decode(obs, z), mean, std
+
+
+def _episode_len(datasets: tuple[Any, ...]) -> int:
+    task = getattr(datasets[0], "task", None)
+    if task:
+        from retrofit.tasks import task_info
+
+        return task_info(task).max_episode_steps
+    return int(max(int(np.diff(d.episode_starts).max()) for d in datasets))
+
+
+class CPQTrainer:
+    """Trains a fresh squashed-Gaussian actor with CPQ on ``fit(*datasets)``'s transitions."""
+
+    data_family: ClassVar[str] = "transitions"
+
+    def __init__(
+        self, policy: PolicyAdapter, config: CPQConfig, device: str | torch.device = "auto",
+        seed: int = 0,
+    ) -> None:
+        config.validate()
+        self.config = config
+        self.device = get_device(device)
+        self.seed = seed
+        self._shapes = (int(policy.observation_dim), int(policy.action_dim),
+                        np.asarray(policy.action_low, dtype=np.float32),
+                        np.asarray(policy.action_high, dtype=np.float32))
+        set_random_seed(seed)
+        obs_dim, act_dim, low, high = self._shapes
+        self.policy = TanhGaussianAdapter(
+            TanhGaussianPolicy(obs_dim, act_dim, low, high, config.hidden_sizes).to(self.device)
+        )
+        self.steps_done = 0
+        self.train_wall_clock_s = 0.0
+        self.q_thres = self.qc_thres = float("nan")
+
+    # ------------------------------------------------------------------ set-up
+    def _build(self, data: Transitions, episode_len: int) -> None:
+        cfg, dev = self.config, self.device
+        obs_dim, act_dim, low, high = self._shapes
+        assert cfg.cost_limit is not None
+        self.q_thres, self.qc_thres = L.cost_thresholds(cfg.cost_limit, cfg.gamma, episode_len,
+                                                        cfg.qc_scalar)
+        actor = self.policy.module
+        actor.set_observation_normalizer(data.obs_mean, data.obs_std)
+        stats = (data.obs_mean, data.obs_std)
+        self.critic = QEnsemble(obs_dim, act_dim, cfg.hidden_sizes, cfg.num_q, *stats).to(dev)
+        self.cost_critic = QEnsemble(obs_dim, act_dim, cfg.hidden_sizes, cfg.num_qc,
+                                     *stats).to(dev)
+        self.critic_target = QEnsemble(obs_dim, act_dim, cfg.hidden_sizes, cfg.num_q,
+                                       *stats).to(dev)
+        self.cost_critic_target = QEnsemble(obs_dim, act_dim, cfg.hidden_sizes, cfg.num_qc,
+                                            *stats).to(dev)
+        self.critic_target.load_state_dict(self.critic.state_dict())
+        self.cost_critic_target.load_state_dict(self.cost_critic.state_dict())
+        self.critic_target.requires_grad_(False)
+        self.cost_critic_target.requires_grad_(False)
+        self.vae = ActionVAE(obs_dim, act_dim, cfg.vae_hidden, low, high, *stats).to(dev)
+        self.log_alpha = torch.zeros((), device=dev, requires_grad=True)
+        self.actor_opt = make_adam(list(actor.parameters()), cfg.actor_lr)
+        self.critic_opt = make_adam(list(self.critic.parameters()), cfg.critic_lr)
+        self.cost_critic_opt = make_adam(list(self.cost_critic.parameters()), cfg.critic_lr)
+        self.vae_opt = make_adam(list(self.vae.parameters()), cfg.vae_lr)
+        self.alpha_opt = make_adam([self.log_alpha], cfg.alpha_lr)
+
+    def _sample(self, obs: torch.Tensor, reparameterise: bool) -> torch.Tensor:
+        """``a ~ π(·|s)``: reparameterised (for the actor loss) or detached."""
+        module = self.policy.module
+        mean, log_std = module(obs)
+        u = mean + torch.randn_like(mean) * log_std.exp()
+        act = (module.action_high + module.action_low) / 2 + (
+            module.action_high - module.action_low) / 2 * torch.tanh(u)
+        return act if reparameterise else act.detach()
+
+    @staticmethod
+    def _step(opt: torch.optim.Optimizer, loss: torch.Tensor, params: list[torch.Tensor]) -> None:
+        opt.zero_grad(set_to_none=True)
+        loss.backward(inputs=params)
+        opt.step()
+
+    # ------------------------------------------------------------------ one update
+    def update(self, obs: torch.Tensor, act: torch.Tensor, rewards: torch.Tensor,
+               costs: torch.Tensor, next_obs: torch.Tensor, dones: torch.Tensor
+               ) -> dict[str, torch.Tensor]:
+        """One CPQ step (VAE, reward critic, cost critic + dual, actor, Polyak)."""
+        cfg = self.config
+        # 1. VAE
+        recon, mean, std = self.vae(obs, act)
+        vae_loss, metrics = L.vae_loss(recon, act, mean, std, cfg.kl_weight)
+        self._step(self.vae_opt, vae_loss, list(self.vae.parameters()))
+
+        # 2. reward critic on the constraints-penalised target
+        with torch.no_grad():
+            next_act = self._sample(next_obs, reparameterise=False)
+            q_next = self.critic_target(next_obs, next_act).min(0).values
+            qc_next = self.cost_critic_target(next_obs, next_act).min(0).values
+            q_target = L.reward_critic_target(cfg.reward_scale * rewards, dones, q_next, qc_next,
+                                              self.q_thres, cfg.gamma)
+            qc_target = L.cost_critic_target(costs, dones, qc_next, cfg.gamma)
+        critic_loss = L.ensemble_mse(self.critic(obs, act), q_target)
+        self._step(self.critic_opt, critic_loss, list(self.critic.parameters()))
+        metrics["loss/critic"] = critic_loss.detach()
+
+        # 3. cost critic with the OOD penalty, then the dual step on log α
+        n, b = cfg.sample_action_num, obs.shape[0]
+        obs_rep = obs.unsqueeze(0).expand(n, *obs.shape).reshape(n * b, -1)
+        with torch.no_grad():
+            sampled = self._sample(obs_rep, reparameterise=False)
+            kl = L.vae_kl(*self.vae.encode(obs_rep, sampled)).reshape(n, b)
+        qc_sampled = self.cost_critic(obs_rep, sampled).min(0).values.reshape(n, b)
+        qc_ood = L.ood_cost(kl, qc_sampled, cfg.ood_quantile).mean()
+        cost_loss, cost_metrics = L.cost_critic_loss(
+            self.cost_critic(obs, act), qc_target, qc_ood, self.log_alpha.exp(), self.qc_thres
+        )
+        self._step(self.cost_critic_opt, cost_loss, list(self.cost_critic.parameters()))
+        metrics.update(cost_metrics)
+        dual = L.alpha_loss(self.log_alpha, qc_ood, self.qc_thres)
+        self._step(self.alpha_opt, dual, [self.log_alpha])
+        with torch.no_grad():
+            self.log_alpha.clamp_(-LOG_ALPHA_BOUND, LOG_ALPHA_BOUND)
+        metrics["alpha"] = self.log_alpha.detach().exp()
+
+        # 4. actor
+        pi = self._sample(obs, reparameterise=True)
+        q_pi = self.critic(obs, pi).min(0).values
+        qc_pi = self.cost_critic(obs, pi).min(0).values
+        actor_loss, actor_metrics = L.actor_loss(q_pi, qc_pi, self.q_thres)
+        self._step(self.actor_opt, actor_loss, list(self.policy.module.parameters()))
+        metrics.update(actor_metrics)
+
+        # 5. Polyak averaging of the target critics
+        with torch.no_grad():
+            for target, source in ((self.critic_target, self.critic),
+                                   (self.cost_critic_target, self.cost_critic)):
+                torch._foreach_lerp_(list(target.parameters()), list(source.parameters()),
+                                     cfg.tau)
+        metrics["loss"] = actor_loss.detach()
+        return metrics
+
+    # ------------------------------------------------------------------ training
+    def fit(
+        self,
+        *datasets: Any,
+        steps: int | None = None,
+        logger: MetricsLogger | None = None,
+        progress: bool = True,
+        callback: Callable[[int, Any], bool | None] | None = None,
+        callback_every: int = 0,
+    ) -> PolicyAdapter:
+        """Train on the transitions of ``datasets`` (rewards, costs, dones); return the actor."""
+        data = Transitions(*datasets, device=self.device, seed=self.seed, name="datasets")
+        episode_len = self.config.episode_len or _episode_len(datasets)
+        self._build(data, episode_len)
+        steps = self.config.steps if steps is None else steps
+        logger = logger or NullLogger()
+        batch = self.config.batch_size
+
+        def update() -> dict[str, torch.Tensor]:
+            i = data.index(batch)
+            return self.update(data.obs[i], data.act[i], data.rewards[i], data.costs[i],
+                               data.next_obs[i], data.dones[i])
+
+        self.policy.train(True)
+        try:
+            run_steps(self, update, steps, desc="cpq", logger=logger, progress=progress,
+                      callback=callback, callback_every=callback_every)
+        finally:
+            logger.close()
+        self.policy.train(False)
+        return self.policy
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """The config plus the derived thresholds, JSON-able."""
+        return {**asdict(self.config), "q_thres": self.q_thres, "qc_thres": self.qc_thres}

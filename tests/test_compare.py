@@ -1,0 +1,92 @@
+"""The compare harness for real: two methods, tiny steps, the BallRun simulator, resumability."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from retrofit.compare import RESULT_COLUMNS, CompareConfig, run_compare
+from retrofit.compare.harness import DATA_BUILDERS, cell_path, data_family, write_csv
+from retrofit.errors import ConfigError
+
+
+@pytest.fixture(scope="module")
+def small_dataset(tmp_path_factory):
+    from retrofit.data.dataset import TrajectoryDataset
+    from retrofit.demo import default_dataset_path
+
+    try:
+        path = default_dataset_path()
+    except Exception as exc:  # the shipped dataset is being regenerated
+        pytest.skip(f"no shipped dataset: {exc}")
+    full = TrajectoryDataset.from_hdf5(path)  # its own task (BallRun or BallCircle)
+    _, costs = full.episode_returns()
+    safe, unsafe = np.flatnonzero(costs < 20)[:30], np.flatnonzero(costs >= 20)[-10:]
+    out = tmp_path_factory.mktemp("data") / "small.hdf5"
+    full.select_episodes(np.concatenate([safe, unsafe]).tolist()).to_hdf5(out)
+    return str(out), str(full.task)
+
+
+def test_families_cover_every_registered_baseline():
+    for method in ("prefine", "dpo", "ppl", "safedice", "cpq", "bc-all", "bc-safe"):
+        assert data_family(method) in DATA_BUILDERS
+
+
+def test_compare_two_methods_then_resume(small_dataset, tmp_path):
+    path, task = small_dataset
+    config = CompareConfig(
+        task=task, methods=("prefine", "bc-safe"), out=tmp_path, dataset=path,
+        cost_thresholds=(20.0,), steps=4, eval_episodes=2, checkpoint_every=2,
+        checkpoint_episodes=1, bc_steps=10, n_preferred=10, n_nonpreferred=4, device="cpu",
+        isolate=False, overrides={"prefine": {"batch_size": 8}, "bc-safe": {"batch_size": 8}},
+    )
+    rows = run_compare(config, log=lambda _: None)
+    with open(tmp_path / "results.csv") as fh:
+        reader = csv.DictReader(fh)
+        assert tuple(reader.fieldnames) == RESULT_COLUMNS
+        written = list(reader)
+    assert [r["method"] for r in written] == ["prefine", "bc-safe"]
+    for row in rows:
+        assert row["updates"] == 4 and row["train_wall_clock_s"] > 0
+        assert row["updates_per_s"] == pytest.approx(4 / row["train_wall_clock_s"])
+        assert row["peak_rss_mb"] > 0 and row["device"] == "cpu"
+    record = json.loads(cell_path(tmp_path, "prefine", 20.0, 0).read_text())
+    assert [c["step"] for c in record["checkpoints"]] == [2, 4]
+    for name in ("results.md", "reward_cost.png", "safe_fraction.png", "run.json"):
+        assert (tmp_path / name).stat().st_size > 0
+
+    # resume: finished cells are not rerun; a new method only adds its own cell
+    stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "cells").iterdir()}
+    logs = []
+    config2 = CompareConfig(**{**config.__dict__, "methods": ("prefine", "bc-safe", "bc-all")})
+    run_compare(config2, log=logs.append)
+    assert sum(line.startswith("skip") for line in logs) == 2
+    assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())
+    assert cell_path(tmp_path, "bc-all", 20.0, 0).is_file()
+
+
+def test_csv_leaves_time_to_safe_empty_when_never_safe(tmp_path):
+    row = {k: 1 for k in RESULT_COLUMNS} | {"time_to_safe_s": None}
+    write_csv(tmp_path / "r.csv", [row])
+    line = (tmp_path / "r.csv").read_text().splitlines()[1].split(",")
+    assert line[RESULT_COLUMNS.index("time_to_safe_s")] == ""
+
+
+def test_unknown_override_is_an_error(tmp_path):
+    config = CompareConfig(task="BallRun", methods=("cpq",), out=tmp_path,
+                           overrides={"cpq": {"nope": 1}})
+    with pytest.raises(ConfigError, match="nope"):
+        run_compare(config)
+
+
+def test_cells_from_other_settings_are_not_reused(small_dataset, tmp_path):
+    path, task = small_dataset
+    config = CompareConfig(
+        task=task, methods=("bc-all",), out=tmp_path, dataset=path,
+        cost_thresholds=(20.0,), steps=2, eval_episodes=1, checkpoint_every=0, bc_steps=5,
+        n_preferred=10, n_nonpreferred=4, device="cpu", isolate=False,
+    )
+    run_compare(config, log=lambda _: None)
+    with pytest.raises(ConfigError, match="other settings"):
+        run_compare(CompareConfig(**{**config.__dict__, "steps": 3}), log=lambda _: None)
