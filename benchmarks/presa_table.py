@@ -1,0 +1,237 @@
+"""PreSa comparison table: all eight feedback methods on one task and threshold, several seeds.
+
+Writes (atomically, after every run, so a stopped run keeps what it finished):
+- ``<out>/presa_<task>_<κ>.csv``: ``method, task, cost_threshold, seed, normalized_reward,
+  normalized_cost`` (the machine-readable comparison, one row per method × seed);
+- ``<out>/presa_<task>_<κ>_details.csv``: the same rows with raw return/cost, steps and seconds;
+- ``<out>/presa_<task>_<κ>.md``: mean ± std over seeds per method, the settings, git commit and
+  hardware.
+Per-run training metrics go to ``<runs>/<seed>/<method>/metrics.csv``.
+
+Protocol (presa-offline-safe-pohf.txt §6.1): synthetic feedback from the dataset at κ; π_ref is a
+fresh [256, 256] tanh-Gaussian MLP (dropout per Table 4) BC-trained on all segments; every method
+starts from that π_ref and learns from the same feedback; deterministic evaluation in the real
+environment, DSRL-normalised. Reduced budget by default (``--pretrain-steps``/``--steps``; paper
+30k/100k for BulletGym); ``--shared-reference`` pretrains π_ref and draws the feedback once (seed
+0) and varies only the training seed of the methods and the evaluation episodes.
+
+    nice -n 10 .venv/bin/python benchmarks/presa_table.py --dataset FILE --seeds 0 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+METHODS = (
+    "presa", "bc-safe-seg", "binary-alignment", "presa-no-zref", "preference-only",
+    "safety-only", "unified-comparison", "presa-filtered",
+)
+COLUMNS = ("method", "task", "cost_threshold", "seed", "normalized_reward", "normalized_cost")
+DETAIL_COLUMNS = (*COLUMNS, "reward", "cost", "steps", "pretrain_steps", "train_s", "episodes")
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+    lines = [",".join(columns)]
+    for row in rows:
+        lines.append(",".join(_fmt(row[c]) for c in columns))
+    _atomic_write(path, "\n".join(lines) + "\n")
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _read_rows(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    with path.open() as fh:
+        return list(csv.DictReader(fh))
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def markdown_table(rows: list[dict[str, Any]], settings: dict[str, Any],
+                   reference: list[dict[str, Any]]) -> str:
+    """Mean ± std over seeds per method, safe when the mean normalised cost ≤ 1."""
+    out = [
+        f"# PreSa comparison: {settings['task']}, κ = {settings['cost_threshold']:g}",
+        "",
+        "Normalised reward (↑) and cost (↓, safe ≤ 1), mean ± std over seeds; "
+        f"{settings['episodes']} deterministic evaluation episodes per run.",
+        "",
+        "| method | seeds | normalized reward | normalized cost | safe |",
+        "|---|---|---|---|---|",
+    ]
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(row["method"], []).append(row)
+    order = [m for m in METHODS if m in groups] + [m for m in groups if m not in METHODS]
+    for label, members in [*((m, groups[m]) for m in order),
+                           *([("π_ref (BC on all segments)", reference)] if reference else [])]:
+        r = np.array([float(x["normalized_reward"]) for x in members])
+        c = np.array([float(x["normalized_cost"]) for x in members])
+        out.append(
+            f"| {label} | {len(members)} | {r.mean():.3f} ± {r.std():.3f} | "
+            f"{c.mean():.3f} ± {c.std():.3f} | {'yes' if c.mean() <= 1 else 'no'} |"
+        )
+    out += ["", "Settings:", "", "```json", json.dumps(settings, indent=2), "```", ""]
+    return "\n".join(out)
+
+
+def main() -> None:
+    """Run the comparison (resuming rows already in the CSV) and write the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", required=True, help="DSRL-format HDF5 file")
+    parser.add_argument("--task", default="OfflineBallRun-v0")
+    parser.add_argument("--cost-threshold", type=float, default=20.0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--methods", nargs="*", default=list(METHODS),
+                        help="methods to train (none: only π_ref and the table)")
+    parser.add_argument("--import-details", nargs="*", default=[],
+                        help="details CSVs of other runs to merge into this table")
+    parser.add_argument("--n-pairs", type=int, default=10_000)
+    parser.add_argument("--segment-length", type=int, default=64)
+    parser.add_argument("--pretrain-steps", type=int, default=3_000)
+    parser.add_argument("--pretrain-lr", type=float, default=1e-4,
+                        help="Adam lr of π_ref's BC (Table 4: 1e-4)")
+    parser.add_argument("--steps", type=int, default=2_000)
+    parser.add_argument("--episodes", type=int, default=20)
+    parser.add_argument("--shared-reference", action="store_true")
+    parser.add_argument("--out", default="docs/results/presa")
+    parser.add_argument("--runs", default="runs/presa")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+
+    # ---- seeding and threads: one marked block
+    torch.set_num_threads(args.threads)
+
+    from retrofit import feedback as fb_mod
+    from retrofit.data.dataset import TrajectoryDataset
+    from retrofit.evaluation import evaluate
+    from retrofit.methods.presa import presa_reference
+    from retrofit.policies.io import load_policy, save_policy
+    from retrofit.retrofitter import Retrofitter
+    from retrofit.tasks import task_info
+
+    task = task_info(args.task).env_id
+    short = task.removeprefix("Offline").removesuffix("-v0").removesuffix("Gymnasium")
+    stem = f"presa_{short}_{args.cost_threshold:g}"
+    out, runs = Path(args.out), Path(args.runs)
+    csv_path, details_path = out / f"{stem}.csv", out / f"{stem}_details.csv"
+    ref_path = out / f"{stem}_reference.csv"
+    rows = _read_rows(details_path)
+    ref_rows = _read_rows(ref_path)
+    for extra in args.import_details:
+        for row in _read_rows(Path(extra)):
+            target = ref_rows if row["method"] == "reference" else rows
+            key = (row["method"], row["seed"])
+            if all((r["method"], str(r["seed"])) != key for r in target):
+                target.append(row)
+    done = {(r["method"], int(r["seed"])) for r in rows}
+    rows.sort(key=lambda r: (int(r["seed"]), METHODS.index(r["method"])
+                             if r["method"] in METHODS else len(METHODS)))
+    dataset = TrajectoryDataset.from_hdf5(args.dataset, task=task)
+    settings = {
+        "task": task, "cost_threshold": args.cost_threshold, "dataset": str(args.dataset),
+        "n_transitions": len(dataset), "n_episodes": dataset.n_episodes,
+        "n_pairs": args.n_pairs, "segment_length": args.segment_length,
+        "pretrain_steps": args.pretrain_steps, "pretrain_lr": args.pretrain_lr,
+        "steps": args.steps,
+        "paper_steps": "30k pretraining + 100k alignment (Table 4, BulletGym)",
+        "episodes": args.episodes, "seeds": args.seeds, "shared_reference": args.shared_reference,
+        "git_commit": _git_commit(), "hardware": f"{platform.processor() or platform.machine()}, "
+        f"{args.threads} torch thread(s), device {args.device}",
+        "other_hyperparameters": "Table 4 BulletGym preset",
+    }
+
+    def flush() -> None:
+        _write_csv(csv_path, COLUMNS, rows)
+        _write_csv(details_path, DETAIL_COLUMNS, rows)
+        _write_csv(ref_path, DETAIL_COLUMNS, ref_rows)
+        _atomic_write(out / f"{stem}.md", markdown_table(rows, settings, ref_rows))
+
+    for seed in args.seeds:
+        data_seed = 0 if args.shared_reference else seed
+        feedback = fb_mod.synthesize(
+            dataset, n_pairs=args.n_pairs, segment_length=args.segment_length,
+            cost_threshold=args.cost_threshold, seed=data_seed,
+        )
+        tag = f"{args.pretrain_steps}_{args.pretrain_lr:g}"
+        policy_file = runs / f"reference_seed{data_seed}_{tag}.pt"
+        if policy_file.is_file():
+            reference = load_policy(policy_file)
+        else:
+            start = time.perf_counter()
+            reference = presa_reference(
+                feedback, steps=args.pretrain_steps, device=args.device, seed=data_seed,
+                learning_rate=args.pretrain_lr, progress=False,
+            )
+            print(f"reference seed {data_seed}: {time.perf_counter() - start:.0f} s", flush=True)
+            save_policy(reference, policy_file)
+        if not any(int(r["seed"]) == data_seed for r in ref_rows):
+            res = evaluate(reference, task, args.cost_threshold, episodes=args.episodes,
+                           seed=1000 + data_seed)
+            ref_rows.append({
+                "method": "reference", "task": task, "cost_threshold": args.cost_threshold,
+                "seed": data_seed, "normalized_reward": res.normalized_reward,
+                "normalized_cost": res.normalized_cost, "reward": res.reward, "cost": res.cost,
+                "steps": 0, "pretrain_steps": args.pretrain_steps, "train_s": 0.0,
+                "episodes": args.episodes,
+            })
+            print(f"reference: {res}", flush=True)
+            flush()
+        for method in args.methods:
+            if (method, seed) in done:
+                continue
+            retrofitter = Retrofitter(
+                reference, method, device=args.device, seed=seed, progress=False,
+                log_dir=runs / str(seed) / method,
+            )
+            policy = retrofitter.fit(feedback, steps=args.steps)
+            res = evaluate(policy, task, args.cost_threshold, episodes=args.episodes,
+                           seed=1000 + seed)
+            rows.append({
+                "method": method, "task": task, "cost_threshold": args.cost_threshold,
+                "seed": seed, "normalized_reward": res.normalized_reward,
+                "normalized_cost": res.normalized_cost, "reward": res.reward, "cost": res.cost,
+                "steps": args.steps, "pretrain_steps": args.pretrain_steps,
+                "train_s": retrofitter.train_wall_clock_s, "episodes": args.episodes,
+            })
+            print(f"{method} seed {seed} ({retrofitter.train_wall_clock_s:.0f} s): "
+                  f"reward {res.normalized_reward:.3f} cost {res.normalized_cost:.3f}", flush=True)
+            flush()
+    flush()
+
+
+if __name__ == "__main__":
+    main()
