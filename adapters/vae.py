@@ -8,34 +8,17 @@ BCQ's: ``dec(s, z)``, ``z ~ N(0, I)`` clipped to ±0.5; the deterministic action
 
 from __future__ import annotations
 
-import copy
-from typing import Any
-
-import numpy as np
 import torch
 
+from retrofit.adapters.module_adapter import ModuleAdapter
 from retrofit.adapters.torch_module import check_inputs
 from retrofit.policies.vae import VAEPolicy
 
 
-class VAEAdapter:
+class VAEAdapter(ModuleAdapter):
     """``PolicyAdapter`` over a ``VAEPolicy``."""
 
-    def __init__(self, module: VAEPolicy) -> None:
-        self.module = module
-        self.observation_dim = module.obs_dim
-        self.action_dim = module.act_dim
-        self.action_low = module.action_low.detach().cpu().numpy().copy()
-        self.action_high = module.action_high.detach().cpu().numpy().copy()
-
-    @property
-    def device(self) -> torch.device:
-        """Device of the module."""
-        return self.module.action_low.device
-
-    def parameters(self) -> Any:
-        """Encoder and decoder parameters."""
-        return self.module.parameters()
+    module: VAEPolicy
 
     def log_prob(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
         """The ELBO surrogate of ``log π(act|obs)``; ``act`` may carry leading sample dims."""
@@ -58,38 +41,6 @@ class VAEAdapter:
         with torch.no_grad():
             return self.module.sample(obs)
 
-    def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
-        """``dec(s, 0)`` when deterministic, else a BCQ sample."""
-        obs_t = torch.as_tensor(np.asarray(obs, dtype=np.float32), device=self.device)
-        check_inputs(obs_t, None, self.observation_dim, self.action_dim)
-        with torch.no_grad():
-            out = self.module.deterministic_action(obs_t) if deterministic else self.sample(obs_t)
-        return out.cpu().numpy()
-
-    def _copy(self, train: bool) -> VAEAdapter:
-        module = copy.deepcopy(self.module)
-        module.train(train)
-        module.requires_grad_(train)
-        return VAEAdapter(module)
-
-    def trainable_copy(self) -> VAEAdapter:
-        """Independent copy in train mode with gradients on."""
-        return self._copy(True)
-
-    def frozen_copy(self) -> VAEAdapter:
-        """Independent copy in eval mode with ``requires_grad_(False)``."""
-        return self._copy(False)
-
-    def to(self, device: torch.device | str) -> VAEAdapter:
-        """Move the module to ``device``."""
-        self.module.to(device)
-        return self
-
-    def train(self, mode: bool = True) -> VAEAdapter:
-        """Set the module's train/eval mode."""
-        self.module.train(mode)
-        return self
-
-    def export(self) -> VAEPolicy:
-        """The trained module, on CPU, in eval mode."""
-        return self.module.to("cpu").eval()
+    def check_observations(self, obs: torch.Tensor) -> None:
+        """Refuse observations of the wrong width with a clear error."""
+        check_inputs(obs, None, self.observation_dim, self.action_dim)
