@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
@@ -27,19 +24,6 @@ from retrofit.errors import ConfigError
 
 pytest.importorskip("stable_baselines3")
 
-@contextmanager
-def real_std_streams() -> Iterator[None]:
-    """Give bullet-safety-gym's RedirectStream the real std streams, not pytest's capture files.
-
-    It flushes the C stream named after ``sys.stdout.name``; pytest's capture files are named
-    "<_io.FileIO ...>", which is no C symbol. Used in test bodies: pytest resets the streams
-    after fixtures run.
-    """
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(sys, "stdout", sys.__stdout__)
-        patch.setattr(sys, "stderr", sys.__stderr__)
-        yield
-
 
 TINY = {
     "penalties": (0.0,),
@@ -55,8 +39,7 @@ TINY = {
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> tuple[TrajectoryDataset, object]:
     folder = tmp_path_factory.mktemp("collect")
-    with real_std_streams():
-        dataset = collect_dataset("BallRun", folder / "ballrun.hdf5", 4, seed=7, **TINY)
+    dataset = collect_dataset("BallRun", folder / "ballrun.hdf5", 4, seed=7, **TINY)
     return dataset, folder / "ballrun.hdf5"
 
 
@@ -96,9 +79,8 @@ def test_metadata_records_provenance_and_config(tiny: tuple) -> None:
 
 def test_same_seed_same_dataset_other_seed_differs(tiny: tuple, tmp_path) -> None:
     dataset, _ = tiny
-    with real_std_streams():
-        again = collect_dataset("OfflineBallRun-v0", tmp_path / "out", 4, seed=7, **TINY)
-        other = collect_dataset("BallRun", None, 4, seed=8, **TINY)
+    again = collect_dataset("OfflineBallRun-v0", tmp_path / "out", 4, seed=7, **TINY)
+    other = collect_dataset("BallRun", None, 4, seed=8, **TINY)
     for key in DSRL_KEYS:
         np.testing.assert_array_equal(getattr(again, key), getattr(dataset, key))
     # a suffix-less `out` is a folder: the file gets a DSRL-like name
@@ -109,15 +91,19 @@ def test_same_seed_same_dataset_other_seed_differs(tiny: tuple, tmp_path) -> Non
 def test_cached_snapshots_give_the_same_dataset(tmp_path, tiny: tuple) -> None:
     dataset, _ = tiny
     steps: list[int] = []
-    with real_std_streams():
-        first = collect_dataset("BallRun", None, 4, seed=7, cache_dir=tmp_path, **TINY)
-        n_files = len(list(tmp_path.rglob("*.pt")))
-        second = collect_dataset("BallRun", None, 4, seed=7, cache_dir=tmp_path, **TINY)
-        # the budget run was trained with seed 7 + 1 above: loaded, not trained again
-        snaps = train_behaviour_policies(
-            "BallRun", 0.0, BehaviourConfig(64, (0.0, 1.0)), budget=20.0, seed=8,
-            cache_dir=tmp_path, on_step=steps.append,
-        )
+    first = collect_dataset("BallRun", None, 4, seed=7, cache_dir=tmp_path, **TINY)
+    n_files = len(list(tmp_path.rglob("*.pt")))
+    second = collect_dataset("BallRun", None, 4, seed=7, cache_dir=tmp_path, **TINY)
+    # the budget run was trained with seed 7 + 1 above: loaded, not trained again
+    snaps = train_behaviour_policies(
+        "BallRun",
+        0.0,
+        BehaviourConfig(64, (0.0, 1.0)),
+        budget=20.0,
+        seed=8,
+        cache_dir=tmp_path,
+        on_step=steps.append,
+    )
     assert n_files == 4  # 2 runs x 2 checkpoints
     assert len(list(tmp_path.rglob("*.pt"))) == 4
     for key in DSRL_KEYS:
@@ -128,11 +114,10 @@ def test_cached_snapshots_give_the_same_dataset(tmp_path, tiny: tuple) -> None:
 
 
 def test_actions_are_clipped_to_the_bounds() -> None:
-    with real_std_streams():
-        env = make_env("BallRun")
-        snaps = train_behaviour_policies("BallRun", 0.0, BehaviourConfig(0, (0.0,)))
-        episode = rollout_episode(env, snaps[0], noise=50.0, seed=[0, 0])
-        env.close()
+    env = make_env("BallRun")
+    snaps = train_behaviour_policies("BallRun", 0.0, BehaviourConfig(0, (0.0,)))
+    episode = rollout_episode(env, snaps[0], noise=50.0, seed=[0, 0])
+    env.close()
     low, high = env.action_space.low, env.action_space.high
     assert (episode["actions"] >= low).all() and (episode["actions"] <= high).all()
     assert np.isin(episode["actions"], [low[0], high[0]]).mean() > 0.9
@@ -140,12 +125,11 @@ def test_actions_are_clipped_to_the_bounds() -> None:
 
 def test_switching_episode_hands_over_at_the_switch_step() -> None:
     config = BehaviourConfig(64, (0.0, 1.0))
-    with real_std_streams():
-        env = make_env("BallRun")
-        first, second = train_behaviour_policies("BallRun", 0.0, config, seed=3)
-        alone = rollout_episode(env, first, 0.0, seed=[1, 2])
-        switched = rollout_episode(env, first, 0.0, seed=[1, 2], switch_to=second, switch_step=40)
-        env.close()
+    env = make_env("BallRun")
+    first, second = train_behaviour_policies("BallRun", 0.0, config, seed=3)
+    alone = rollout_episode(env, first, 0.0, seed=[1, 2])
+    switched = rollout_episode(env, first, 0.0, seed=[1, 2], switch_to=second, switch_step=40)
+    env.close()
     np.testing.assert_array_equal(switched["actions"][:40], alone["actions"][:40])
     assert not np.array_equal(switched["actions"][40:], alone["actions"][40:])
     expected = second.act(switched["observations"][40]).astype(np.float32)

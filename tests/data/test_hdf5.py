@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import pathlib
-import sys
 import urllib.request
 
 import h5py
@@ -17,15 +16,6 @@ from retrofit.errors import DataError
 
 TASK = "OfflineBallRun-v0"
 DSRL_FILE = "SafetyBallRun-v0-80-940.hdf5"  # DSRL's own file name for this task
-
-
-def use_real_std_streams(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Give bullet-safety-gym's RedirectStream the real std streams, not pytest's capture files.
-
-    Called in the test body: pytest resets sys.stdout/sys.stderr after fixtures run.
-    """
-    monkeypatch.setattr(sys, "stdout", sys.__stdout__)
-    monkeypatch.setattr(sys, "stderr", sys.__stderr__)
 
 
 def collect_real(lengths: tuple[int, ...] = (12, 7, 15, 9), seed: int = 0) -> dict[str, np.ndarray]:
@@ -80,12 +70,7 @@ def assert_same_as_dsrl(ours: TrajectoryDataset, theirs: dict[str, np.ndarray]) 
 
 @pytest.fixture(scope="module")
 def real_data() -> dict[str, np.ndarray]:
-    saved = sys.stdout, sys.stderr
-    sys.stdout, sys.stderr = sys.__stdout__, sys.__stderr__
-    try:
-        return collect_real()
-    finally:
-        sys.stdout, sys.stderr = saved
+    return collect_real()
 
 
 def test_real_data_shape(real_data: dict[str, np.ndarray]) -> None:
@@ -96,9 +81,8 @@ def test_real_data_shape(real_data: dict[str, np.ndarray]) -> None:
 
 
 def test_from_hdf5_equals_dsrl_loader_on_a_dsrl_file(
-    tmp_path: pathlib.Path, real_data: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch
+    tmp_path: pathlib.Path, real_data: dict[str, np.ndarray]
 ) -> None:
-    use_real_std_streams(monkeypatch)
     path = tmp_path / DSRL_FILE
     write_dsrl_style(path, real_data)
     ours = TrajectoryDataset.from_hdf5(path, task=TASK)
@@ -107,9 +91,8 @@ def test_from_hdf5_equals_dsrl_loader_on_a_dsrl_file(
 
 
 def test_from_hdf5_equals_dsrl_loader_with_n_by_1_columns_and_int_flags(
-    tmp_path: pathlib.Path, real_data: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch
+    tmp_path: pathlib.Path, real_data: dict[str, np.ndarray]
 ) -> None:
-    use_real_std_streams(monkeypatch)
     data = dict(real_data)
     data["rewards"] = data["rewards"][:, None]
     data["costs"] = data["costs"][:, None]
@@ -121,9 +104,8 @@ def test_from_hdf5_equals_dsrl_loader_with_n_by_1_columns_and_int_flags(
 
 
 def test_dsrl_loader_reads_what_we_write(
-    tmp_path: pathlib.Path, real_data: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch
+    tmp_path: pathlib.Path, real_data: dict[str, np.ndarray]
 ) -> None:
-    use_real_std_streams(monkeypatch)
     ds = TrajectoryDataset.from_arrays(real_data, task=TASK, metadata={"cmd": "test"})
     path = ds.to_hdf5(tmp_path / "ours.hdf5")
     theirs = dsrl_load(path)
@@ -134,7 +116,6 @@ def test_dsrl_loader_reads_what_we_write(
 def test_from_dsrl_uses_the_cache_dir_and_never_downloads(
     tmp_path: pathlib.Path, real_data: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    use_real_std_streams(monkeypatch)
 
     def no_download(*args: object, **kwargs: object) -> None:
         raise AssertionError("from_dsrl tried to download")
@@ -189,10 +170,7 @@ def test_round_trip(tmp_path: pathlib.Path, compression: str | None) -> None:
     np.testing.assert_array_equal(back.action_high, [0.5, 0.5, 1.0])
 
 
-def test_round_trip_keeps_task(
-    tmp_path: pathlib.Path, real_data: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    use_real_std_streams(monkeypatch)
+def test_round_trip_keeps_task(tmp_path: pathlib.Path, real_data: dict[str, np.ndarray]) -> None:
     ds = TrajectoryDataset.from_arrays(real_data, task="BallRun")
     back = TrajectoryDataset.from_hdf5(ds.to_hdf5(tmp_path / "t.hdf5"))
     assert back.task == TASK

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sys
-
 import numpy as np
 import pytest
 
@@ -13,15 +11,6 @@ from retrofit.data.validation import env_spec
 from retrofit.errors import DataError, EnvironmentError_
 
 FLOAT_KEYS = ("observations", "next_observations", "actions", "rewards", "costs")
-
-
-def use_real_std_streams(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Give bullet-safety-gym's RedirectStream the real std streams, not pytest's capture files.
-
-    Called in the test body: pytest resets sys.stdout/sys.stderr after fixtures run.
-    """
-    monkeypatch.setattr(sys, "stdout", sys.__stdout__)
-    monkeypatch.setattr(sys, "stderr", sys.__stderr__)
 
 
 def make_data(
@@ -189,8 +178,7 @@ def test_bad_bounds() -> None:
         TrajectoryDataset.from_arrays(make_data(), action_low=1.0, action_high=-1.0)
 
 
-def test_task_bounds_come_from_the_real_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    use_real_std_streams(monkeypatch)
+def test_task_bounds_come_from_the_real_env() -> None:
     data = make_data(obs_dim=7, act_dim=2)  # OfflineBallRun-v0: obs (7,), actions Box(-1, 1, (2,))
     ds = TrajectoryDataset.from_arrays(data, task="BallRun")
     assert ds.task == "OfflineBallRun-v0"
@@ -201,8 +189,7 @@ def test_task_bounds_come_from_the_real_env(monkeypatch: pytest.MonkeyPatch) -> 
     TrajectoryDataset.from_arrays(data, task="OfflineBallRun-v0", action_low=-2, action_high=2)
 
 
-def test_dims_must_match_the_task_spaces(monkeypatch: pytest.MonkeyPatch) -> None:
-    use_real_std_streams(monkeypatch)
+def test_dims_must_match_the_task_spaces() -> None:
     with pytest.raises(DataError, match=r"observations: obs_dim=3 does not match .* \(7,\)"):
         TrajectoryDataset.from_arrays(make_data(obs_dim=3, act_dim=2), task="OfflineBallRun-v0")
     with pytest.raises(DataError, match=r"actions: act_dim=3 does not match .* \(2,\)"):
@@ -212,7 +199,6 @@ def test_dims_must_match_the_task_spaces(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_env_is_built_lazily_and_once_per_task(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    use_real_std_streams(monkeypatch)
     calls: list[str] = []
     real_make_env = retrofit.envs.make_env
 
