@@ -7,19 +7,18 @@ actions under the frozen reference in one forward pass, and takes one Adam step 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from retrofit.adapters.base import PolicyAdapter
-from retrofit.device import get_device, make_adam, set_random_seed, synchronize
+from retrofit.device import get_device, make_adam, set_random_seed
 from retrofit.errors import ConfigError, DataError
 from retrofit.losses.prefine import PairLogProbs, prefine_loss
 from retrofit.methods.batching import PairedBatcher, Sampling
+from retrofit.methods.loop import run_steps
 from retrofit.metrics_log import MetricsLogger, NullLogger
 
 # Per-domain defaults of prefine.txt Appendix A.4 ("Final values used").
@@ -154,25 +153,13 @@ class PrefineTrainer:
             self.config.sampling,
         )
         self.policy.train(True)
-        bar = tqdm(total=steps, disable=not progress, desc="prefine", unit="step")
-        start = time.perf_counter()
         try:
-            for _ in range(steps):
-                metrics = self.update(*batcher.sample())
-                self.steps_done += 1
-                logger.log(self.steps_done, metrics)
-                bar.update(1)
-                if callback_every and self.steps_done % callback_every == 0 and callback:
-                    synchronize(self.device)
-                    self.train_wall_clock_s += time.perf_counter() - start
-                    stop = callback(self.steps_done, self)
-                    start = time.perf_counter()
-                    if stop:
-                        break
-            synchronize(self.device)
+            run_steps(
+                self, lambda: self.update(*batcher.sample()), steps, desc="prefine",
+                logger=logger, progress=progress, callback=callback,
+                callback_every=callback_every,
+            )
         finally:
-            self.train_wall_clock_s += time.perf_counter() - start
-            bar.close()
             logger.close()
         self.policy.train(False)
         return self.policy
