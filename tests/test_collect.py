@@ -22,9 +22,6 @@ from retrofit.data.validation import DSRL_KEYS
 from retrofit.envs import make_env
 from retrofit.errors import ConfigError
 
-pytest.importorskip("stable_baselines3")
-
-
 TINY = {
     "penalties": (0.0,),
     "budgets": (0.5,),  # one PPO-Lagrangian run with budget 0.5 x 40 = 20

@@ -16,10 +16,7 @@ def small_dataset(tmp_path_factory):
     from retrofit.data.dataset import TrajectoryDataset
     from retrofit.demo import default_dataset_path
 
-    try:
-        path = default_dataset_path()
-    except Exception as exc:  # the shipped dataset is being regenerated
-        pytest.skip(f"no shipped dataset: {exc}")
+    path = default_dataset_path()
     full = TrajectoryDataset.from_hdf5(path)  # its own task (BallRun or BallCircle)
     _, costs = full.episode_returns()
     safe, unsafe = np.flatnonzero(costs < 20)[:30], np.flatnonzero(costs >= 20)[-10:]

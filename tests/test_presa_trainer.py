@@ -213,10 +213,7 @@ def test_presa_end_to_end_on_the_shipped_dataset(tmp_path):
     from retrofit import TrajectoryDataset, evaluate
     from retrofit.demo import default_dataset_path
 
-    try:
-        path = default_dataset_path()
-    except DataError:
-        pytest.skip("no shipped dataset in retrofit/data/default/")
+    path = default_dataset_path()
     data = TrajectoryDataset.from_hdf5(path, task="OfflineBallRun-v0")
     fb = feedback.synthesize(data, n_pairs=1_000, segment_length=64, cost_threshold=20, seed=0)
     fb = feedback.load(fb.save(tmp_path / "fb.h5"))

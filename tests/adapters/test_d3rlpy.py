@@ -1,10 +1,9 @@
 from __future__ import annotations
 
+import d3rlpy
 import numpy as np
 import pytest
 import torch
-
-d3rlpy = pytest.importorskip("d3rlpy")
 from d3rlpy.logging import NoopAdapterFactory  # noqa: E402
 from d3rlpy.models.torch import (  # noqa: E402
     build_gaussian_distribution,

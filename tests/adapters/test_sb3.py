@@ -3,9 +3,8 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
+import stable_baselines3 as sb3
 import torch
-
-sb3 = pytest.importorskip("stable_baselines3")
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize  # noqa: E402
 
 from retrofit import Retrofitter  # noqa: E402
