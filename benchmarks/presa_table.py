@@ -11,9 +11,12 @@ Per-run training metrics go to ``<runs>/<seed>/<method>/metrics.csv``.
 Protocol (presa-offline-safe-pohf.txt §6.1): synthetic feedback from the dataset at κ; π_ref is a
 fresh [256, 256] tanh-Gaussian MLP (dropout per Table 4) BC-trained on all segments; every method
 starts from that π_ref and learns from the same feedback; deterministic evaluation in the real
-environment, DSRL-normalised. Reduced budget by default (``--pretrain-steps``/``--steps``; paper
-30k/100k for BulletGym); ``--shared-reference`` pretrains π_ref and draws the feedback once (seed
-0) and varies only the training seed of the methods and the evaluation episodes.
+environment, DSRL-normalised. ``--reference high-reward`` instead starts every method from the
+demo's π_ref (BC on the top 30 % episodes by reward, :func:`retrofit.pretrain.pretrain_reference`):
+the retrofit use case, a user's high-reward policy aligned with feedback. Reduced budget by
+default (``--pretrain-steps``/``--steps``; paper 30k/100k for BulletGym); ``--shared-reference``
+pretrains π_ref and draws the feedback once (seed 0) and varies only the training seed of the
+methods and the evaluation episodes.
 
     nice -n 10 .venv/bin/python benchmarks/presa_table.py --dataset FILE --seeds 0 1 2
 """
@@ -79,6 +82,12 @@ def _git_commit() -> str:
         return "unknown"
 
 
+REFERENCE_LABELS = {
+    "segments": "π_ref (BC on all segments)",
+    "high-reward": "π_ref (BC on top 30 % episodes by reward)",
+}
+
+
 def markdown_table(rows: list[dict[str, Any]], settings: dict[str, Any],
                    reference: list[dict[str, Any]]) -> str:
     """Mean ± std over seeds per method, safe when the mean normalised cost ≤ 1."""
@@ -95,8 +104,9 @@ def markdown_table(rows: list[dict[str, Any]], settings: dict[str, Any],
     for row in rows:
         groups.setdefault(row["method"], []).append(row)
     order = [m for m in METHODS if m in groups] + [m for m in groups if m not in METHODS]
+    ref_label = REFERENCE_LABELS[settings.get("reference", "segments")]
     for label, members in [*((m, groups[m]) for m in order),
-                           *([("π_ref (BC on all segments)", reference)] if reference else [])]:
+                           *([(ref_label, reference)] if reference else [])]:
         r = np.array([float(x["normalized_reward"]) for x in members])
         c = np.array([float(x["normalized_cost"]) for x in members])
         out.append(
@@ -126,6 +136,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2_000)
     parser.add_argument("--episodes", type=int, default=20)
     parser.add_argument("--shared-reference", action="store_true")
+    parser.add_argument("--reference", choices=sorted(REFERENCE_LABELS), default="segments",
+                        help="π_ref: the paper's BC on all segments (--pretrain-steps, "
+                        "--pretrain-lr) or the demo's BC on the top 30%% episodes by reward "
+                        "(BCConfig defaults: 20k steps, lr 1e-3)")
     parser.add_argument("--out", default="docs/results/presa")
     parser.add_argument("--runs", default="runs/presa")
     parser.add_argument("--device", default="cpu")
@@ -140,6 +154,7 @@ def main() -> None:
     from retrofit.evaluation import evaluate
     from retrofit.methods.presa import presa_reference
     from retrofit.policies.io import load_policy, save_policy
+    from retrofit.pretrain import BCConfig, pretrain_reference
     from retrofit.retrofitter import Retrofitter
     from retrofit.tasks import task_info
 
@@ -161,12 +176,14 @@ def main() -> None:
     rows.sort(key=lambda r: (int(r["seed"]), METHODS.index(r["method"])
                              if r["method"] in METHODS else len(METHODS)))
     dataset = TrajectoryDataset.from_hdf5(args.dataset, task=task)
+    pretrain_steps = args.pretrain_steps if args.reference == "segments" else BCConfig().steps
     settings = {
         "task": task, "cost_threshold": args.cost_threshold, "dataset": str(args.dataset),
         "n_transitions": len(dataset), "n_episodes": dataset.n_episodes,
         "n_pairs": args.n_pairs, "segment_length": args.segment_length,
-        "pretrain_steps": args.pretrain_steps, "pretrain_lr": args.pretrain_lr,
+        "pretrain_steps": pretrain_steps, "pretrain_lr": args.pretrain_lr,
         "steps": args.steps,
+        "reference": args.reference,
         "paper_steps": "30k pretraining + 100k alignment (Table 4, BulletGym)",
         "episodes": args.episodes, "seeds": args.seeds, "shared_reference": args.shared_reference,
         "git_commit": _git_commit(), "hardware": f"{platform.processor() or platform.machine()}, "
@@ -186,16 +203,24 @@ def main() -> None:
             dataset, n_pairs=args.n_pairs, segment_length=args.segment_length,
             cost_threshold=args.cost_threshold, seed=data_seed,
         )
-        tag = f"{args.pretrain_steps}_{args.pretrain_lr:g}"
+        if args.reference == "segments":
+            tag = f"{args.pretrain_steps}_{args.pretrain_lr:g}"
+        else:
+            tag = f"high-reward_{BCConfig().steps}"
         policy_file = runs / f"reference_seed{data_seed}_{tag}.pt"
         if policy_file.is_file():
             reference = load_policy(policy_file)
         else:
             start = time.perf_counter()
-            reference = presa_reference(
-                feedback, steps=args.pretrain_steps, device=args.device, seed=data_seed,
-                learning_rate=args.pretrain_lr, progress=False,
-            )
+            if args.reference == "segments":
+                reference = presa_reference(
+                    feedback, steps=args.pretrain_steps, device=args.device, seed=data_seed,
+                    learning_rate=args.pretrain_lr, progress=False,
+                )
+            else:
+                reference = pretrain_reference(
+                    dataset, BCConfig(), device=args.device, seed=data_seed, progress=False,
+                )
             print(f"reference seed {data_seed}: {time.perf_counter() - start:.0f} s", flush=True)
             save_policy(reference, policy_file)
         if not any(int(r["seed"]) == data_seed for r in ref_rows):
@@ -205,7 +230,7 @@ def main() -> None:
                 "method": "reference", "task": task, "cost_threshold": args.cost_threshold,
                 "seed": data_seed, "normalized_reward": res.normalized_reward,
                 "normalized_cost": res.normalized_cost, "reward": res.reward, "cost": res.cost,
-                "steps": 0, "pretrain_steps": args.pretrain_steps, "train_s": 0.0,
+                "steps": 0, "pretrain_steps": pretrain_steps, "train_s": 0.0,
                 "episodes": args.episodes,
             })
             print(f"reference: {res}", flush=True)
@@ -224,7 +249,7 @@ def main() -> None:
                 "method": method, "task": task, "cost_threshold": args.cost_threshold,
                 "seed": seed, "normalized_reward": res.normalized_reward,
                 "normalized_cost": res.normalized_cost, "reward": res.reward, "cost": res.cost,
-                "steps": args.steps, "pretrain_steps": args.pretrain_steps,
+                "steps": args.steps, "pretrain_steps": pretrain_steps,
                 "train_s": retrofitter.train_wall_clock_s, "episodes": args.episodes,
             })
             print(f"{method} seed {seed} ({retrofitter.train_wall_clock_s:.0f} s): "
