@@ -5,8 +5,13 @@
 
 The defaults are a reduced budget that finishes in minutes on a laptop CPU; the paper's (Table 4,
 BulletGym) are 30k pretraining and 100k PreSa steps. Writes the feedback file, both policies and
-PreSa's per-step metrics under ``--out``. Other tasks: ``examples/presa_halfcheetah_velocity.py``
-or ``--task`` with a DSRL-format file of that task.
+PreSa's per-step metrics under ``--out``. Other tasks: ``examples/presa_ballcircle.py``,
+``examples/presa_halfcheetah_velocity.py`` or ``--task`` with a DSRL-format file of that task.
+
+``--reference high-reward`` replaces the paper's π_ref (BC on all segments) by the demo's (BC on the
+top 30 % episodes by reward, 20k steps): a user's own high-reward policy, the retrofit use case.
+On BallCircle the segment reference stands still (segments under-weight episode starts, see
+``docs/presa.md``) and PreSa can only keep that; from the high-reward one it keeps the reward.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import torch
 from retrofit import Retrofitter, TrajectoryDataset, evaluate, feedback
 from retrofit.methods.presa import presa_reference
 from retrofit.policies.io import save_policy
+from retrofit.pretrain import BCConfig, pretrain_reference
 from retrofit.tasks import task_info
 
 
@@ -31,13 +37,15 @@ class Args:
     task: str = "OfflineBallRun-v0"
     """DSRL env id or short name of the dataset's task."""
     dataset: str | None = None
-    """DSRL-format HDF5 file; default: the dataset shipped with retrofit (BallRun only)."""
+    """DSRL-format HDF5 file; default: the one retrofit ships for the task (BallRun, BallCircle)."""
     cost_threshold: float | None = None
     """κ; default: the middle of the task's DSRL set (BulletGym 20, SafetyGym 40)."""
     n_pairs: int = 10_000
     """Segment pairs of synthetic feedback (paper: 10,000)."""
     segment_length: int = 64
     """Steps per segment (paper: 32 / 64 / 128)."""
+    reference: str = "segments"
+    """π_ref: "segments" (paper: BC on all segments) or "high-reward" (BC on top-30 % episodes)."""
     pretrain_steps: int = 3_000
     """BC steps of π_ref on all segments (paper: 30k BulletGym / 60k SafetyGym)."""
     steps: int = 3_000
@@ -77,7 +85,7 @@ def main(args: Args) -> dict:
     if args.dataset is None:
         from retrofit.demo import default_dataset_path
 
-        args.dataset = str(default_dataset_path())
+        args.dataset = str(default_dataset_path(info.env_id))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -87,7 +95,12 @@ def main(args: Args) -> dict:
     fb.save(out / "feedback.h5", embed_dataset=False, dataset_path=args.dataset)
     print(fb, fb.summary())
 
-    reference = presa_reference(fb, steps=args.pretrain_steps, seed=args.seed)
+    if args.reference == "segments":
+        reference = presa_reference(fb, steps=args.pretrain_steps, seed=args.seed)
+    elif args.reference == "high-reward":
+        reference = pretrain_reference(data, BCConfig(), seed=args.seed)
+    else:
+        raise SystemExit(f"--reference {args.reference!r}: use 'segments' or 'high-reward'.")
     retrofitter = Retrofitter(reference, args.method, seed=args.seed, log_dir=out / args.method)
     policy = retrofitter.fit(fb, steps=args.steps)
     save_policy(reference, out / "reference.pt")
