@@ -6,7 +6,8 @@ Writes (atomically, after every run, so a stopped run keeps what it finished):
 - ``<out>/presa_<task>_<κ>_details.csv``: the same rows with raw return/cost, steps and seconds;
 - ``<out>/presa_<task>_<κ>.md``: mean ± std over seeds per method, the settings, git commit and
   hardware.
-Per-run training metrics go to ``<runs>/<seed>/<method>/metrics.csv``.
+Per-run training metrics go to ``<runs>/<seed>/<method>/metrics.csv``, the trained policy to
+``policy.pt`` next to it.
 
 Protocol (presa-offline-safe-pohf.txt §6.1): synthetic feedback from the dataset at κ; π_ref is a
 fresh [256, 256] tanh-Gaussian MLP (dropout per Table 4) BC-trained on all segments; every method
@@ -152,7 +153,7 @@ def main() -> None:
     from retrofit import feedback as fb_mod
     from retrofit.data.dataset import TrajectoryDataset
     from retrofit.evaluation import evaluate
-    from retrofit.methods.presa import presa_reference
+    from retrofit.methods.presa import PRESA_PRESETS, presa_reference
     from retrofit.policies.io import load_policy, save_policy
     from retrofit.pretrain import BCConfig, pretrain_reference
     from retrofit.retrofitter import Retrofitter
@@ -176,6 +177,9 @@ def main() -> None:
     rows.sort(key=lambda r: (int(r["seed"]), METHODS.index(r["method"])
                              if r["method"] in METHODS else len(METHODS)))
     dataset = TrajectoryDataset.from_hdf5(args.dataset, task=task)
+    domain = task_info(task).domain
+    preset = PRESA_PRESETS.get(domain, PRESA_PRESETS["bullet"])
+    domain_name = "SafetyGym" if domain == "safety" else "BulletGym"
     pretrain_steps = args.pretrain_steps if args.reference == "segments" else BCConfig().steps
     settings = {
         "task": task, "cost_threshold": args.cost_threshold, "dataset": str(args.dataset),
@@ -184,11 +188,12 @@ def main() -> None:
         "pretrain_steps": pretrain_steps, "pretrain_lr": args.pretrain_lr,
         "steps": args.steps,
         "reference": args.reference,
-        "paper_steps": "30k pretraining + 100k alignment (Table 4, BulletGym)",
+        "paper_steps": f"{preset['pretrain_steps']} pretraining + {preset['steps']} alignment "
+                       f"(Table 4, {domain_name})",
         "episodes": args.episodes, "seeds": args.seeds, "shared_reference": args.shared_reference,
         "git_commit": _git_commit(), "hardware": f"{platform.processor() or platform.machine()}, "
         f"{args.threads} torch thread(s), device {args.device}",
-        "other_hyperparameters": "Table 4 BulletGym preset",
+        "other_hyperparameters": f"Table 4 {domain_name} preset",
     }
 
     def flush() -> None:
@@ -243,6 +248,7 @@ def main() -> None:
                 log_dir=runs / str(seed) / method,
             )
             policy = retrofitter.fit(feedback, steps=args.steps)
+            save_policy(policy, runs / str(seed) / method / "policy.pt")  # re-evaluable later
             res = evaluate(policy, task, args.cost_threshold, episodes=args.episodes,
                            seed=1000 + seed)
             rows.append({
