@@ -16,11 +16,20 @@ from retrofit.tasks import normalized_score
 
 
 def linear_policy(rng: np.random.Generator, obs_dim: int, act_dim: int):
-    """A deterministic callable that reacts to the observation (so episodes differ by seed)."""
+    """A deterministic callable that reacts to the observation (so episodes differ by seed).
+
+    Batch-invariant bit for bit: a BLAS matmul may round a 4-row batch differently from one row
+    (gemm vs gemv kernels; seen on some CPUs), and Car/Drone dynamics amplify 1e-10 into whole
+    episodes, so the product is summed term by term in a fixed order instead.
+    """
     weights = rng.normal(size=(obs_dim, act_dim)).astype(np.float32)
 
     def policy(obs: np.ndarray) -> np.ndarray:
-        return np.tanh(obs @ weights)
+        obs = np.asarray(obs, dtype=np.float32)
+        total = np.zeros((*obs.shape[:-1], act_dim), dtype=np.float32)
+        for i in range(obs_dim):
+            total += obs[..., i:i + 1] * weights[i]
+        return np.tanh(total)
 
     return policy
 
