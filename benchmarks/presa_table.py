@@ -208,10 +208,8 @@ def main() -> None:
             dataset, n_pairs=args.n_pairs, segment_length=args.segment_length,
             cost_threshold=args.cost_threshold, seed=data_seed,
         )
-        if args.reference == "segments":
-            tag = f"{args.pretrain_steps}_{args.pretrain_lr:g}"
-        else:
-            tag = f"high-reward_{BCConfig().steps}"
+        tag = (f"{pretrain_steps}_{args.pretrain_lr:g}" if args.reference == "segments"
+               else f"high-reward_{pretrain_steps}")
         policy_file = runs / f"reference_seed{data_seed}_{tag}.pt"
         if policy_file.is_file():
             reference = load_policy(policy_file)

@@ -24,20 +24,25 @@ from pathlib import Path
 import numpy as np
 import torch
 
+HEADER = "sampling,seed,mse_all,mse_first10,normalized_reward,normalized_cost,train_s"
+
+
+def _csv_line(row: tuple) -> str:
+    return ",".join(f"{x:.4f}" if isinstance(x, float) else str(x) for x in row)
+
 
 def coverage_weights(episode_starts: np.ndarray, n: int, segment_length: int) -> np.ndarray:
-    """How many length-``segment_length`` segments inside its episode cover each transition."""
-    bounds = [*map(int, episode_starts), n]
-    parts = []
-    for start, end in zip(bounds[:-1], bounds[1:], strict=True):
-        length = end - start
-        t = np.arange(length)
-        last_start = length - segment_length
-        if last_start < 0:
-            parts.append(np.zeros(length))
-            continue
-        parts.append(np.minimum(t, last_start) - np.maximum(0, t - segment_length + 1) + 1.0)
-    return np.concatenate(parts)
+    """How many length-``segment_length`` segments inside its episode cover each transition.
+
+    Counts over exactly the starts :func:`retrofit.feedback.synthesis.valid_segment_starts` lets
+    ``synthesize`` draw from, so the weights follow the feedback's own definition.
+    """
+    from retrofit.feedback.synthesis import valid_segment_starts
+
+    counts = np.zeros(n)
+    starts = valid_segment_starts(episode_starts, segment_length)
+    np.add.at(counts, starts[:, None] + np.arange(segment_length), 1.0)
+    return counts
 
 
 def main() -> None:
@@ -76,7 +81,7 @@ def main() -> None:
     )
     early = torch.as_tensor(step_in_episode < 10)
     rows = []
-    print("sampling,seed,mse_all,mse_first10,normalized_reward,normalized_cost,train_s")
+    print(HEADER)
     for seed in args.seeds:
         for name, w in weights.items():
             set_random_seed(seed)
@@ -100,16 +105,11 @@ def main() -> None:
             row = (name, seed, float(err.mean()), float(err[early].mean()),
                    res.normalized_reward, res.normalized_cost, train_s)
             rows.append(row)
-            print(",".join(f"{x:.4f}" if isinstance(x, float) else str(x) for x in row),
-                  flush=True)
+            print(_csv_line(row), flush=True)
     if args.csv:
         args.csv.parent.mkdir(parents=True, exist_ok=True)
-        header = "sampling,seed,mse_all,mse_first10,normalized_reward,normalized_cost,train_s\n"
         tmp = args.csv.with_suffix(".csv.tmp")
-        tmp.write_text(header + "".join(
-            ",".join(f"{x:.4f}" if isinstance(x, float) else str(x) for x in r) + "\n"
-            for r in rows
-        ))
+        tmp.write_text("\n".join([HEADER, *map(_csv_line, rows)]) + "\n")
         tmp.replace(args.csv)  # atomic: a stopped run never leaves half a table
 
 

@@ -77,6 +77,8 @@ def main(args: Args) -> dict:
     """Run the pipeline; print and return the before/after scores."""
     # ---- seeding and threads: one marked block (every call below takes ``args.seed``)
     torch.set_num_threads(args.threads)
+    if args.reference not in ("segments", "high-reward"):  # before any data is read or written
+        raise SystemExit(f"--reference {args.reference!r}: use 'segments' or 'high-reward'.")
 
     info = task_info(args.task)
     kappa = args.cost_threshold
@@ -97,10 +99,8 @@ def main(args: Args) -> dict:
 
     if args.reference == "segments":
         reference = presa_reference(fb, steps=args.pretrain_steps, seed=args.seed)
-    elif args.reference == "high-reward":
-        reference = pretrain_reference(data, BCConfig(), seed=args.seed)
     else:
-        raise SystemExit(f"--reference {args.reference!r}: use 'segments' or 'high-reward'.")
+        reference = pretrain_reference(data, BCConfig(), seed=args.seed)
     retrofitter = Retrofitter(reference, args.method, seed=args.seed, log_dir=out / args.method)
     policy = retrofitter.fit(fb, steps=args.steps)
     save_policy(reference, out / "reference.pt")

@@ -41,3 +41,4 @@ def test_unknown_reference_kind_is_refused(presa_example, tmp_path: Path) -> Non
     args = presa_example.Args(reference="best", n_pairs=40, out=str(tmp_path))
     with pytest.raises(SystemExit, match="'segments' or 'high-reward'"):
         presa_example.main(args)
+    assert not (tmp_path / "feedback.h5").exists()  # refused before any work
