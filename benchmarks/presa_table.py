@@ -5,7 +5,10 @@ Writes (atomically, after every run, so a stopped run keeps what it finished):
   normalized_cost`` (the machine-readable comparison, one row per method × seed);
 - ``<out>/presa_<task>_<κ>_details.csv``: the same rows with raw return/cost, steps and seconds;
 - ``<out>/presa_<task>_<κ>.md``: mean ± std over seeds per method, the settings, git commit and
-  hardware.
+  hardware;
+- with ``--checkpoint-every N``, ``<out>/presa_<task>_<κ>_curve.csv``: a learning curve, one row
+  per (method, seed, step) with the normalised reward/cost of the same evaluation episodes as
+  the final row (off the training clock) and the trainer's ν and constraint value then.
 Per-run training metrics go to ``<runs>/<seed>/<method>/metrics.csv``, the trained policy to
 ``policy.pt`` next to it.
 
@@ -44,6 +47,8 @@ METHODS = (
 )
 COLUMNS = ("method", "task", "cost_threshold", "seed", "normalized_reward", "normalized_cost")
 DETAIL_COLUMNS = (*COLUMNS, "reward", "cost", "steps", "pretrain_steps", "train_s", "episodes")
+CURVE_COLUMNS = ("method", "seed", "step", "normalized_reward", "normalized_cost", "nu",
+                 "train_s")
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -87,6 +92,18 @@ REFERENCE_LABELS = {
     "segments": "π_ref (BC on all segments)",
     "high-reward": "π_ref (BC on top 30 % episodes by reward)",
 }
+
+
+def evaluate_training(policy: Any, task: str, cost_threshold: float, episodes: int,
+                      seed: int) -> Any:
+    """Evaluate a policy that is mid-training: dropout off for the episodes, then back on."""
+    from retrofit.evaluation import evaluate
+
+    policy.train(False)
+    try:
+        return evaluate(policy, task, cost_threshold, episodes=episodes, seed=seed)
+    finally:
+        policy.train(True)
 
 
 def markdown_table(rows: list[dict[str, Any]], settings: dict[str, Any],
@@ -136,6 +153,8 @@ def main() -> None:
                         help="Adam lr of π_ref's BC (Table 4: 1e-4)")
     parser.add_argument("--steps", type=int, default=2_000)
     parser.add_argument("--episodes", type=int, default=20)
+    parser.add_argument("--checkpoint-every", type=int, default=0,
+                        help="evaluate every N steps into <stem>_curve.csv (0: final only)")
     parser.add_argument("--shared-reference", action="store_true")
     parser.add_argument("--reference", choices=sorted(REFERENCE_LABELS), default="segments",
                         help="π_ref: the paper's BC on all segments (--pretrain-steps, "
@@ -165,7 +184,9 @@ def main() -> None:
     out, runs = Path(args.out), Path(args.runs)
     csv_path, details_path = out / f"{stem}.csv", out / f"{stem}_details.csv"
     ref_path = out / f"{stem}_reference.csv"
+    curve_path = out / f"{stem}_curve.csv"
     rows = _read_rows(details_path)
+    curve = _read_rows(curve_path)
     ref_rows = _read_rows(ref_path)
     for extra in args.import_details:
         for row in _read_rows(Path(extra)):
@@ -245,7 +266,25 @@ def main() -> None:
                 reference, method, device=args.device, seed=seed, progress=False,
                 log_dir=runs / str(seed) / method,
             )
-            policy = retrofitter.fit(feedback, steps=args.steps)
+            curve[:] = [r for r in curve if (r["method"], int(r["seed"])) != (method, seed)]
+
+            def checkpoint(step: int, trainer: Any, method: str = method, seed: int = seed) -> None:
+                res = evaluate_training(trainer.policy, task, args.cost_threshold,
+                                        episodes=args.episodes, seed=1000 + seed)
+                curve.append({
+                    "method": method, "seed": seed, "step": step,
+                    "normalized_reward": res.normalized_reward,
+                    "normalized_cost": res.normalized_cost, "nu": float(trainer.nu),
+                    "train_s": trainer.train_wall_clock_s,
+                })
+                _write_csv(curve_path, CURVE_COLUMNS, curve)
+                print(f"{method} seed {seed} step {step}: reward {res.normalized_reward:.3f} "
+                      f"cost {res.normalized_cost:.3f} nu {float(trainer.nu):.2f}", flush=True)
+
+            policy = retrofitter.fit(
+                feedback, steps=args.steps, callback=checkpoint if args.checkpoint_every else None,
+                callback_every=args.checkpoint_every,
+            )
             save_policy(policy, runs / str(seed) / method / "policy.pt")  # re-evaluable later
             res = evaluate(policy, task, args.cost_threshold, episodes=args.episodes,
                            seed=1000 + seed)
