@@ -223,3 +223,18 @@ def test_presa_end_to_end_on_the_shipped_dataset(tmp_path):
     result = evaluate(policy, "OfflineBallRun-v0", 20.0, episodes=2, seed=0)
     assert np.isfinite(result.normalized_reward) and np.isfinite(result.normalized_cost)
     assert (tmp_path / "presa" / "metrics.csv").read_text().count("\n") == 201
+
+
+def test_callback_runs_off_the_clock_sees_training_mode_and_can_stop(fb):
+    seen: list[tuple[int, bool, float]] = []
+
+    def callback(step: int, trainer: PresaTrainer) -> bool:
+        seen.append((step, trainer.policy.module.training, trainer.train_wall_clock_s))
+        return step == 6
+
+    trainer = PresaTrainer(wrap(_policy(dropout=0.1)), _config(), device="cpu")
+    trainer.fit(fb, steps=20, progress=False, callback=callback, callback_every=3)
+    assert [s for s, _, _ in seen] == [3, 6] and trainer.steps_done == 6
+    assert all(training for _, training, _ in seen)
+    assert 0 < seen[0][2] <= seen[1][2] <= trainer.train_wall_clock_s
+    assert not trainer.policy.module.training  # fit leaves the policy in evaluation mode

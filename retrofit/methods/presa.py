@@ -47,6 +47,7 @@ from retrofit.losses.presa import (
     safety_alignment_loss,
     safety_class_weights,
 )
+from retrofit.methods.loop import run_steps
 from retrofit.metrics_log import MetricsLogger, NullLogger
 
 Likelihood = Literal["fixed_variance", "adapter"]
@@ -451,8 +452,8 @@ class PresaTrainer:
                     "unsafe segments; safety alignment needs both."
                 )
             self.lambda_safe, self.lambda_unsafe = safety_class_weights(n_safe, n_unsafe, cfg.eta)
-        start = time.perf_counter()
         try:
+            start = time.perf_counter()  # pretraining and set-up count as training time
             if cfg.pretrain_steps:
                 self._pretrain(feedback, cfg.pretrain_steps, progress)
             batcher = SegmentBatcher(
@@ -461,26 +462,15 @@ class PresaTrainer:
             )
             if cfg.precompute_reference:
                 self._precompute_reference(batcher)
-            self.policy.train(True)
-            bar = tqdm(total=steps, disable=not progress, desc=self._name(), unit="step")
-            try:
-                for _ in range(steps):
-                    metrics = self.update(*batcher.sample())
-                    self.steps_done += 1
-                    logger.log(self.steps_done, metrics)
-                    bar.update(1)
-                    if callback_every and callback and self.steps_done % callback_every == 0:
-                        synchronize(self.device)
-                        self.train_wall_clock_s += time.perf_counter() - start
-                        stop = callback(self.steps_done, self)
-                        start = time.perf_counter()
-                        if stop:
-                            break
-                synchronize(self.device)
-            finally:
-                bar.close()
-        finally:
+            synchronize(self.device)
             self.train_wall_clock_s += time.perf_counter() - start
+            self.policy.train(True)
+            run_steps(
+                self, lambda: self.update(*batcher.sample()), steps, desc=self._name(),
+                logger=logger, progress=progress, callback=callback,
+                callback_every=callback_every,
+            )
+        finally:
             logger.close()
         self.policy.train(False)
         return self.policy
