@@ -135,8 +135,8 @@ def markdown_table(rows: list[dict[str, Any]], settings: dict[str, Any],
     return "\n".join(out)
 
 
-def main() -> None:
-    """Run the comparison (resuming rows already in the CSV) and write the table."""
+def parse_args() -> argparse.Namespace:
+    """The command line (see the module docstring)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", required=True, help="DSRL-format HDF5 file")
     parser.add_argument("--task", default="OfflineBallRun-v0")
@@ -146,6 +146,8 @@ def main() -> None:
                         help="methods to train (none: only π_ref and the table)")
     parser.add_argument("--import-details", nargs="*", default=[],
                         help="details CSVs of other runs to merge into this table")
+    parser.add_argument("--import-curves", nargs="*", default=[],
+                        help="curve CSVs of other runs to merge into this curve")
     parser.add_argument("--n-pairs", type=int, default=10_000)
     parser.add_argument("--segment-length", type=int, default=64)
     parser.add_argument("--pretrain-steps", type=int, default=3_000)
@@ -164,45 +166,68 @@ def main() -> None:
     parser.add_argument("--runs", default="runs/presa")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
+    return parser.parse_args()
 
-    # ---- seeding and threads: one marked block
-    torch.set_num_threads(args.threads)
 
-    from retrofit import feedback as fb_mod
-    from retrofit.data.dataset import TrajectoryDataset
-    from retrofit.evaluation import evaluate
-    from retrofit.methods.presa import PRESA_PRESETS, presa_reference
+def merge_rows(target: list[dict[str, Any]], extra: list[dict[str, Any]],
+               key: tuple[str, ...]) -> None:
+    """Append the rows of ``extra`` whose ``key`` columns are not in ``target`` yet."""
+    seen = {tuple(str(r[k]) for k in key) for r in target}
+    for row in extra:
+        if tuple(str(row[k]) for k in key) not in seen:
+            target.append(row)
+            seen.add(tuple(str(row[k]) for k in key))
+
+
+def result_row(method: str, task: str, args: argparse.Namespace, seed: int, result: Any,
+               steps: int, pretrain_steps: int, train_s: float) -> dict[str, Any]:
+    """One details row (``DETAIL_COLUMNS``) from an evaluation result."""
+    return {
+        "method": method, "task": task, "cost_threshold": args.cost_threshold, "seed": seed,
+        "normalized_reward": result.normalized_reward,
+        "normalized_cost": result.normalized_cost, "reward": result.reward,
+        "cost": result.cost, "steps": steps, "pretrain_steps": pretrain_steps,
+        "train_s": train_s, "episodes": args.episodes,
+    }
+
+
+def load_or_train_reference(args: argparse.Namespace, dataset: Any, feedback: Any,
+                            data_seed: int, pretrain_steps: int) -> Any:
+    """π_ref for ``data_seed``: from ``<runs>`` when cached there, else trained and saved."""
+    from retrofit.methods.presa import presa_reference
     from retrofit.policies.io import load_policy, save_policy
     from retrofit.pretrain import BCConfig, pretrain_reference
-    from retrofit.retrofitter import Retrofitter
+
+    tag = (f"{pretrain_steps}_{args.pretrain_lr:g}" if args.reference == "segments"
+           else f"high-reward_{pretrain_steps}")
+    policy_file = Path(args.runs) / f"reference_seed{data_seed}_{tag}.pt"
+    if policy_file.is_file():
+        return load_policy(policy_file)
+    start = time.perf_counter()
+    if args.reference == "segments":
+        reference = presa_reference(
+            feedback, steps=args.pretrain_steps, device=args.device, seed=data_seed,
+            learning_rate=args.pretrain_lr, progress=False,
+        )
+    else:
+        reference = pretrain_reference(
+            dataset, BCConfig(), device=args.device, seed=data_seed, progress=False,
+        )
+    print(f"reference seed {data_seed}: {time.perf_counter() - start:.0f} s", flush=True)
+    save_policy(reference, policy_file)
+    return reference
+
+
+def table_settings(args: argparse.Namespace, task: str, dataset: Any,
+                   pretrain_steps: int) -> dict[str, Any]:
+    """The settings block written under the table (with the paper's budget for comparison)."""
+    from retrofit.methods.presa import PRESA_PRESETS
     from retrofit.tasks import task_info
 
-    task = task_info(args.task).env_id
-    short = task.removeprefix("Offline").removesuffix("-v0").removesuffix("Gymnasium")
-    stem = f"presa_{short}_{args.cost_threshold:g}"
-    out, runs = Path(args.out), Path(args.runs)
-    csv_path, details_path = out / f"{stem}.csv", out / f"{stem}_details.csv"
-    ref_path = out / f"{stem}_reference.csv"
-    curve_path = out / f"{stem}_curve.csv"
-    rows = _read_rows(details_path)
-    curve = _read_rows(curve_path)
-    ref_rows = _read_rows(ref_path)
-    for extra in args.import_details:
-        for row in _read_rows(Path(extra)):
-            target = ref_rows if row["method"] == "reference" else rows
-            key = (row["method"], row["seed"])
-            if all((r["method"], str(r["seed"])) != key for r in target):
-                target.append(row)
-    done = {(r["method"], int(r["seed"])) for r in rows}
-    rows.sort(key=lambda r: (int(r["seed"]), METHODS.index(r["method"])
-                             if r["method"] in METHODS else len(METHODS)))
-    dataset = TrajectoryDataset.from_hdf5(args.dataset, task=task)
     domain = task_info(task).domain
     preset = PRESA_PRESETS.get(domain, PRESA_PRESETS["bullet"])
     domain_name = "SafetyGym" if domain == "safety" else "BulletGym"
-    pretrain_steps = args.pretrain_steps if args.reference == "segments" else BCConfig().steps
-    settings = {
+    return {
         "task": task, "cost_threshold": args.cost_threshold, "dataset": str(args.dataset),
         "n_transitions": len(dataset), "n_episodes": dataset.n_episodes,
         "n_pairs": args.n_pairs, "segment_length": args.segment_length,
@@ -217,10 +242,49 @@ def main() -> None:
         "other_hyperparameters": f"Table 4 {domain_name} preset",
     }
 
+
+def main() -> None:
+    """Run the comparison (resuming rows already in the CSV) and write the table."""
+    args = parse_args()
+    # ---- seeding and threads: one marked block
+    torch.set_num_threads(args.threads)
+
+    from retrofit import feedback as fb_mod
+    from retrofit.data.dataset import TrajectoryDataset
+    from retrofit.evaluation import evaluate
+    from retrofit.policies.io import save_policy
+    from retrofit.pretrain import BCConfig
+    from retrofit.retrofitter import Retrofitter
+    from retrofit.tasks import task_info
+
+    task = task_info(args.task).env_id
+    short = task.removeprefix("Offline").removesuffix("-v0").removesuffix("Gymnasium")
+    stem = f"presa_{short}_{args.cost_threshold:g}"
+    out, runs = Path(args.out), Path(args.runs)
+    csv_path, details_path = out / f"{stem}.csv", out / f"{stem}_details.csv"
+    ref_path, curve_path = out / f"{stem}_reference.csv", out / f"{stem}_curve.csv"
+    rows, ref_rows, curve = (_read_rows(p) for p in (details_path, ref_path, curve_path))
+    for extra in args.import_details:
+        imported = _read_rows(Path(extra))
+        merge_rows(ref_rows, [r for r in imported if r["method"] == "reference"],
+                   ("method", "seed"))
+        merge_rows(rows, [r for r in imported if r["method"] != "reference"], ("method", "seed"))
+    for extra in args.import_curves:
+        merge_rows(curve, _read_rows(Path(extra)), ("method", "seed", "step"))
+    done = {(r["method"], int(r["seed"])) for r in rows}
+    rows.sort(key=lambda r: (int(r["seed"]), METHODS.index(r["method"])
+                             if r["method"] in METHODS else len(METHODS)))
+    curve.sort(key=lambda r: (r["method"], int(r["seed"]), int(r["step"])))
+    dataset = TrajectoryDataset.from_hdf5(args.dataset, task=task)
+    pretrain_steps = args.pretrain_steps if args.reference == "segments" else BCConfig().steps
+    settings = table_settings(args, task, dataset, pretrain_steps)
+
     def flush() -> None:
         _write_csv(csv_path, COLUMNS, rows)
         _write_csv(details_path, DETAIL_COLUMNS, rows)
         _write_csv(ref_path, DETAIL_COLUMNS, ref_rows)
+        if curve:
+            _write_csv(curve_path, CURVE_COLUMNS, curve)
         _atomic_write(out / f"{stem}.md", markdown_table(rows, settings, ref_rows))
 
     for seed in args.seeds:
@@ -229,34 +293,12 @@ def main() -> None:
             dataset, n_pairs=args.n_pairs, segment_length=args.segment_length,
             cost_threshold=args.cost_threshold, seed=data_seed,
         )
-        tag = (f"{pretrain_steps}_{args.pretrain_lr:g}" if args.reference == "segments"
-               else f"high-reward_{pretrain_steps}")
-        policy_file = runs / f"reference_seed{data_seed}_{tag}.pt"
-        if policy_file.is_file():
-            reference = load_policy(policy_file)
-        else:
-            start = time.perf_counter()
-            if args.reference == "segments":
-                reference = presa_reference(
-                    feedback, steps=args.pretrain_steps, device=args.device, seed=data_seed,
-                    learning_rate=args.pretrain_lr, progress=False,
-                )
-            else:
-                reference = pretrain_reference(
-                    dataset, BCConfig(), device=args.device, seed=data_seed, progress=False,
-                )
-            print(f"reference seed {data_seed}: {time.perf_counter() - start:.0f} s", flush=True)
-            save_policy(reference, policy_file)
+        reference = load_or_train_reference(args, dataset, feedback, data_seed, pretrain_steps)
         if not any(int(r["seed"]) == data_seed for r in ref_rows):
             res = evaluate(reference, task, args.cost_threshold, episodes=args.episodes,
                            seed=1000 + data_seed)
-            ref_rows.append({
-                "method": "reference", "task": task, "cost_threshold": args.cost_threshold,
-                "seed": data_seed, "normalized_reward": res.normalized_reward,
-                "normalized_cost": res.normalized_cost, "reward": res.reward, "cost": res.cost,
-                "steps": 0, "pretrain_steps": pretrain_steps, "train_s": 0.0,
-                "episodes": args.episodes,
-            })
+            ref_rows.append(result_row("reference", task, args, data_seed, res, 0,
+                                       pretrain_steps, 0.0))
             print(f"reference: {res}", flush=True)
             flush()
         for method in args.methods:
@@ -288,13 +330,8 @@ def main() -> None:
             save_policy(policy, runs / str(seed) / method / "policy.pt")  # re-evaluable later
             res = evaluate(policy, task, args.cost_threshold, episodes=args.episodes,
                            seed=1000 + seed)
-            rows.append({
-                "method": method, "task": task, "cost_threshold": args.cost_threshold,
-                "seed": seed, "normalized_reward": res.normalized_reward,
-                "normalized_cost": res.normalized_cost, "reward": res.reward, "cost": res.cost,
-                "steps": args.steps, "pretrain_steps": pretrain_steps,
-                "train_s": retrofitter.train_wall_clock_s, "episodes": args.episodes,
-            })
+            rows.append(result_row(method, task, args, seed, res, args.steps, pretrain_steps,
+                                   retrofitter.train_wall_clock_s))
             print(f"{method} seed {seed} ({retrofitter.train_wall_clock_s:.0f} s): "
                   f"reward {res.normalized_reward:.3f} cost {res.normalized_cost:.3f}", flush=True)
             flush()
