@@ -18,6 +18,10 @@ class PolicyAdapter(Protocol):
 
     Shapes: ``obs`` is ``(B, obs_dim)`` and ``act`` is ``(B, act_dim)``, in the environment's own
     units (actions inside ``action_low``/``action_high``). ``log_prob`` returns ``(B,)``.
+
+    Optional: ``mean_action(obs) -> (B, act_dim)``, the differentiable action the policy takes
+    when asked to act deterministically, before any clipping into the bounds. PreSa's default
+    fixed-variance likelihood ``−‖μ(s) − a‖²`` needs it; every adapter shipped here has it.
     """
 
     observation_dim: int

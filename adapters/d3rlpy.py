@@ -209,6 +209,13 @@ class D3rlpyAdapter:
         with torch.no_grad():
             return self._draw(self._params(obs, None))
 
+    def _mean(self, params: Any) -> torch.Tensor:
+        return params if self.kind == DETERMINISTIC else self._to_env(params.mean)
+
+    def mean_action(self, obs: torch.Tensor) -> torch.Tensor:
+        """Differentiable ``μ(s)`` in env units: what ``algo.predict`` returns, with gradients."""
+        return self._mean(self._params(obs, None))
+
     def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
         """What ``algo.predict(obs)`` returns (deterministic), or a sample."""
         obs_t = torch.as_tensor(np.asarray(obs, dtype=np.float32), device=self.device)
@@ -216,9 +223,7 @@ class D3rlpyAdapter:
             params = self._params(obs_t, None)
             if not deterministic:
                 return self._draw(params).cpu().numpy()
-            if self.kind == DETERMINISTIC:
-                return params.cpu().numpy()
-            return self._to_env(params.mean).cpu().numpy()
+            return self._mean(params).cpu().numpy()
 
     def _copy(self, train: bool) -> D3rlpyAdapter:
         policy = copy.deepcopy(self.policy)

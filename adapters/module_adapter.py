@@ -42,6 +42,10 @@ class ModuleAdapter:
         """The action the policy takes when asked to act deterministically."""
         return self.module.deterministic_action(obs)
 
+    def mean_action(self, obs: torch.Tensor) -> torch.Tensor:
+        """Differentiable deterministic action ``μ(s)`` (PreSa's fixed-variance likelihood)."""
+        return self.module.deterministic_action(obs)
+
     def check_observations(self, obs: torch.Tensor) -> None:
         """Hook for shape checks before acting (none by default)."""
 

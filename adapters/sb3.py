@@ -288,6 +288,17 @@ class SB3Adapter:
         with torch.no_grad():
             return self._draw(self._params(obs, None))
 
+    def _mean(self, params: Any) -> torch.Tensor:
+        """The deterministic env action from ``_params``, before any clipping."""
+        if self.kind == _DETERMINISTIC:
+            return params
+        mode = params.distribution.mean
+        return mode if self.kind == _GAUSSIAN else self._unscale(torch.tanh(mode))
+
+    def mean_action(self, obs: torch.Tensor) -> torch.Tensor:
+        """Differentiable ``μ(s)`` in env units (PPO/A2C: the Gaussian mean, not yet clipped)."""
+        return self._mean(self._params(obs, None))
+
     def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
         """What ``model.predict(normalised obs, deterministic)`` returns, from raw observations."""
         obs_t = torch.as_tensor(np.asarray(obs), device=self.device)
@@ -295,12 +306,10 @@ class SB3Adapter:
             params = self._params(obs_t, None)
             if not deterministic:
                 return self._draw(params).cpu().numpy()
-            if self.kind == _DETERMINISTIC:
-                return params.cpu().numpy()
-            mode = params.distribution.mean
+            mean = self._mean(params)
             if self.kind == _GAUSSIAN:
-                return clip_to(mode, self._low, self._high).cpu().numpy()
-            return self._unscale(torch.tanh(mode)).cpu().numpy()
+                mean = clip_to(mean, self._low, self._high)
+            return mean.cpu().numpy()
 
     def _copy(self, train: bool) -> SB3Adapter:
         _drop_graph_state(self.policy)

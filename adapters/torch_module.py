@@ -240,6 +240,13 @@ class TorchModuleAdapter:
         with torch.no_grad():
             return self._draw(self._forward(obs, None))
 
+    def _mean(self, out: Any) -> torch.Tensor:
+        return distribution_mode(out) if self.stochastic else out
+
+    def mean_action(self, obs: torch.Tensor) -> torch.Tensor:
+        """Differentiable ``μ(s)``: the module's output or its distribution's mode, unclipped."""
+        return self._mean(self._forward(obs, None))
+
     def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
         """Actions for a numpy batch: the mean (distribution mode) when deterministic, clipped."""
         obs_t = torch.as_tensor(np.asarray(obs, dtype=np.float32), device=self.device)
@@ -247,8 +254,7 @@ class TorchModuleAdapter:
             out = self._forward(obs_t, None)
             if not deterministic:
                 return self._draw(out).cpu().numpy()
-            mean = distribution_mode(out) if self.stochastic else out
-            return clip_to(mean, self._low, self._high).cpu().numpy()
+            return clip_to(self._mean(out), self._low, self._high).cpu().numpy()
 
     def _copy(self, train: bool) -> TorchModuleAdapter:
         module = copy.deepcopy(self.module)

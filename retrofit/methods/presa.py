@@ -277,16 +277,12 @@ class SegmentBatcher:
 
 # ---------------------------------------------------------------------------- likelihood
 def mean_action_fn(adapter: PolicyAdapter) -> Callable[[torch.Tensor], torch.Tensor]:
-    """A differentiable ``s ↦ μ(s)`` (the deterministic action) for an adapter.
+    """A differentiable ``s ↦ μ(s)`` (the deterministic action): the adapter's ``mean_action``.
 
-    Uses the adapter's ``mean_action`` if it has one, else a retrofit ``TanhGaussianPolicy``
-    module's ``deterministic_action``. Other adapters: use ``likelihood="adapter"``.
+    Every adapter retrofit ships has one; a user's own adapter without it can use
+    ``likelihood="adapter"``.
     """
     fn = getattr(adapter, "mean_action", None)
-    if callable(fn):
-        return fn  # type: ignore[no-any-return]
-    module = getattr(adapter, "module", None)
-    fn = getattr(module, "deterministic_action", None)
     if callable(fn):
         return fn  # type: ignore[no-any-return]
     raise PolicyError(

@@ -10,7 +10,7 @@ from d3rlpy.models.torch import (  # noqa: E402
     build_squashed_gaussian_distribution,
 )
 
-from retrofit import Retrofitter  # noqa: E402
+from retrofit import Retrofitter, feedback  # noqa: E402
 from retrofit.adapters import wrap  # noqa: E402
 from retrofit.adapters.d3rlpy import D3rlpyAdapter  # noqa: E402
 from retrofit.errors import PolicyError  # noqa: E402
@@ -111,6 +111,9 @@ def test_log_prob_matches_d3rlpy(algos, name):
     torch.testing.assert_close(stacked[0], got, atol=1e-6, rtol=0)
     np.testing.assert_allclose(adapter.act(obs.numpy()), algo.predict(obs.numpy()), atol=1e-6)
     trainable = adapter.trainable_copy()
+    mean = trainable.mean_action(obs)  # PreSa's fixed-variance likelihood differentiates this
+    assert mean.requires_grad
+    np.testing.assert_allclose(mean.detach().numpy(), algo.predict(obs.numpy()), atol=1e-6)
     logp, sampled, logp_sampled = trainable.log_prob_and_sample(obs, act)
     assert logp.requires_grad and logp_sampled.requires_grad and not sampled.requires_grad
     assert np.all(sampled.numpy() >= adapter.action_low - 1e-5)
@@ -143,6 +146,19 @@ def test_retrofit_export_round_trip(algos, name, tmp_path):
         assert not any(m.startswith("retrofit") for m in sys.modules)
     """)
     np.testing.assert_allclose(np.load(tmp_path / "pred.npy"), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["TD3PlusBC", "CQL"])
+def test_presa_with_its_default_fixed_variance_likelihood(algos, name):
+    algo = algos[name]
+    data = ballrun_dataset(4)
+    fb = feedback.synthesize(data, n_pairs=64, segment_length=8, cost_threshold=20.0,
+                             max_episode_steps=100)
+    retro = Retrofitter(algo, "presa", progress=False, batch_size=4)
+    exported = retro.fit(fb, steps=5)
+    assert type(exported) is type(algo) and exported is not algo
+    obs = data.observations[:32]
+    assert not np.allclose(exported.predict(obs), algo.predict(obs), atol=1e-7)
 
 
 def test_discrete_and_unbuilt_algorithms_are_rejected():

@@ -7,7 +7,7 @@ import stable_baselines3 as sb3
 import torch
 from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize  # noqa: E402
 
-from retrofit import Retrofitter  # noqa: E402
+from retrofit import Retrofitter, feedback  # noqa: E402
 from retrofit.adapters import wrap  # noqa: E402
 from retrofit.adapters.sb3 import SB3Adapter  # noqa: E402
 from retrofit.envs import make_env  # noqa: E402
@@ -118,6 +118,11 @@ def test_act_and_samples_are_env_actions(models, name):
         adapter.act(obs.numpy()), model.predict(obs.numpy(), deterministic=True)[0], atol=1e-6
     )
     trainable = adapter.trainable_copy()
+    mean = trainable.mean_action(obs)  # PreSa's fixed-variance likelihood differentiates this
+    assert mean.requires_grad
+    low, high = model.action_space.low, model.action_space.high
+    np.testing.assert_allclose(np.clip(mean.detach().numpy(), low, high),
+                               model.predict(obs.numpy(), deterministic=True)[0], atol=1e-6)
     logp, sampled, logp_sampled = trainable.log_prob_and_sample(obs, act)
     assert not sampled.requires_grad and logp.requires_grad and logp_sampled.requires_grad
     assert np.all(sampled.numpy() >= model.action_space.low - 1e-6)
@@ -186,6 +191,23 @@ def test_retrofit_export_round_trip(models, name, tmp_path):
         assert not any(m.startswith("retrofit") for m in sys.modules)
     """)
     np.testing.assert_allclose(np.load(tmp_path / "pred.npy"), expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["PPO", "SAC-shifted", "TD3-shifted"])
+def test_presa_with_its_default_fixed_variance_likelihood(models, name):
+    model = models[name]
+    data = ballrun_dataset(4)
+    if name != "PPO":
+        data = _shift_actions(data)
+    fb = feedback.synthesize(data, n_pairs=64, segment_length=8, cost_threshold=20.0,
+                             max_episode_steps=100)
+    retro = Retrofitter(model, "presa", progress=False, batch_size=4)
+    assert retro.config.likelihood == "fixed_variance"
+    exported = retro.fit(fb, steps=5)
+    assert type(exported) is type(model) and exported is not model
+    obs = data.observations[:32]
+    assert not np.allclose(exported.predict(obs, deterministic=True)[0],
+                           model.predict(obs, deterministic=True)[0], atol=1e-7)
 
 
 def _shift_actions(data):

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from retrofit import Retrofitter
+from retrofit import Retrofitter, feedback
 from retrofit.adapters import wrap
 from retrofit.adapters.torch_module import TorchModuleAdapter
 from retrofit.errors import PolicyError
@@ -83,6 +83,23 @@ def test_mean_module_is_a_fixed_sigma_gaussian():
         torch.testing.assert_close(adapter.log_prob(obs, act), expected, atol=1e-4, rtol=1e-6)
         wide = TorchModuleAdapter(module, sigma=2**-0.5).log_prob(obs, act)
         torch.testing.assert_close(wide, -((module(obs) - act) ** 2).sum(-1), atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("make", [MeanPolicy, NormalPolicy, lambda: NormalPolicy(squash=True)])
+def test_presa_with_its_default_fixed_variance_likelihood(make):
+    module = _bc(make(), steps=20)
+    adapter = TorchModuleAdapter(module, action_low=-1, action_high=1).trainable_copy()
+    data = ballrun_dataset(4)
+    obs = torch.as_tensor(data.observations[:32])
+    mean = adapter.mean_action(obs)
+    assert mean.requires_grad
+    np.testing.assert_allclose(mean.detach().clamp(-1, 1).numpy(), adapter.act(obs.numpy()),
+                               atol=1e-6)
+    fb = feedback.synthesize(data, n_pairs=64, segment_length=8, cost_threshold=20.0,
+                             max_episode_steps=100)
+    exported = Retrofitter(module, "presa", progress=False, batch_size=4).fit(fb, steps=5)
+    assert isinstance(exported, type(module))
+    assert not torch.allclose(exported.net[0].weight, module.net[0].weight)
 
 
 def test_retrofit_export_round_trip(tmp_path):
