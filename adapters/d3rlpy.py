@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from retrofit.adapters.distribution_adapter import DistributionAdapter
 from retrofit.adapters.torch_module import (
     DEFAULT_SIGMA,
     as_sigma,
@@ -95,7 +96,7 @@ def _check_algo(algo: Any) -> Any:
     return algo.impl.policy
 
 
-class D3rlpyAdapter:
+class D3rlpyAdapter(DistributionAdapter):
     """``PolicyAdapter`` over a built d3rlpy continuous-action algorithm.
 
     Args:
@@ -192,29 +193,8 @@ class D3rlpyAdapter:
         """The policy's parameters (critics are not trained)."""
         return self.policy.parameters()
 
-    def log_prob(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
-        """Differentiable ``log π(act|obs)`` of env-unit actions for raw observations."""
-        return self._score(self._params(obs, act), act)
-
-    def log_prob_and_sample(
-        self, obs: torch.Tensor, act: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One forward: ``(log π(act|obs), a_s, log π(a_s|obs))`` with ``a_s ~ π`` detached."""
-        params = self._params(obs, act)
-        sampled = self._draw(params)
-        return self._score(params, act), sampled, self._score(params, sampled)
-
-    def sample(self, obs: torch.Tensor) -> torch.Tensor:
-        """Detached env actions drawn from the policy."""
-        with torch.no_grad():
-            return self._draw(self._params(obs, None))
-
     def _mean(self, params: Any) -> torch.Tensor:
         return params if self.kind == DETERMINISTIC else self._to_env(params.mean)
-
-    def mean_action(self, obs: torch.Tensor) -> torch.Tensor:
-        """Differentiable ``μ(s)`` in env units: what ``algo.predict`` returns, with gradients."""
-        return self._mean(self._params(obs, None))
 
     def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
         """What ``algo.predict(obs)`` returns (deterministic), or a sample."""

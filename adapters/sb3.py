@@ -39,6 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from retrofit.adapters.distribution_adapter import DistributionAdapter
 from retrofit.adapters.torch_module import (
     DEFAULT_SIGMA,
     as_sigma,
@@ -155,7 +156,7 @@ def _find_vec_normalize(model: Any) -> Any | None:
     return None if env is None else unwrap_vec_normalize(env)
 
 
-class SB3Adapter:
+class SB3Adapter(DistributionAdapter):
     """``PolicyAdapter`` over a stable-baselines3 ``PPO``/``A2C``/``SAC``/``TD3``/``DDPG`` model.
 
     Args:
@@ -271,33 +272,12 @@ class SB3Adapter:
         """The actor's parameters (the critic / value function is not trained)."""
         return iter(_actor_parameters(self.policy))
 
-    def log_prob(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
-        """Differentiable ``log π(act|obs)`` of env-unit actions for raw observations."""
-        return self._score(self._params(obs, act), act)
-
-    def log_prob_and_sample(
-        self, obs: torch.Tensor, act: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One forward: ``(log π(act|obs), a_s, log π(a_s|obs))`` with ``a_s ~ π`` detached."""
-        params = self._params(obs, act)
-        sampled = self._draw(params)
-        return self._score(params, act), sampled, self._score(params, sampled)
-
-    def sample(self, obs: torch.Tensor) -> torch.Tensor:
-        """Detached env actions drawn from the policy."""
-        with torch.no_grad():
-            return self._draw(self._params(obs, None))
-
     def _mean(self, params: Any) -> torch.Tensor:
         """The deterministic env action from ``_params``, before any clipping."""
         if self.kind == _DETERMINISTIC:
             return params
         mode = params.distribution.mean
         return mode if self.kind == _GAUSSIAN else self._unscale(torch.tanh(mode))
-
-    def mean_action(self, obs: torch.Tensor) -> torch.Tensor:
-        """Differentiable ``μ(s)`` in env units (PPO/A2C: the Gaussian mean, not yet clipped)."""
-        return self._mean(self._params(obs, None))
 
     def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
         """What ``model.predict(normalised obs, deterministic)`` returns, from raw observations."""

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from retrofit.adapters.distribution_adapter import DistributionAdapter
 from retrofit.errors import PolicyError
 
 DEFAULT_SIGMA = 0.1  # σ_fixed in action units, as retrofit.policies.deterministic
@@ -129,7 +130,7 @@ def distribution_mode(dist: torch.distributions.Distribution) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------------------- the adapter
-class TorchModuleAdapter:
+class TorchModuleAdapter(DistributionAdapter):
     """``PolicyAdapter`` over a module returning an action mean or a ``Distribution``.
 
     Args:
@@ -208,7 +209,7 @@ class TorchModuleAdapter:
         """The module's parameters."""
         return self.module.parameters()
 
-    def _forward(self, obs: torch.Tensor, act: torch.Tensor | None) -> Any:
+    def _params(self, obs: torch.Tensor, act: torch.Tensor | None) -> Any:
         check_inputs(obs, act, self.observation_dim, self.action_dim)
         return self.module(obs)
 
@@ -223,35 +224,14 @@ class TorchModuleAdapter:
             return fixed_sigma_sample(out, self.sigma, self._low, self._high)
         return clip_to(out.sample(), self._low, self._high).detach()
 
-    def log_prob(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
-        """``log π(act|obs)``: the distribution's log-density, or the fixed-σ surrogate."""
-        return self._score(self._forward(obs, act), act)
-
-    def log_prob_and_sample(
-        self, obs: torch.Tensor, act: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One forward: ``(log π(act|obs), a_s, log π(a_s|obs))`` with ``a_s ~ π`` detached."""
-        out = self._forward(obs, act)
-        sampled = self._draw(out)
-        return self._score(out, act), sampled, self._score(out, sampled)
-
-    def sample(self, obs: torch.Tensor) -> torch.Tensor:
-        """Detached actions drawn from the policy (clipped into the bounds)."""
-        with torch.no_grad():
-            return self._draw(self._forward(obs, None))
-
     def _mean(self, out: Any) -> torch.Tensor:
         return distribution_mode(out) if self.stochastic else out
-
-    def mean_action(self, obs: torch.Tensor) -> torch.Tensor:
-        """Differentiable ``μ(s)``: the module's output or its distribution's mode, unclipped."""
-        return self._mean(self._forward(obs, None))
 
     def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
         """Actions for a numpy batch: the mean (distribution mode) when deterministic, clipped."""
         obs_t = torch.as_tensor(np.asarray(obs, dtype=np.float32), device=self.device)
         with torch.no_grad():
-            out = self._forward(obs_t, None)
+            out = self._params(obs_t, None)
             if not deterministic:
                 return self._draw(out).cpu().numpy()
             return clip_to(self._mean(out), self._low, self._high).cpu().numpy()
