@@ -13,10 +13,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from retrofit.policies.box import BoxPolicy
 from retrofit.policies.gaussian import mlp
 
 
-class DeterministicPolicy(nn.Module):
+class DeterministicPolicy(BoxPolicy):
     """MLP regressor from observations to actions inside the box ``[low, high]``.
 
     ``sigma`` is the fixed standard deviation (in action units) used when the policy is seen as
@@ -32,21 +33,11 @@ class DeterministicPolicy(nn.Module):
         hidden_sizes: Sequence[int] = (256, 256),
         sigma: float = 0.1,
     ) -> None:
-        super().__init__()
-        low = torch.as_tensor(np.asarray(action_low, dtype=np.float32).reshape(act_dim))
-        high = torch.as_tensor(np.asarray(action_high, dtype=np.float32).reshape(act_dim))
-        if not torch.all(high > low):
-            raise ValueError(f"action_high {high.tolist()} must exceed action_low {low.tolist()}")
+        super().__init__(obs_dim, act_dim, action_low, action_high)
         if sigma <= 0:
             raise ValueError(f"sigma={sigma} must be > 0 (the fixed Gaussian standard deviation).")
-        self.obs_dim = obs_dim
-        self.act_dim = act_dim
         self.hidden_sizes = tuple(int(h) for h in hidden_sizes)
         self.sigma = float(sigma)
-        self.register_buffer("action_low", low)
-        self.register_buffer("action_high", high)
-        self.register_buffer("obs_mean", torch.zeros(obs_dim))
-        self.register_buffer("obs_std", torch.ones(obs_dim))
         self.trunk = mlp(obs_dim, self.hidden_sizes)
         last = self.hidden_sizes[-1] if self.hidden_sizes else obs_dim
         self.head = nn.Linear(last, act_dim)
@@ -54,23 +45,14 @@ class DeterministicPolicy(nn.Module):
     def config(self) -> dict:
         """JSON-able constructor arguments (for saving next to the state dict)."""
         return {
-            "obs_dim": self.obs_dim,
-            "act_dim": self.act_dim,
-            "action_low": self.action_low.tolist(),
-            "action_high": self.action_high.tolist(),
+            **self.box_config(),
             "hidden_sizes": list(self.hidden_sizes),
             "sigma": self.sigma,
         }
 
-    def set_observation_normalizer(self, mean: np.ndarray, std: np.ndarray) -> None:
-        """Set the observation standardisation; ``std`` entries below 1e-6 become 1."""
-        std = np.where(np.asarray(std) < 1e-6, 1.0, std)
-        self.obs_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
-        self.obs_std.copy_(torch.as_tensor(std, dtype=torch.float32))
-
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """The action ``centre + half_range · tanh(f(s))``, ``(B, act_dim)``."""
-        h = self.trunk((obs - self.obs_mean) / self.obs_std)
+        h = self.trunk(self.normalize_observations(obs))
         centre = (self.action_high + self.action_low) / 2
         half_range = (self.action_high - self.action_low) / 2
         return centre + half_range * torch.tanh(self.head(h))

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from retrofit.policies.box import BoxPolicy
+
 LOG_STD_MIN = -5.0
 LOG_STD_MAX = 2.0
 ATANH_EPS = 1e-6  # inverse-tanh clip and Jacobian epsilon (spec/methods.md)
@@ -33,7 +35,7 @@ def mlp(in_dim: int, hidden_sizes: Sequence[int], dropout: float = 0.0) -> nn.Se
     return nn.Sequential(*layers)
 
 
-class TanhGaussianPolicy(nn.Module):
+class TanhGaussianPolicy(BoxPolicy):
     """State-dependent diagonal Gaussian in pre-tanh space, squashed into the action box."""
 
     def __init__(
@@ -45,17 +47,10 @@ class TanhGaussianPolicy(nn.Module):
         hidden_sizes: Sequence[int] = (256, 256),
         dropout: float = 0.0,
     ) -> None:
-        super().__init__()
-        low = torch.as_tensor(np.asarray(action_low, dtype=np.float32).reshape(act_dim))
-        high = torch.as_tensor(np.asarray(action_high, dtype=np.float32).reshape(act_dim))
-        if not torch.all(high > low):
-            raise ValueError(f"action_high {high.tolist()} must exceed action_low {low.tolist()}")
-        self.obs_dim = obs_dim
-        self.act_dim = act_dim
+        super().__init__(obs_dim, act_dim, action_low, action_high)
+        low, high = self.action_low, self.action_high
         self.hidden_sizes = tuple(int(h) for h in hidden_sizes)
         self.dropout = float(dropout)
-        self.register_buffer("action_low", low)
-        self.register_buffer("action_high", high)
         # Derived from the bounds once, not per call (each elementwise op costs ~5 µs on CPU).
         self.register_buffer("action_centre", (high + low) / 2, persistent=False)
         self.register_buffer("action_half_range", (high - low) / 2, persistent=False)
@@ -64,8 +59,6 @@ class TanhGaussianPolicy(nn.Module):
             -(torch.log((high - low) / 2).sum() + act_dim * _LOG_SQRT_2PI),
             persistent=False,
         )
-        self.register_buffer("obs_mean", torch.zeros(obs_dim))
-        self.register_buffer("obs_std", torch.ones(obs_dim))
         self.trunk = mlp(obs_dim, self.hidden_sizes, dropout)
         last = self.hidden_sizes[-1] if self.hidden_sizes else obs_dim
         self.mean_head = nn.Linear(last, act_dim)
@@ -74,23 +67,14 @@ class TanhGaussianPolicy(nn.Module):
     def config(self) -> dict:
         """JSON-able constructor arguments (for saving next to the state dict)."""
         return {
-            "obs_dim": self.obs_dim,
-            "act_dim": self.act_dim,
-            "action_low": self.action_low.tolist(),
-            "action_high": self.action_high.tolist(),
+            **self.box_config(),
             "hidden_sizes": list(self.hidden_sizes),
             "dropout": self.dropout,
         }
 
-    def set_observation_normalizer(self, mean: np.ndarray, std: np.ndarray) -> None:
-        """Set the observation standardisation; ``std`` entries below 1e-6 become 1."""
-        std = np.where(np.asarray(std) < 1e-6, 1.0, std)
-        self.obs_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
-        self.obs_std.copy_(torch.as_tensor(std, dtype=torch.float32))
-
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Pre-tanh mean and log-std, each ``(B, act_dim)``."""
-        h = self.trunk((obs - self.obs_mean) / self.obs_std)
+        h = self.trunk(self.normalize_observations(obs))
         log_std = self.log_std_head(h).clamp(LOG_STD_MIN, LOG_STD_MAX)
         return self.mean_head(h), log_std
 

@@ -28,13 +28,14 @@ from tqdm.auto import tqdm
 
 from retrofit.device import get_device, make_adam, set_random_seed
 from retrofit.errors import ConfigError, DataError
+from retrofit.policies.box import BoxPolicy
 from retrofit.policies.gaussian import mlp
 
 LATENT_CLIP = 0.5  # BCQ: prior samples clipped to ±0.5
 LOG_STD_MIN, LOG_STD_MAX = -4.0, 15.0  # BCQ's clamp of the encoder's log σ
 
 
-class VAEPolicy(nn.Module):
+class VAEPolicy(BoxPolicy):
     """Conditional VAE over actions given states; actions in ``[action_low, action_high]``."""
 
     def __init__(
@@ -47,22 +48,12 @@ class VAEPolicy(nn.Module):
         latent_dim: int | None = None,
         kl_weight: float = 0.5,
     ) -> None:
-        super().__init__()
-        low = torch.as_tensor(np.asarray(action_low, dtype=np.float32).reshape(act_dim))
-        high = torch.as_tensor(np.asarray(action_high, dtype=np.float32).reshape(act_dim))
-        if not torch.all(high > low):
-            raise ValueError(f"action_high {high.tolist()} must exceed action_low {low.tolist()}")
+        super().__init__(obs_dim, act_dim, action_low, action_high)
         if kl_weight < 0:
             raise ValueError(f"kl_weight={kl_weight} must be >= 0 (BCQ uses 0.5).")
-        self.obs_dim = int(obs_dim)
-        self.act_dim = int(act_dim)
         self.latent_dim = int(latent_dim or 2 * act_dim)
         self.hidden_sizes = tuple(int(h) for h in hidden_sizes)
         self.kl_weight = float(kl_weight)
-        self.register_buffer("action_low", low)
-        self.register_buffer("action_high", high)
-        self.register_buffer("obs_mean", torch.zeros(obs_dim))
-        self.register_buffer("obs_std", torch.ones(obs_dim))
         last = self.hidden_sizes[-1]
         self.encoder = mlp(obs_dim + act_dim, self.hidden_sizes)
         self.enc_mean = nn.Linear(last, self.latent_dim)
@@ -74,34 +65,22 @@ class VAEPolicy(nn.Module):
     def config(self) -> dict:
         """JSON-able constructor arguments (for saving next to the state dict)."""
         return {
-            "obs_dim": self.obs_dim,
-            "act_dim": self.act_dim,
-            "action_low": self.action_low.tolist(),
-            "action_high": self.action_high.tolist(),
+            **self.box_config(),
             "hidden_sizes": list(self.hidden_sizes),
             "latent_dim": self.latent_dim,
             "kl_weight": self.kl_weight,
         }
 
-    def set_observation_normalizer(self, mean: np.ndarray, std: np.ndarray) -> None:
-        """Set the observation standardisation; ``std`` entries below 1e-6 become 1."""
-        std = np.where(np.asarray(std) < 1e-6, 1.0, std)
-        self.obs_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
-        self.obs_std.copy_(torch.as_tensor(std, dtype=torch.float32))
-
-    def _norm(self, obs: torch.Tensor) -> torch.Tensor:
-        return (obs.float() - self.obs_mean) / self.obs_std
-
     def encode(self, obs: torch.Tensor, act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``q(z|s, a)``'s mean and clamped log σ; ``obs``/``act`` share leading dims."""
         half = (self.action_high - self.action_low) / 2
         centred = (act - (self.action_high + self.action_low) / 2) / half
-        h = self.encoder(torch.cat([self._norm(obs), centred], -1))
+        h = self.encoder(torch.cat([self.normalize_observations(obs), centred], -1))
         return self.enc_mean(h), self.enc_log_std(h).clamp(LOG_STD_MIN, LOG_STD_MAX)
 
     def decode(self, obs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """``dec(s, z)`` in the action box."""
-        y = torch.tanh(self.decoder(torch.cat([self._norm(obs), z], -1)))
+        y = torch.tanh(self.decoder(torch.cat([self.normalize_observations(obs), z], -1)))
         return self.action_low + (y + 1) * (self.action_high - self.action_low) / 2
 
     def elbo(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,58 @@
+"""What retrofit's policy modules share: an action box and an observation standardiser.
+
+``TanhGaussianPolicy``, ``DeterministicPolicy`` and ``VAEPolicy`` keep their spaces as attributes
+and buffers (``obs_dim``, ``act_dim``, ``action_low``, ``action_high``, ``obs_mean``,
+``obs_std``), so an exported module is self-contained. The buffer names are part of every saved
+state dict; they are registered here, once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class BoxPolicy(nn.Module):
+    """Base module: bounds ``[action_low, action_high]`` and observation standardisation buffers."""
+
+    def __init__(
+        self,
+        obs_dim: int,
+        act_dim: int,
+        action_low: Sequence[float] | np.ndarray,
+        action_high: Sequence[float] | np.ndarray,
+    ) -> None:
+        super().__init__()
+        low = torch.as_tensor(np.asarray(action_low, dtype=np.float32).reshape(act_dim))
+        high = torch.as_tensor(np.asarray(action_high, dtype=np.float32).reshape(act_dim))
+        if not torch.all(high > low):
+            raise ValueError(f"action_high {high.tolist()} must exceed action_low {low.tolist()}")
+        self.obs_dim = int(obs_dim)
+        self.act_dim = int(act_dim)
+        self.register_buffer("action_low", low)
+        self.register_buffer("action_high", high)
+        self.register_buffer("obs_mean", torch.zeros(obs_dim))
+        self.register_buffer("obs_std", torch.ones(obs_dim))
+
+    def box_config(self) -> dict[str, Any]:
+        """The spaces' part of ``config()``: JSON-able dims and bounds."""
+        return {
+            "obs_dim": self.obs_dim,
+            "act_dim": self.act_dim,
+            "action_low": self.action_low.tolist(),
+            "action_high": self.action_high.tolist(),
+        }
+
+    def set_observation_normalizer(self, mean: np.ndarray, std: np.ndarray) -> None:
+        """Set the observation standardisation; ``std`` entries below 1e-6 become 1."""
+        std = np.where(np.asarray(std) < 1e-6, 1.0, std)
+        self.obs_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
+        self.obs_std.copy_(torch.as_tensor(std, dtype=torch.float32))
+
+    def normalize_observations(self, obs: torch.Tensor) -> torch.Tensor:
+        """``(obs − obs_mean) / obs_std`` in float32."""
+        return (obs.float() - self.obs_mean) / self.obs_std
