@@ -8,7 +8,8 @@ Writes (atomically, after every run, so a stopped run keeps what it finished):
   hardware;
 - with ``--checkpoint-every N``, ``<out>/presa_<task>_<κ>_curve.csv``: a learning curve, one row
   per (method, seed, step) with the normalised reward/cost of the same evaluation episodes as
-  the final row (off the training clock) and the trainer's ν and constraint value then.
+  the final row (off the training clock) and the trainer's ν then; and
+  ``<out>/presa_<task>_<κ>_curve_<method>.png`` drawing it.
 Per-run training metrics go to ``<runs>/<seed>/<method>/metrics.csv``, the trained policy to
 ``policy.pt`` next to it.
 
@@ -104,6 +105,23 @@ def evaluate_training(policy: Any, task: str, cost_threshold: float, episodes: i
         return evaluate(policy, task, cost_threshold, episodes=episodes, seed=seed)
     finally:
         policy.train(True)
+
+
+def plot_curves(stem: Path, curve: list[dict[str, Any]], reference: list[dict[str, Any]],
+                task: str, cost_threshold: float) -> None:
+    """``<stem>_curve_<method>.png`` per method in ``curve``, π_ref's mean as dotted lines."""
+    from retrofit.plotting import plot_learning_curve
+
+    ref = None
+    if reference:
+        ref = (float(np.mean([float(r["normalized_reward"]) for r in reference])),
+               float(np.mean([float(r["normalized_cost"]) for r in reference])))
+    for method in sorted({r["method"] for r in curve}):
+        plot_learning_curve(
+            stem.parent / f"{stem.name}_curve_{method}.png",
+            [r for r in curve if r["method"] == method], reference=ref,
+            title=f"{method} on {task}, κ = {cost_threshold:g}",
+        )
 
 
 def markdown_table(rows: list[dict[str, Any]], settings: dict[str, Any],
@@ -285,6 +303,7 @@ def main() -> None:
         _write_csv(ref_path, DETAIL_COLUMNS, ref_rows)
         if curve:
             _write_csv(curve_path, CURVE_COLUMNS, curve)
+            plot_curves(out / stem, curve, ref_rows, task, args.cost_threshold)
         _atomic_write(out / f"{stem}.md", markdown_table(rows, settings, ref_rows))
 
     for seed in args.seeds:

@@ -1,4 +1,5 @@
-"""Figures a person can open: reward-vs-cost scatter of episode returns (PREFINE Figure 1, right).
+"""Figures a person can open: reward-vs-cost scatter of episode returns (PREFINE Figure 1, right)
+and learning curves of normalised reward, cost and the Lagrange multiplier ν (PreSa Figures 6-9).
 
 matplotlib is imported only when a figure is drawn, through its object-oriented API with the Agg
 canvas: no pyplot, no change to the caller's backend. PNGs are written atomically (temp file in
@@ -76,6 +77,67 @@ def plot_reward_cost(
         ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8, framealpha=0.85)
+    fig.tight_layout()
+    return _save_png_atomic(fig, Path(path))
+
+
+def plot_learning_curve(
+    path: str | os.PathLike[str],
+    rows: Sequence[Mapping[str, Any]],
+    reference: tuple[float, float] | None = None,
+    title: str | None = None,
+) -> Path:
+    """Normalised reward, normalised cost and ν against training steps, one line per seed.
+
+    Args:
+        path: output PNG (folder created, existing file replaced, written atomically).
+        rows: checkpoint rows with ``seed``, ``step``, ``normalized_reward``, ``normalized_cost``
+            and optionally ``nu`` (``benchmarks/presa_table.py``'s ``_curve.csv``); one method.
+        reference: π_ref's ``(normalised reward, normalised cost)``, drawn as dotted lines.
+        title: figure title (default: none).
+
+    The cost panel marks the safety limit (normalised cost 1) with a dashed red line.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    series: dict[str, list[tuple[float, float, float, float]]] = {}
+    for i, row in enumerate(rows):
+        try:
+            point = tuple(float(row[k]) for k in ("step", "normalized_reward", "normalized_cost"))
+            nu = float(row["nu"]) if row.get("nu") not in (None, "") else float("nan")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DataError(
+                f"rows[{i}] needs numeric step, normalized_reward and normalized_cost "
+                f"(and optionally nu): {exc!r}."
+            ) from None
+        if not all(np.isfinite(point)):
+            raise DataError(f"rows[{i}] has a NaN or inf step, reward or cost: {dict(row)}.")
+        series.setdefault(str(row.get("seed", "")), []).append((*point, nu))
+    if not series:
+        raise DataError("rows is empty: there is no checkpoint to plot.")
+    fig = Figure(figsize=(11, 3.4), dpi=150)
+    FigureCanvasAgg(fig)
+    axes = [fig.add_subplot(1, 3, k + 1) for k in range(3)]
+    labels = ("normalised reward", "normalised cost", "ν (Lagrange multiplier)")
+    for i, (seed, points) in enumerate(sorted(series.items())):
+        data = np.array(sorted(points))
+        color = _GROUP_COLORS[(i + 1) % len(_GROUP_COLORS)]
+        for k, ax in enumerate(axes):
+            ax.plot(data[:, 0], data[:, k + 1], marker="o", markersize=3, color=color,
+                    label=f"seed {seed}")
+    if reference is not None:
+        for k in (0, 1):
+            axes[k].axhline(reference[k], color="black", linestyle=":", linewidth=1.2,
+                            label="π_ref")
+    axes[1].axhline(1.0, color="tab:red", linestyle="--", linewidth=1.2, label="safe ≤ 1")
+    for ax, label in zip(axes, labels, strict=True):
+        ax.set_xlabel("training steps")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[1].legend(loc="best", fontsize=7, framealpha=0.85)
+    if title:
+        fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return _save_png_atomic(fig, Path(path))
 

@@ -9,7 +9,7 @@ import pytest
 
 from retrofit.errors import DataError
 from retrofit.evaluation import EvaluationResult
-from retrofit.plotting import plot_reward_cost
+from retrofit.plotting import plot_learning_curve, plot_reward_cost
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -78,3 +78,37 @@ def test_does_not_touch_the_pyplot_backend(tmp_path, rng):
     before = matplotlib.rcParams["backend"]
     plot_reward_cost(tmp_path / "f.png", returns(rng, 5, 1, 1), {}, cost_threshold=1)
     assert matplotlib.rcParams["backend"] == before
+
+
+def _curve_rows() -> list[dict]:
+    return [
+        {"method": "presa", "seed": seed, "step": step, "normalized_reward": 0.6 - step / 1e5,
+         "normalized_cost": 3.0 - step / 1e4 + seed, "nu": step / 1000}
+        for seed in (0, 1) for step in (1000, 2000, 3000)
+    ]
+
+
+def test_learning_curve_writes_a_png(tmp_path):
+    path = plot_learning_curve(tmp_path / "sub" / "curve.png", _curve_rows(),
+                               reference=(0.68, 2.85), title="PreSa")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
+    # rows as csv.DictReader gives them: strings, and an empty ν for non-PreSa methods
+    rows = [{k: str(v) for k, v in r.items()} | {"nu": ""} for r in _curve_rows()]
+    plot_learning_curve(tmp_path / "strings.png", rows)
+    assert (tmp_path / "strings.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize(
+    ("rows", "match"),
+    [
+        ([], "empty"),
+        ([{"seed": 0, "step": 1, "normalized_reward": 0.1}], "normalized_cost"),
+        ([{"seed": 0, "step": 1, "normalized_reward": "x", "normalized_cost": 1}], "numeric"),
+        ([{"seed": 0, "step": 1, "normalized_reward": float("nan"), "normalized_cost": 1}],
+         "NaN"),
+    ],
+)
+def test_bad_curve_rows_are_data_errors_and_write_nothing(tmp_path, rows, match):
+    with pytest.raises(DataError, match=match):
+        plot_learning_curve(tmp_path / "curve.png", rows)
+    assert not list(tmp_path.iterdir())
