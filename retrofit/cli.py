@@ -28,7 +28,7 @@ def demo(
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     quiet: Annotated[bool, typer.Option(help="Hide progress bars.")] = False,
 ) -> None:
-    """Pretrain a reference on the shipped BallRun data, retrofit it with PREFINE, compare."""
+    """Pretrain a reference on the shipped BallCircle data, retrofit it with PREFINE, compare."""
     from retrofit.demo import DemoConfig, format_table, run_demo
 
     config = DemoConfig(
@@ -95,20 +95,30 @@ def _csv_list(text: str | None, cast: type) -> tuple | None:
     return tuple(cast(x) for x in text.split(",") if x.strip())
 
 
-def _overrides(items: list[str] | None) -> dict[str, dict[str, object]]:
+def _assignments(items: list[str] | None, example: str) -> dict[str, object]:
+    """``KEY=VALUE`` strings to a dict; JSON values (``2``, ``0.5``, ``true``) are parsed."""
     import json
 
-    out: dict[str, dict[str, object]] = {}
+    out: dict[str, object] = {}
     for item in items or []:
         key, sep, value = item.partition("=")
-        method, dot, name = key.partition(".")
-        if not sep or not dot:
-            raise typer.BadParameter(f"--set {item!r}: use METHOD.FIELD=VALUE, e.g. cpq.num_q=2.")
+        if not sep or not key:
+            raise typer.BadParameter(f"--set {item!r}: use {example}.")
         try:
-            parsed: object = json.loads(value)
+            out[key] = json.loads(value)
         except json.JSONDecodeError:
-            parsed = value
-        out.setdefault(method, {})[name] = parsed
+            out[key] = value
+    return out
+
+
+def _overrides(items: list[str] | None) -> dict[str, dict[str, object]]:
+    out: dict[str, dict[str, object]] = {}
+    example = "METHOD.FIELD=VALUE, e.g. cpq.num_q=2"
+    for key, value in _assignments(items, example).items():
+        method, dot, name = key.partition(".")
+        if not dot:
+            raise typer.BadParameter(f"--set {key}=...: use {example}.")
+        out.setdefault(method, {})[name] = value
     return out
 
 
@@ -163,6 +173,106 @@ def compare(
                f"{out / 'safe_fraction.png'}")
 
 
+@app.command()
+def feedback(
+    dataset: Annotated[Path, typer.Argument(help="DSRL-format HDF5 trajectory dataset.")],
+    out: Annotated[Path, typer.Option(help="Output feedback .h5 file.")],
+    task: Annotated[str | None, typer.Option(help="DSRL task of the data (default: the "
+                                             "file's env_id attribute).")] = None,
+    pairs: Annotated[int, typer.Option(help="Segment pairs (paper: 10,000).")] = 10_000,
+    segment_length: Annotated[int, typer.Option(help="Steps per segment (paper: 64).")] = 64,
+    cost_threshold: Annotated[float, typer.Option(help="Episode cost limit κ.")] = 20.0,
+    label_noise: Annotated[float, typer.Option(help="Fraction of safety labels flipped.")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed of every random draw.")] = 0,
+    link_dataset: Annotated[bool, typer.Option(help="Refer to DATASET by path and fingerprint "
+                                               "instead of embedding a copy.")] = False,
+) -> None:
+    """Synthesize PreSa segment-pair feedback (reward preference + safety labels) from data."""
+    import json
+
+    from retrofit import feedback as feedback_module
+    from retrofit.data.dataset import TrajectoryDataset
+
+    data = TrajectoryDataset.from_hdf5(dataset, task=task)
+    fb = feedback_module.synthesize(
+        data, n_pairs=pairs, segment_length=segment_length, cost_threshold=cost_threshold,
+        seed=seed, label_noise=label_noise,
+    )
+    fb.save(out, embed_dataset=not link_dataset, dataset_path=dataset.resolve())
+    typer.echo(json.dumps(fb.summary(), indent=2))
+    typer.echo(f"wrote {out}")
+
+
+@app.command()
+def presa(
+    policy: Annotated[Path, typer.Argument(help="Reference policy file (retrofit save_policy).")],
+    feedback_file: Annotated[Path, typer.Argument(metavar="FEEDBACK",
+                                                  help="Feedback .h5 (retrofit feedback).")],
+    out: Annotated[Path, typer.Option(help="Output policy file.")],
+    method: Annotated[str, typer.Option(help="presa or an ablation/baseline: presa-no-zref, "
+                                        "preference-only, safety-only, binary-alignment, "
+                                        "bc-safe-seg, unified-comparison, presa-filtered.")] = (
+        "presa"
+    ),
+    steps: Annotated[int | None, typer.Option(help="Alignment steps (default: the domain's "
+                                              "Table 4 preset).")] = None,
+    episodes: Annotated[int, typer.Option(help="Evaluate before and after in the real "
+                                          "environment over this many episodes (0: skip).")] = 0,
+    cost_threshold: Annotated[float | None, typer.Option(help="κ of the evaluation (default: "
+                                                      "the feedback's).")] = None,
+    log_dir: Annotated[Path | None, typer.Option(help="Write config.json and per-step "
+                                                 "metrics.csv (ν, constraint, ...) here.")] = None,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="FIELD=VALUE config override, "
+                                                   "e.g. eta=0.5; repeatable.")] = None,
+    seed: Annotated[int, typer.Option(help="Training and evaluation seed.")] = 0,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    quiet: Annotated[bool, typer.Option(help="Hide progress bars.")] = False,
+) -> None:
+    """Align a saved policy to segment feedback with PreSa (or one of its variants); save it."""
+    from retrofit import Retrofitter
+    from retrofit import feedback as feedback_module
+    from retrofit.evaluation import evaluate
+    from retrofit.policies.io import load_policy, save_policy
+
+    if method not in PRESA_METHODS:
+        raise typer.BadParameter(f"--method {method!r}: use one of {', '.join(PRESA_METHODS)}.")
+    reference = load_policy(policy)
+    fb = feedback_module.load(feedback_file)
+    overrides = _assignments(set_, "FIELD=VALUE, e.g. eta=0.5")
+    retrofitter = Retrofitter(reference, method, device=device, seed=seed, progress=not quiet,
+                              log_dir=log_dir, **overrides)
+    aligned = retrofitter.fit(fb, steps=steps)
+    save_policy(aligned, out)
+    typer.echo(f"wrote {out} ({retrofitter.trainer.steps_done} steps, "
+               f"{retrofitter.train_wall_clock_s:.0f} s)")
+    if episodes:
+        kappa = fb.cost_threshold if cost_threshold is None else cost_threshold
+        if not fb.task or kappa is None:
+            raise typer.BadParameter(
+                "Evaluation needs the feedback dataset's task and a cost threshold: this "
+                f"feedback has task={fb.task!r}, cost_threshold={fb.cost_threshold!r} "
+                "(pass --cost-threshold for human labels without one)."
+            )
+        for name, pol in (("reference", reference), (method, aligned)):
+            result = evaluate(pol, fb.task, kappa, episodes=episodes, seed=seed)
+            typer.echo(f"{name}: {result}")
+
+
+PRESA_METHODS = ("presa", "presa-no-zref", "preference-only", "safety-only", "binary-alignment",
+                 "bc-safe-seg", "unified-comparison", "presa-filtered")
+
+
 def main() -> None:
-    """Entry point of the ``retrofit`` console script."""
-    app()
+    """Entry point of the ``retrofit`` console script.
+
+    retrofit's own errors (bad data, policy, option) are the user's to fix, so they print as
+    one ``error:`` line (exit status 2) instead of a traceback; anything else is a bug and keeps
+    its traceback.
+    """
+    from retrofit.errors import RetrofitError
+
+    try:
+        app()  # click handles usage errors itself (exit status 2, usage line)
+    except RetrofitError as exc:
+        typer.echo(f"error: {type(exc).__name__}: {exc}", err=True)
+        raise SystemExit(2) from None

@@ -48,7 +48,7 @@ def default_dataset_path(task: str = "OfflineBallRun-v0") -> Path:
 class DemoConfig:
     """Settings of the demo; defaults finish in a few minutes on 2 CPU cores.
 
-    dataset: DSRL-format HDF5 file (None: the shipped BallRun dataset).
+    dataset: DSRL-format HDF5 file (None: the dataset shipped for ``task``, BallCircle).
     task: DSRL env id the data comes from.
     cost_threshold: κ; 20 is the middle of BulletGym's {10, 20, 40}.
     n_preferred / n_nonpreferred: PREFINE's N_p = 100 and N_np = 20 (prefine.txt §5.1).

@@ -54,7 +54,17 @@ def save_policy(policy: RetrofitPolicy, path: str | Path) -> Path:
 
 def load_policy(path: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
     """Load a policy written by ``save_policy`` (``weights_only=True``: no code is unpickled)."""
-    payload = torch.load(Path(path), map_location=device, weights_only=True)
+    path = Path(path)
+    if not path.is_file():
+        raise PolicyError(f"path={str(path)!r}: no such policy file.")
+    try:
+        payload = torch.load(path, map_location=device, weights_only=True)
+    except Exception as exc:  # torch raises RuntimeError, UnpicklingError, EOFError, ...
+        raise PolicyError(
+            f"{path} is not a retrofit policy file ({type(exc).__name__}). retrofit's own policies "
+            "are written by save_policy; load SB3/d3rlpy models with their library and pass them "
+            "to Retrofitter in Python."
+        ) from exc
     if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
         raise PolicyError(f"{path} is not a retrofit policy file (format tag {_FORMAT!r} missing).")
     cls = _CLASSES.get(payload["class"])
