@@ -7,16 +7,14 @@ the top ``top_fraction`` of episodes by reward return (ties by index).
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from retrofit.device import get_device, make_adam, set_random_seed
 from retrofit.errors import ConfigError, DataError
+from retrofit.policies.cloning import clone_by_likelihood
 from retrofit.policies.gaussian import TanhGaussianPolicy
 
 
@@ -85,31 +83,15 @@ def train_bc(
     config.validate()
     if action_low is None or action_high is None:
         action_low, action_high = action_bounds(dataset)
-    dev = get_device(device)
-    set_random_seed(seed)
-    obs = torch.as_tensor(np.asarray(dataset.observations, dtype=np.float32), device=dev)
-    act = torch.as_tensor(np.asarray(dataset.actions, dtype=np.float32), device=dev)
-    if len(obs) == 0:
-        raise DataError("The BC dataset is empty.")
-    policy = TanhGaussianPolicy(
-        obs.shape[1], act.shape[1], action_low, action_high, config.hidden_sizes
-    ).to(dev)
-    policy.set_observation_normalizer(
-        dataset.observations.mean(axis=0), dataset.observations.std(axis=0)
+    return clone_by_likelihood(
+        dataset,
+        lambda obs_dim, act_dim: TanhGaussianPolicy(
+            obs_dim, act_dim, action_low, action_high, config.hidden_sizes
+        ),
+        lambda policy, obs, act: -policy.squashed_log_prob(*policy(obs), act),
+        steps=config.steps, batch_size=config.batch_size, learning_rate=config.learning_rate,
+        device=device, seed=seed, name="BC", progress=progress,
     )
-    optimizer = make_adam(list(policy.parameters()), config.learning_rate)
-    generator = torch.Generator(device=dev)
-    generator.manual_seed(seed)
-    start = time.perf_counter()
-    for _ in tqdm(range(config.steps), disable=not progress, desc="bc", unit="step"):
-        idx = torch.randint(len(obs), (config.batch_size,), generator=generator, device=dev)
-        mean, log_std = policy(obs[idx])
-        loss = -policy.squashed_log_prob(mean, log_std, act[idx]).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-    policy.train_wall_clock_s = time.perf_counter() - start  # type: ignore[attr-defined]
-    return policy.eval()
 
 
 def pretrain_reference(

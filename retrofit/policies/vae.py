@@ -16,7 +16,6 @@ Observations are standardised by buffers set from data, so the module is self-co
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,11 +23,10 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
-from retrofit.device import get_device, make_adam, set_random_seed
-from retrofit.errors import ConfigError, DataError
+from retrofit.errors import ConfigError
 from retrofit.policies.box import BoxPolicy
+from retrofit.policies.cloning import clone_by_likelihood
 from retrofit.policies.gaussian import mlp
 
 LATENT_CLIP = 0.5  # BCQ: prior samples clipped to ±0.5
@@ -168,28 +166,13 @@ def train_bc_vae(
             action_low, action_high = dataset.action_low, dataset.action_high
         else:
             action_low, action_high = action_bounds(dataset)
-    dev = get_device(device)
-    set_random_seed(seed)
-    obs = torch.as_tensor(np.asarray(dataset.observations, dtype=np.float32), device=dev)
-    act = torch.as_tensor(np.asarray(dataset.actions, dtype=np.float32), device=dev)
-    if len(obs) == 0:
-        raise DataError("The BC-VAE dataset is empty.")
-    policy = VAEPolicy(
-        obs.shape[1], act.shape[1], action_low, action_high, config.hidden_sizes,
-        config.latent_dim, config.kl_weight,
-    ).to(dev)
-    policy.set_observation_normalizer(
-        dataset.observations.mean(axis=0), dataset.observations.std(axis=0)
+    return clone_by_likelihood(
+        dataset,
+        lambda obs_dim, act_dim: VAEPolicy(
+            obs_dim, act_dim, action_low, action_high, config.hidden_sizes, config.latent_dim,
+            config.kl_weight,
+        ),
+        lambda policy, obs, act: -policy.elbo(obs, act),
+        steps=config.steps, batch_size=config.batch_size, learning_rate=config.learning_rate,
+        device=device, seed=seed, name="BC-VAE", progress=progress,
     )
-    optimizer = make_adam(list(policy.parameters()), config.learning_rate)
-    generator = torch.Generator(device=dev)
-    generator.manual_seed(seed)
-    start = time.perf_counter()
-    for _ in tqdm(range(config.steps), disable=not progress, desc="bc-vae", unit="step"):
-        idx = torch.randint(len(obs), (config.batch_size,), generator=generator, device=dev)
-        loss = -policy.elbo(obs[idx], act[idx]).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-    policy.train_wall_clock_s = time.perf_counter() - start  # type: ignore[attr-defined]
-    return policy.eval()
