@@ -18,7 +18,7 @@ from retrofit.adapters.deterministic_mlp import DeterministicAdapter
 from retrofit.device import get_device, make_adam, set_random_seed
 from retrofit.errors import ConfigError
 from retrofit.losses.bc import bc_mse_loss
-from retrofit.methods.loop import run_steps
+from retrofit.methods.loop import train_policy
 from retrofit.methods.transitions import Transitions, episodes_within_cost
 from retrofit.metrics_log import MetricsLogger, NullLogger
 from retrofit.policies.deterministic import DeterministicPolicy
@@ -126,15 +126,10 @@ class BCTrainer:
             idx = data.index(self.config.batch_size)
             return self.update(data.obs[idx], data.act[idx])
 
-        self.policy.train(True)
-        try:
-            run_steps(self, update, steps, desc="bc-safe" if self.config.safe_only else "bc-all",
-                      logger=logger, progress=progress, callback=callback,
-                      callback_every=callback_every)
-        finally:
-            logger.close()
-        self.policy.train(False)
-        return self.policy
+        return train_policy(
+            self, update, steps, desc="bc-safe" if self.config.safe_only else "bc-all",
+            logger=logger, progress=progress, callback=callback, callback_every=callback_every,
+        )
 
     def hyperparameters(self) -> dict[str, Any]:
         """The resolved config as a JSON-able dict."""

@@ -31,7 +31,7 @@ from retrofit.adapters.gaussian_mlp import TanhGaussianAdapter
 from retrofit.device import get_device, make_adam, set_random_seed
 from retrofit.errors import ConfigError
 from retrofit.losses import cpq as L
-from retrofit.methods.loop import run_steps
+from retrofit.methods.loop import train_policy
 from retrofit.methods.transitions import Transitions
 from retrofit.metrics_log import MetricsLogger, NullLogger
 from retrofit.policies.gaussian import TanhGaussianPolicy, mlp
@@ -317,14 +317,10 @@ class CPQTrainer:
             return self.update(data.obs[i], data.act[i], data.rewards[i], data.costs[i],
                                data.next_obs[i], data.dones[i])
 
-        self.policy.train(True)
-        try:
-            run_steps(self, update, steps, desc="cpq", logger=logger, progress=progress,
-                      callback=callback, callback_every=callback_every)
-        finally:
-            logger.close()
-        self.policy.train(False)
-        return self.policy
+        return train_policy(
+            self, update, steps, desc="cpq", logger=logger, progress=progress,
+            callback=callback, callback_every=callback_every,
+        )
 
     def hyperparameters(self) -> dict[str, Any]:
         """The config plus the derived thresholds, JSON-able."""

@@ -57,3 +57,28 @@ def run_steps(
         trainer.train_wall_clock_s += time.perf_counter() - start
         bar.close()
     return stopped
+
+
+def train_policy(
+    trainer: Any,
+    update: Update,
+    steps: int,
+    *,
+    desc: str,
+    logger: MetricsLogger,
+    progress: bool = True,
+    callback: Callable[[int, Any], bool | None] | None = None,
+    callback_every: int = 0,
+) -> Any:
+    """:func:`run_steps` with ``trainer.policy`` in training mode; close ``logger`` at the end.
+
+    Returns ``trainer.policy``, left in evaluation mode (what every trainer's ``fit`` returns).
+    """
+    trainer.policy.train(True)
+    try:
+        run_steps(trainer, update, steps, desc=desc, logger=logger, progress=progress,
+                  callback=callback, callback_every=callback_every)
+    finally:
+        logger.close()
+    trainer.policy.train(False)
+    return trainer.policy

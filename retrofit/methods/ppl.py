@@ -20,7 +20,7 @@ from retrofit.adapters.base import PolicyAdapter
 from retrofit.device import get_device, make_adam, set_random_seed
 from retrofit.errors import ConfigError, DataError
 from retrofit.losses.ppl import bradley_terry_loss, segment_scores
-from retrofit.methods.loop import run_steps
+from retrofit.methods.loop import train_policy
 from retrofit.metrics_log import MetricsLogger, NullLogger
 
 
@@ -156,14 +156,10 @@ class PPLTrainer:
             (obs_p, act_p), (obs_n, act_n) = (side.sample(n_pairs) for side in sides)
             return self.update(torch.stack([obs_p, obs_n]), torch.stack([act_p, act_n]))
 
-        self.policy.train(True)
-        try:
-            run_steps(self, update, steps, desc="ppl", logger=logger, progress=progress,
-                      callback=callback, callback_every=callback_every)
-        finally:
-            logger.close()
-        self.policy.train(False)
-        return self.policy
+        return train_policy(
+            self, update, steps, desc="ppl", logger=logger, progress=progress,
+            callback=callback, callback_every=callback_every,
+        )
 
     def hyperparameters(self) -> dict[str, Any]:
         """The resolved config as a JSON-able dict."""

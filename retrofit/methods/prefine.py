@@ -18,7 +18,7 @@ from retrofit.device import get_device, make_adam, set_random_seed
 from retrofit.errors import ConfigError, DataError
 from retrofit.losses.prefine import PairLogProbs, prefine_loss
 from retrofit.methods.batching import PairedBatcher, Sampling
-from retrofit.methods.loop import run_steps
+from retrofit.methods.loop import train_policy
 from retrofit.metrics_log import MetricsLogger, NullLogger
 
 # Per-domain defaults of prefine.txt Appendix A.4 ("Final values used").
@@ -152,17 +152,10 @@ class PrefineTrainer:
             preferred, nonpreferred, self.config.batch_size, self.device, self.seed,
             self.config.sampling,
         )
-        self.policy.train(True)
-        try:
-            run_steps(
-                self, lambda: self.update(*batcher.sample()), steps, desc="prefine",
-                logger=logger, progress=progress, callback=callback,
-                callback_every=callback_every,
-            )
-        finally:
-            logger.close()
-        self.policy.train(False)
-        return self.policy
+        return train_policy(
+            self, lambda: self.update(*batcher.sample()), steps, desc="prefine",
+            logger=logger, progress=progress, callback=callback, callback_every=callback_every,
+        )
 
     def hyperparameters(self) -> dict[str, Any]:
         """The resolved config as a JSON-able dict."""
