@@ -5,8 +5,11 @@
 π_ref is BC on the top 30 % episodes by reward (as ``retrofit demo``), which earns 0.68 normalised
 reward at cost 2.85 (κ = 20); 8k PreSa steps keep 0.54 of it and lower the cost to 0.46 / 0.87 /
 2.70 over training seeds 0 / 1 / 2 (``docs/presa.md``, ``docs/results/presa/
-ballcircle_high_reward_ref``). About 6 minutes on one idle CPU core. ``--reference segments`` runs
-the paper's π_ref instead; ``--method presa-filtered`` the variant that was safe in every seed.
+ballcircle_high_reward_ref``). Training longer does not help: up to 50k steps no checkpoint is
+safe on average (best mean cost 1.29 at 20k; ``docs/results/presa/
+ballcircle_high_reward_ref_presa50k``). About 6 minutes on one idle CPU core. ``--reference
+segments`` runs the paper's π_ref instead; ``--method presa-filtered`` the variant that was safe
+in every seed.
 """
 
 from __future__ import annotations
