@@ -31,16 +31,16 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import platform
 import subprocess
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+
+from retrofit.atomic import atomic_write_text
 
 METHODS = (
     "presa", "bc-safe-seg", "binary-alignment", "presa-no-zref", "preference-only",
@@ -52,19 +52,11 @@ CURVE_COLUMNS = ("method", "seed", "step", "normalized_reward", "normalized_cost
                  "train_s")
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
 def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
     lines = [",".join(columns)]
     for row in rows:
         lines.append(",".join(_fmt(row[c]) for c in columns))
-    _atomic_write(path, "\n".join(lines) + "\n")
+    atomic_write_text(path, "\n".join(lines) + "\n")
 
 
 def _fmt(value: Any) -> str:
@@ -304,7 +296,7 @@ def main() -> None:
         if curve:
             _write_csv(curve_path, CURVE_COLUMNS, curve)
             plot_curves(out / stem, curve, ref_rows, task, args.cost_threshold)
-        _atomic_write(out / f"{stem}.md", markdown_table(rows, settings, ref_rows))
+        atomic_write_text(out / f"{stem}.md", markdown_table(rows, settings, ref_rows))
 
     for seed in args.seeds:
         data_seed = 0 if args.shared_reference else seed

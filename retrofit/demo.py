@@ -10,14 +10,13 @@ than half of what the fast ones do.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from retrofit.atomic import atomic_write_text
 from retrofit.errors import DataError
 
 DEMO_TASK = "OfflineBallCircle-v0"
@@ -67,13 +66,6 @@ class DemoConfig:
     seed: int = 0
     device: str = "auto"
     progress: bool = True
-
-
-def _atomic_json(path: Path, payload: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(payload, fh, indent=2)
-    os.replace(tmp, path)
 
 
 def _scores(result: Any) -> dict[str, float]:
@@ -161,5 +153,5 @@ def run_demo(config: DemoConfig, out: str | Path) -> dict[str, Any]:
         cost_threshold=config.cost_threshold,
         title=f"{config.task}: PREFINE retrofit (κ={config.cost_threshold:g})",
     )
-    _atomic_json(out / "demo.json", report)
+    atomic_write_text(out / "demo.json", json.dumps(report, indent=2))
     return report

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
@@ -13,6 +11,7 @@ import torch
 
 from retrofit.adapters import wrap
 from retrofit.adapters.base import PolicyAdapter
+from retrofit.atomic import atomic_write_text
 from retrofit.errors import ConfigError, DataError
 from retrofit.methods.registry import get_method
 from retrofit.metrics_log import CSVLogger, MetricsLogger
@@ -25,13 +24,6 @@ def _domain_of(data: Any) -> str | None:
     from retrofit.tasks import task_info
 
     return task_info(task).domain
-
-
-def _write_json(path: Path, payload: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(payload, fh, indent=2)
-    os.replace(tmp, path)
 
 
 class Retrofitter:
@@ -90,9 +82,9 @@ class Retrofitter:
         logger: MetricsLogger | None = None
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
-            _write_json(self.log_dir / "config.json", {
+            atomic_write_text(self.log_dir / "config.json", json.dumps({
                 "method": self.method, "seed": self.seed, **self.trainer.hyperparameters(),
-            })
+            }, indent=2))
             logger = CSVLogger(self.log_dir / "metrics.csv")
         trained = self.trainer.fit(*data, logger=logger, progress=self.progress, **fit_kwargs)
         self.policy_ = trained

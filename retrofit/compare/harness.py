@@ -20,13 +20,13 @@ import os
 import platform
 import resource
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from retrofit.atomic import atomic_write_text
 from retrofit.errors import ConfigError
 
 RESULT_COLUMNS = (
@@ -185,14 +185,6 @@ def method_hyperparameters(method: str, config: CompareConfig, cost_threshold: f
 
 
 # ---------------------------------------------------------------------------- files
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
-
-
 def cell_path(out: Path, method: str, cost_threshold: float, seed: int) -> Path:
     """Where a finished cell's JSON lives."""
     return Path(out) / "cells" / f"{method}__k{cost_threshold:g}__s{seed}.json"
@@ -271,7 +263,7 @@ def ensure_reference(config: CompareConfig, dataset: Any, seed: int) -> dict[str
         "reward": result.reward, "cost": result.cost,
         "normalized_reward": result.normalized_reward,
     }
-    _atomic_write(record_path, json.dumps(record, indent=2))
+    atomic_write_text(record_path, json.dumps(record, indent=2))
     return record
 
 
@@ -351,8 +343,8 @@ def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
         "load_average_end": [round(x, 2) for x in os.getloadavg()],
         "settings": cell_settings(config, method, spec["dataset_path"]),
     }
-    _atomic_write(cell_path(config.out, method, kappa, seed),
-                  json.dumps(record, indent=2, default=str))
+    atomic_write_text(cell_path(config.out, method, kappa, seed),
+                      json.dumps(record, indent=2, default=str))
     return record
 
 
@@ -463,7 +455,7 @@ def run_compare(config: CompareConfig, log: Callable[[str], None] = print) -> li
     write_csv(out / "results.csv", rows)
     meta = {"hardware_start": started, "hardware_end": hardware(), "dataset": dataset_path,
             "config": _config_to_spec(config), "references": list(references.values())}
-    _atomic_write(out / "run.json", json.dumps(meta, indent=2, default=str))
+    atomic_write_text(out / "run.json", json.dumps(meta, indent=2, default=str))
     write_reports(out, records, meta, config)
     return rows
 
@@ -477,4 +469,4 @@ def write_csv(path: Path, rows: Sequence[dict[str, Any]]) -> None:
     writer.writeheader()
     for row in rows:
         writer.writerow({k: ("" if row[k] is None else row[k]) for k in RESULT_COLUMNS})
-    _atomic_write(path, buffer.getvalue())
+    atomic_write_text(path, buffer.getvalue())

@@ -169,8 +169,8 @@ def plot_safe_fraction(path: Path, records: list[dict[str, Any]], config: Any) -
 def write_reports(out: Path, records: list[dict[str, Any]], meta: dict[str, Any],
                   config: Any) -> None:
     """Write results.md, reward_cost.png and safe_fraction.png into ``out``."""
-    from retrofit.compare.harness import _atomic_write
+    from retrofit.atomic import atomic_write_text
 
-    _atomic_write(out / "results.md", markdown(records, meta, config))
+    atomic_write_text(out / "results.md", markdown(records, meta, config))
     plot_scatter(out / "reward_cost.png", records, meta, config)
     plot_safe_fraction(out / "safe_fraction.png", records, config)
