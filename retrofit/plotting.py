@@ -9,13 +9,13 @@ the target folder, then ``os.replace``).
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from retrofit.atomic import atomic_write
 from retrofit.errors import DataError
 
 Returns = tuple[Sequence[float] | np.ndarray, Sequence[float] | np.ndarray]
@@ -167,13 +167,46 @@ def _returns(field: str, value: Any) -> tuple[np.ndarray, np.ndarray]:
 
 def _save_png_atomic(fig: Any, path: Path) -> Path:
     """Write ``fig`` to a temp file next to ``path`` and rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            fig.savefig(handle, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+
+
+def plot_training_metrics(
+    path: str | os.PathLike[str], metrics_csv: str | os.PathLike[str], max_panels: int = 8,
+    title: str | None = None,
+) -> Path:
+    """Learning curves of a fit: each ``loss``/``loss/...`` column of ``metrics.csv`` (then the
+    other columns, up to ``max_panels``) against the step, one panel each.
+
+    Empty cells (a metric of another stage) and NaN values are not drawn; the data are read
+    as written, nothing is smoothed.
+    """
+    import csv
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    with open(metrics_csv, newline="") as fh:
+        rows = list(csv.reader(fh))
+    if len(rows) < 2 or not rows[0] or rows[0][0] != "step":
+        raise DataError(f"{metrics_csv} has no metric rows (a 'step' header and values).")
+    header, body = rows[0], rows[1:]
+    names = [h for h in header[1:] if h == "loss" or h.startswith("loss/")]
+    names += [h for h in header[1:] if h not in names]
+    names = names[:max_panels]
+    steps = np.array([float(r[0]) for r in body])
+    cols = max(1, min(4, len(names)))
+    nrows = (len(names) + cols - 1) // cols
+    fig = Figure(figsize=(3.2 * cols, 2.4 * nrows), dpi=120)
+    FigureCanvasAgg(fig)
+    for i, name in enumerate(names):
+        j = header.index(name)
+        values = np.array([float(r[j]) if j < len(r) and r[j] != "" else np.nan for r in body])
+        ax = fig.add_subplot(nrows, cols, i + 1)
+        ok = np.isfinite(values)
+        ax.plot(steps[ok], values[ok], lw=0.8)
+        ax.set_title(name, fontsize=8)
+        ax.tick_params(labelsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return _save_png_atomic(fig, Path(path))

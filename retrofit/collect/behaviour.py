@@ -29,8 +29,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -38,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from retrofit.atomic import atomic_torch_save, atomic_write_text
 from retrofit.envs import make_env, step_env
 from retrofit.errors import ConfigError
 from retrofit.tasks import task_info
@@ -181,18 +180,6 @@ def _build_policy(env: Any, config: BehaviourConfig) -> Any:
     )
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def _save_snapshots(folder: Path, snapshots: list[BehaviourPolicy], meta: dict) -> None:
     import torch
 
@@ -202,12 +189,12 @@ def _save_snapshots(folder: Path, snapshots: list[BehaviourPolicy], meta: dict) 
             "obs_mean": torch.as_tensor(snap.obs_mean),
             "obs_var": torch.as_tensor(snap.obs_var),
         }
-        _atomic_write(folder / f"step{snap.step}.pt", lambda p, s=state: torch.save(s, p))
+        atomic_torch_save(folder / f"step{snap.step}.pt", state)
     text = json.dumps(
         {**meta, "steps": [s.step for s in snapshots], "penalties": [s.penalty for s in snapshots]},
         indent=2,
     )
-    _atomic_write(folder / "snapshots.json", lambda p: p.write_text(text))
+    atomic_write_text(folder / "snapshots.json", text)
 
 
 def _load_snapshots(

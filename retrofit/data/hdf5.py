@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import tempfile
 from collections.abc import Mapping
 from typing import Any
 
 import h5py
 import numpy as np
 
+from retrofit.atomic import atomic_write
 from retrofit.data.validation import DSRL_KEYS
 from retrofit.errors import DataError
 
@@ -101,11 +101,7 @@ def write_hdf5(
             f"compression={compression!r} is not supported; use one of {list(COMPRESSIONS)}."
         )
     path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = pathlib.Path(tmp_name)
-    try:
+    def write(tmp: pathlib.Path) -> None:
         with h5py.File(tmp, "w") as handle:
             for key in DSRL_KEYS:
                 arr = arrays[key]
@@ -123,12 +119,5 @@ def write_hdf5(
                 handle.attrs[ATTR_ACTION_LOW] = action_low
             if action_high is not None:
                 handle.attrs[ATTR_ACTION_HIGH] = action_high
-        with open(tmp, "rb+") as raw:
-            os.fsync(raw.fileno())
-        # mkstemp makes the file 0600; keep an existing file's mode, else the usual 0644.
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+
+    return atomic_write(path, write)

@@ -30,12 +30,12 @@ import json
 import math
 import os
 import pathlib
-import tempfile
 from typing import Any
 
 import h5py
 import numpy as np
 
+from retrofit.atomic import atomic_write
 from retrofit.errors import DataError
 from retrofit.feedback.core import Feedback, dataset_fingerprint
 
@@ -64,16 +64,12 @@ def save(
             "its segment starts index into."
         )
     feedback.validate(require_both_classes=False)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+
+    def write(tmp: pathlib.Path) -> None:
         with h5py.File(tmp, "w") as handle:
             _write(handle, feedback, embed_dataset, dataset_path, path.parent)
-        os.replace(tmp, path)
-    except BaseException:
-        pathlib.Path(tmp).unlink(missing_ok=True)
-        raise
+
+    atomic_write(path, write)
     return path
 
 
@@ -123,6 +119,15 @@ def _read_array(handle: h5py.File, key: str, path: pathlib.Path) -> np.ndarray:
             "/safety (N, 2); see retrofit.feedback.io for the format."
         )
     return np.asarray(node[()])
+
+
+def is_feedback_file(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` is an HDF5 file written by :func:`save` (its ``format`` attribute)."""
+    try:
+        with h5py.File(path, "r") as handle:
+            return bool(handle.attrs.get("format") == FORMAT)
+    except OSError:
+        return False
 
 
 def load(
