@@ -1,6 +1,6 @@
 """Adapter for retrofit's ``DeterministicPolicy`` (the BC-All / BC-Safe actor).
 
-The policy is seen as a fixed-variance Gaussian around its output (spec/methods.md):
+The policy is seen as a fixed-variance Gaussian around its output:
 ``log π(a|s) = -||μ(s) - a||² / (2 σ_fixed²)`` (constant dropped); sampling adds ``N(0, σ_fixed²)``
 noise, clamped into the action box.
 """

@@ -1,6 +1,6 @@
 """Adapter for a plain ``torch.nn.Module`` policy, and the helpers every adapter shares.
 
-A module ``f(obs) -> out`` is accepted in two forms (spec/methods.md, "the adapter contract"):
+A module ``f(obs) -> out`` is accepted in two forms (docs/adapters.md, "the adapter contract"):
 
 - ``out`` is a tensor, the policy's action ``μ(s)`` in environment units: a deterministic policy,
   scored as the fixed-variance Gaussian ``log π(a|s) = -||μ(s) - a||² / (2 σ²)`` (the constant is

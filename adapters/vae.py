@@ -1,7 +1,7 @@
 """Adapter for retrofit's BCQ-style ``VAEPolicy`` (PREFINE's reference policy class).
 
 ``log π(a|s)`` is the ELBO surrogate ``-(||a - dec(s, z)||² + β_KL · KL(q(z|s,a) || N(0, I)))``
-with ``z ~ q(z|s, a)`` reparameterised (spec/methods.md), so it is itself random. Sampling is
+with ``z ~ q(z|s, a)`` reparameterised, so it is itself random. Sampling is
 BCQ's: ``dec(s, z)``, ``z ~ N(0, I)`` clipped to ±0.5; the deterministic action is ``dec(s, 0)``.
 ``export()`` returns the module (save ``state_dict()`` with ``config()``).
 """

@@ -37,7 +37,7 @@ class Args:
 
 
 METHODS = ("prefine", "dpo", "ppl", "safedice", "cpq", "bc-all", "bc-safe")
-# iterations of each method's published defaults (spec/methods.md; SafeDICE adds 100k
+# iterations of each method's published defaults (docs/methods.md; SafeDICE adds 100k
 # discriminator pretraining to its 1M, which steps/10 reproduces)
 PAPER_UPDATES = {"prefine": 500_000, "dpo": 500_000, "ppl": 500_000, "safedice": 1_100_000,
                  "cpq": 100_000, "bc-all": 100_000, "bc-safe": 100_000}
@@ -57,7 +57,7 @@ def main() -> None:
     torch.set_num_threads(1)
     from retrofit.compare.harness import CompareConfig, hardware, method_hyperparameters
     from retrofit.data.dataset import TrajectoryDataset
-    from retrofit.demo import default_dataset_path
+    from retrofit.data.shipped import default_dataset_path
     from retrofit.pretrain import BCConfig, pretrain_reference
     from retrofit.retrofitter import Retrofitter
 

@@ -1,6 +1,6 @@
 """PREFINE update throughput at the paper's setting, and its fraction of the matmul roofline.
 
-Setting (prefine.txt A.4): 256 preferred + 256 non-preferred states per step, [256, 256] MLP
+Setting (PREFINE A.4): 256 preferred + 256 non-preferred states per step, [256, 256] MLP
 tanh-Gaussian policy, Adam. The roofline is this machine's measured dense float32 matmul rate
 (``torch.mm`` on 2048² matrices, same thread count); the update's useful work is counted as the
 MLP matmul FLOPs: trainable forward + backward (3× forward) plus the reference's forward, over

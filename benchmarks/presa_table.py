@@ -13,7 +13,7 @@ Writes (atomically, after every run, so a stopped run keeps what it finished):
 Per-run training metrics go to ``<runs>/<seed>/<method>/metrics.csv``, the trained policy to
 ``policy.pt`` next to it.
 
-Protocol (presa-offline-safe-pohf.txt §6.1): synthetic feedback from the dataset at κ; π_ref is a
+Protocol (PreSa §6.1): synthetic feedback from the dataset at κ; π_ref is a
 fresh [256, 256] tanh-Gaussian MLP (dropout per Table 4) BC-trained on all segments; every method
 starts from that π_ref and learns from the same feedback; deterministic evaluation in the real
 environment, DSRL-normalised. ``--reference high-reward`` instead starts every method from the
@@ -317,7 +317,7 @@ def main() -> None:
                 continue
             retrofitter = Retrofitter(
                 reference, method, device=args.device, seed=seed, progress=False,
-                log_dir=runs / str(seed) / method,
+                log_dir=runs / str(seed) / method, overwrite=True,  # an unfinished run's logs
             )
             curve[:] = [r for r in curve if (r["method"], int(r["seed"])) != (method, seed)]
 

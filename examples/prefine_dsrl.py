@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from retrofit import Retrofitter, TrajectoryDataset, evaluate
-from retrofit.demo import default_dataset_path
+from retrofit.data.shipped import default_dataset_path
 from retrofit.pretrain import BCConfig, pretrain_reference
 from retrofit.tasks import task_info
 

@@ -85,7 +85,7 @@ def main(args: Args) -> dict:
     if kappa is None:
         kappa = info.cost_thresholds[len(info.cost_thresholds) // 2]
     if args.dataset is None:
-        from retrofit.demo import default_dataset_path
+        from retrofit.data.shipped import default_dataset_path
 
         args.dataset = str(default_dataset_path(info.env_id))
     out = Path(args.out)
@@ -94,7 +94,7 @@ def main(args: Args) -> dict:
     data = TrajectoryDataset.from_hdf5(args.dataset, task=info.env_id)
     fb = feedback.synthesize(data, n_pairs=args.n_pairs, segment_length=args.segment_length,
                              cost_threshold=kappa, seed=args.seed)
-    fb.save(out / "feedback.h5", embed_dataset=False, dataset_path=args.dataset)
+    feedback.save(fb, out / "feedback.h5", embed_dataset=False, dataset_path=args.dataset)
     print(fb, fb.summary())
 
     if args.reference == "segments":

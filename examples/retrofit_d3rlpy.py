@@ -85,7 +85,7 @@ def main(args: Args) -> None:
     from d3rlpy.logging import NoopAdapterFactory
 
     from retrofit import Retrofitter, TrajectoryDataset, evaluate
-    from retrofit.demo import default_dataset_path
+    from retrofit.data.shipped import default_dataset_path
     from retrofit.pretrain import action_bounds
 
     # ---- seeding and threads (one marked block)

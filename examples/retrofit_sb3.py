@@ -64,7 +64,7 @@ def main(args: Args) -> None:
     import stable_baselines3 as sb3
 
     from retrofit import Retrofitter, TrajectoryDataset, evaluate
-    from retrofit.demo import default_dataset_path
+    from retrofit.data.shipped import default_dataset_path
     from retrofit.envs import make_env
 
     # ---- seeding and threads (one marked block)

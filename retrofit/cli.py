@@ -27,13 +27,14 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed for data split, training, evaluation.")] = 0,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     quiet: Annotated[bool, typer.Option(help="Hide progress bars.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an earlier demo run in OUT.")] = False,
 ) -> None:
     """Pretrain a reference on the shipped BallCircle data, retrofit it with PREFINE, compare."""
     from retrofit.demo import DemoConfig, format_table, run_demo
 
     config = DemoConfig(
         dataset=dataset, cost_threshold=cost_threshold, prefine_steps=steps, bc_steps=bc_steps,
-        episodes=episodes, seed=seed, device=device, progress=not quiet,
+        episodes=episodes, seed=seed, device=device, progress=not quiet, overwrite=overwrite,
     )
     report = run_demo(config, out)
     typer.echo(format_table(report))
@@ -198,9 +199,73 @@ def feedback(
         data, n_pairs=pairs, segment_length=segment_length, cost_threshold=cost_threshold,
         seed=seed, label_noise=label_noise,
     )
-    fb.save(out, embed_dataset=not link_dataset, dataset_path=dataset.resolve())
+    feedback_module.save(fb, out, embed_dataset=not link_dataset, dataset_path=dataset.resolve())
     typer.echo(json.dumps(fb.summary(), indent=2))
     typer.echo(f"wrote {out}")
+
+
+@app.command()
+def fit(
+    policy: Annotated[Path, typer.Argument(help="Policy file: retrofit .pt, stable-baselines3 "
+                                           ".zip (with --algo) or d3rlpy .d3.")],
+    data: Annotated[Path, typer.Argument(help="DSRL-format HDF5 dataset, or a feedback .h5 "
+                                         "(retrofit feedback) for PreSa-style methods.")],
+    out: Annotated[Path, typer.Option(help="Output policy file, same format as POLICY.")],
+    method: Annotated[str, typer.Option(help="A registered method (retrofit methods).")] = (
+        "prefine"
+    ),
+    cost_threshold: Annotated[float | None, typer.Option(
+        help="κ, the episode cost threshold (default for feedback files: theirs).")] = None,
+    algo: Annotated[str | None, typer.Option(help="SB3 algorithm of a .zip: PPO, A2C, SAC, "
+                                             "TD3, DDPG.")] = None,
+    steps: Annotated[int | None, typer.Option(help="Training steps (default: the method's "
+                                              "config).")] = None,
+    n_preferred: Annotated[int, typer.Option(help="N_p of the split (PREFINE §5.1).")] = 100,
+    n_nonpreferred: Annotated[int, typer.Option(help="N_np of the split.")] = 20,
+    episodes: Annotated[int, typer.Option(help="Evaluate before/after over this many episodes "
+                                          "in the real environment (0: skip).")] = 0,
+    report_dir: Annotated[Path | None, typer.Option(help="Report, metrics and checkpoints "
+                                                    "(default: OUT's name + _fit).")] = None,
+    log: Annotated[str, typer.Option(help="Metrics format: csv or tensorboard.")] = "csv",
+    checkpoint_every: Annotated[int, typer.Option(help="Steps between checkpoints.")] = 10_000,
+    resume: Annotated[bool, typer.Option(help="Continue the interrupted fit in the report "
+                                         "folder.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace OUT and an earlier report.")] = False,
+    set_: Annotated[list[str] | None, typer.Option("--set", help="FIELD=VALUE config override, "
+                                                   "e.g. beta=0.2; repeatable.")] = None,
+    seed: Annotated[int, typer.Option(help="Training and evaluation seed.")] = 0,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    quiet: Annotated[bool, typer.Option(help="Hide progress bars.")] = False,
+) -> None:
+    """Retrofit a policy file with any registered method; write it back in its own format."""
+    from retrofit.fit_command import FitRequest, run_fit
+
+    request = FitRequest(
+        policy=policy, data=data, out=out, method=method, cost_threshold=cost_threshold,
+        algo=algo, steps=steps, n_preferred=n_preferred, n_nonpreferred=n_nonpreferred,
+        episodes=episodes, report_dir=report_dir, log=log, checkpoint_every=checkpoint_every,
+        resume=resume, overwrite=overwrite,
+        overrides=_assignments(set_, "FIELD=VALUE, e.g. beta=0.2"), seed=seed, device=device,
+        progress=not quiet,
+    )
+    report = run_fit(request)
+    typer.echo(f"wrote {out} ({report['steps']} steps, {report['train_wall_clock_s']:.0f} s); "
+               f"report in {request.report_folder}")
+    for name in ("reference", "retrofitted"):
+        if name in report:
+            r = report[name]
+            typer.echo(f"{name}: normalized reward {r['normalized_reward']:.3f}, normalized cost "
+                       f"{r['normalized_cost']:.3f} ({'safe' if r['safe'] else 'unsafe'})")
+
+
+@app.command()
+def methods() -> None:
+    """List the registered methods, what each learns from, and its summary."""
+    from retrofit.methods.registry import available_methods, get_method
+
+    for name in available_methods():
+        spec = get_method(name)
+        typer.echo(f"{name:20s} {spec.data_kind:12s} {spec.summary}")
 
 
 @app.command()
@@ -209,57 +274,33 @@ def presa(
     feedback_file: Annotated[Path, typer.Argument(metavar="FEEDBACK",
                                                   help="Feedback .h5 (retrofit feedback).")],
     out: Annotated[Path, typer.Option(help="Output policy file.")],
-    method: Annotated[str, typer.Option(help="presa or an ablation/baseline: presa-no-zref, "
-                                        "preference-only, safety-only, binary-alignment, "
-                                        "bc-safe-seg, unified-comparison, presa-filtered.")] = (
-        "presa"
-    ),
+    method: Annotated[str, typer.Option(help="presa or a variant (retrofit methods lists those "
+                                        "whose data is feedback).")] = "presa",
     steps: Annotated[int | None, typer.Option(help="Alignment steps (default: the domain's "
                                               "Table 4 preset).")] = None,
     episodes: Annotated[int, typer.Option(help="Evaluate before and after in the real "
                                           "environment over this many episodes (0: skip).")] = 0,
     cost_threshold: Annotated[float | None, typer.Option(help="κ of the evaluation (default: "
                                                       "the feedback's).")] = None,
-    log_dir: Annotated[Path | None, typer.Option(help="Write config.json and per-step "
-                                                 "metrics.csv (ν, constraint, ...) here.")] = None,
+    log_dir: Annotated[Path | None, typer.Option(help="Report folder: config.json, per-step "
+                                                 "metrics.csv (ν, constraint, ...).")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="FIELD=VALUE config override, "
                                                    "e.g. eta=0.5; repeatable.")] = None,
     seed: Annotated[int, typer.Option(help="Training and evaluation seed.")] = 0,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    overwrite: Annotated[bool, typer.Option(help="Replace OUT and an earlier report.")] = False,
     quiet: Annotated[bool, typer.Option(help="Hide progress bars.")] = False,
 ) -> None:
-    """Align a saved policy to segment feedback with PreSa (or one of its variants); save it."""
-    from retrofit import Retrofitter
-    from retrofit import feedback as feedback_module
-    from retrofit.evaluation import evaluate
-    from retrofit.policies.io import load_policy, save_policy
+    """Alias of ``retrofit fit --method presa`` for feedback files (kept for old scripts)."""
+    from retrofit.methods.registry import available_methods
 
-    if method not in PRESA_METHODS:
-        raise typer.BadParameter(f"--method {method!r}: use one of {', '.join(PRESA_METHODS)}.")
-    reference = load_policy(policy)
-    fb = feedback_module.load(feedback_file)
-    overrides = _assignments(set_, "FIELD=VALUE, e.g. eta=0.5")
-    retrofitter = Retrofitter(reference, method, device=device, seed=seed, progress=not quiet,
-                              log_dir=log_dir, **overrides)
-    aligned = retrofitter.fit(fb, steps=steps)
-    save_policy(aligned, out)
-    typer.echo(f"wrote {out} ({retrofitter.trainer.steps_done} steps, "
-               f"{retrofitter.train_wall_clock_s:.0f} s)")
-    if episodes:
-        kappa = fb.cost_threshold if cost_threshold is None else cost_threshold
-        if not fb.task or kappa is None:
-            raise typer.BadParameter(
-                "Evaluation needs the feedback dataset's task and a cost threshold: this "
-                f"feedback has task={fb.task!r}, cost_threshold={fb.cost_threshold!r} "
-                "(pass --cost-threshold for human labels without one)."
-            )
-        for name, pol in (("reference", reference), (method, aligned)):
-            result = evaluate(pol, fb.task, kappa, episodes=episodes, seed=seed)
-            typer.echo(f"{name}: {result}")
-
-
-PRESA_METHODS = ("presa", "presa-no-zref", "preference-only", "safety-only", "binary-alignment",
-                 "bc-safe-seg", "unified-comparison", "presa-filtered")
+    if method not in available_methods("feedback"):
+        raise typer.BadParameter(
+            f"--method {method!r}: use one of {', '.join(available_methods('feedback'))}.")
+    fit(policy, feedback_file, out, method=method, cost_threshold=cost_threshold, algo=None,
+        steps=steps, n_preferred=100, n_nonpreferred=20, episodes=episodes, report_dir=log_dir,
+        log="csv", checkpoint_every=10_000, resume=False, overwrite=overwrite, set_=set_,
+        seed=seed, device=device, quiet=quiet)
 
 
 def main() -> None:

@@ -12,35 +12,14 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from retrofit.atomic import atomic_write_text
-from retrofit.errors import DataError
+from retrofit.data.shipped import default_dataset_path
+from retrofit.errors import ConfigError
 
 DEMO_TASK = "OfflineBallCircle-v0"
-# Datasets shipped in retrofit/data/default/, by task (each made by `retrofit collect`).
-SHIPPED_DATASETS = {
-    "OfflineBallCircle-v0": "SafetyBallCircle-v0-167-800.hdf5",
-    "OfflineBallRun-v0": "SafetyBallRun-v0-93-972.hdf5",
-}
-
-
-def default_dataset_path(task: str = "OfflineBallRun-v0") -> Path:
-    """Path of the dataset shipped for ``task`` (BallRun, the fastest to simulate, by default)."""
-    from retrofit.tasks import task_info
-
-    env_id = task_info(task).env_id
-    if env_id not in SHIPPED_DATASETS:
-        raise DataError(
-            f"No dataset ships for task={task!r} (shipped: {', '.join(SHIPPED_DATASETS)}). Make "
-            f"one with `retrofit collect {env_id} --out FILE` and pass it as the dataset."
-        )
-    path = Path(str(resources.files("retrofit.data") / "default" / SHIPPED_DATASETS[env_id]))
-    if not path.exists():
-        raise DataError(f"The shipped dataset {path} is missing: reinstall retrofit.")
-    return path
 
 
 @dataclass(frozen=True)
@@ -50,7 +29,7 @@ class DemoConfig:
     dataset: DSRL-format HDF5 file (None: the dataset shipped for ``task``, BallCircle).
     task: DSRL env id the data comes from.
     cost_threshold: κ; 20 is the middle of BulletGym's {10, 20, 40}.
-    n_preferred / n_nonpreferred: PREFINE's N_p = 100 and N_np = 20 (prefine.txt §5.1).
+    n_preferred / n_nonpreferred: PREFINE's N_p = 100 and N_np = 20 (PREFINE §5.1).
     bc_steps: reference-policy BC steps; prefine_steps: fine-tuning steps.
     episodes: evaluation episodes per policy (≥ 20 as OSRL); seed: one seed for everything.
     """
@@ -66,6 +45,7 @@ class DemoConfig:
     seed: int = 0
     device: str = "auto"
     progress: bool = True
+    overwrite: bool = False
 
 
 def _scores(result: Any) -> dict[str, float]:
@@ -106,6 +86,12 @@ def run_demo(config: DemoConfig, out: str | Path) -> dict[str, Any]:
     from retrofit.retrofitter import Retrofitter
 
     out = Path(out)
+    if (out / "demo.json").exists() or (out / "metrics.csv").exists():
+        if not config.overwrite:
+            raise ConfigError(
+                f"{out} holds an earlier demo run: pass --overwrite to replace it, or --out "
+                "another folder."
+            )
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     path = config.dataset or default_dataset_path(config.task)
@@ -120,7 +106,7 @@ def run_demo(config: DemoConfig, out: str | Path) -> dict[str, Any]:
     )
     retrofitter = Retrofitter(
         reference, "prefine", device=config.device, seed=config.seed, progress=config.progress,
-        log_dir=out,
+        log_dir=out, overwrite=config.overwrite,
     )
     retrofitted = retrofitter.fit(preferred, nonpreferred, steps=config.prefine_steps)
     save_policy(reference, out / "reference.pt")

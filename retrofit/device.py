@@ -7,14 +7,30 @@ import random
 import numpy as np
 import torch
 
+from retrofit.errors import ConfigError
+
 
 def get_device(device: str | torch.device = "auto") -> torch.device:
-    """Return ``torch.device``; ``"auto"`` means CUDA when available, else CPU."""
-    if isinstance(device, torch.device):
-        return device
+    """Return ``torch.device``; ``"auto"`` means CUDA when available, else CPU.
+
+    A device that does not exist here (``"cuda"`` without a GPU, a typo) is a ``ConfigError``
+    before anything is built.
+    """
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        out = device if isinstance(device, torch.device) else torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(
+            f"device={device!r} is not a device: use 'auto', 'cpu' or 'cuda'."
+        ) from exc
+    if out.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            f"device={device!r}, but no CUDA GPU is available here: use device='auto' or 'cpu'."
+        )
+    if out.type not in ("cpu", "cuda"):
+        raise ConfigError(f"device={device!r}: retrofit trains on 'cpu' or 'cuda'.")
+    return out
 
 
 def set_random_seed(seed: int) -> None:

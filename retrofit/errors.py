@@ -19,3 +19,7 @@ class ConfigError(RetrofitError, ValueError):
 
 class EnvironmentError_(RetrofitError, RuntimeError):
     """A task id is unknown or its simulator cannot be created here."""
+
+
+class TrainingError(RetrofitError, RuntimeError):
+    """Training cannot go on: a loss or parameter turned non-finite, or a run was interrupted."""

@@ -1,17 +1,24 @@
-"""Per-step training metrics: a logger protocol whose default writes nothing, and a CSV logger.
+"""Per-step training metrics behind one interface: a logger protocol whose default writes
+nothing, a CSV logger (the default file output) and a TensorBoard logger (``--log tensorboard``).
 
-Metrics arrive as dicts of 0-d tensors. The CSV logger keeps them on the device and moves them to
+Metrics arrive as dicts of 0-d tensors. The file loggers keep them on the device and move them to
 the host in one transfer every ``flush_every`` steps, so logging every step adds no per-step
-device synchronisation.
+device synchronisation. A fit with several stages (e.g. SafeDICE's discriminator, then its main
+stage) logs different names per stage: the CSV grows a column when a new name appears, and
+earlier rows leave it empty.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 from pathlib import Path
 from typing import Protocol
 
 import torch
+
+from retrofit.atomic import atomic_write_text
+from retrofit.errors import ConfigError
 
 
 class MetricsLogger(Protocol):
@@ -32,44 +39,130 @@ class NullLogger:
     def log(self, step: int, metrics: dict[str, torch.Tensor]) -> None:
         """Discard the metrics."""
 
+    def flush(self) -> None:
+        """Nothing to write."""
+
     def close(self) -> None:
         """Nothing to release."""
 
 
-class CSVLogger:
-    """Append one CSV row per step (``step`` column first) to ``path``."""
+class _BufferedLogger:
+    """Buffers device tensors and hands them to ``_write`` as floats every ``flush_every`` steps."""
 
-    def __init__(self, path: str | Path, flush_every: int = 200) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, flush_every: int) -> None:
         self.flush_every = flush_every
-        self._steps: list[int] = []
-        self._rows: list[torch.Tensor] = []
-        self._keys: list[str] | None = None
-        self._file = self.path.open("w", newline="")
-        self._writer = csv.writer(self._file)
+        self._buffer: list[tuple[int, list[str], torch.Tensor]] = []
 
     def log(self, step: int, metrics: dict[str, torch.Tensor]) -> None:
         """Buffer the step's metrics; write them out every ``flush_every`` steps."""
-        if self._keys is None:
-            self._keys = list(metrics)
-            self._writer.writerow(["step", *self._keys])
-        self._steps.append(step)
-        self._rows.append(torch.stack([metrics[k].detach().float() for k in self._keys]))
-        if len(self._rows) >= self.flush_every:
+        keys = list(metrics)
+        values = torch.stack([metrics[k].detach().float().reshape(()) for k in keys])
+        self._buffer.append((step, keys, values))
+        if len(self._buffer) >= self.flush_every:
             self.flush()
 
     def flush(self) -> None:
-        """Write buffered rows to disk."""
-        if not self._rows:
+        """Write buffered rows to disk (one host transfer)."""
+        if not self._buffer:
             return
-        values = torch.stack(self._rows).cpu().tolist()
-        for step, row in zip(self._steps, values, strict=True):
-            self._writer.writerow([step, *(f"{v:.6g}" for v in row)])
+        if len({len(keys) for _, keys, _ in self._buffer}) == 1:
+            host = torch.stack([values for *_, values in self._buffer]).cpu().tolist()
+        else:  # a stage boundary inside the buffer: rows of different lengths
+            host = [values.cpu().tolist() for *_, values in self._buffer]
+        rows = [(step, dict(zip(keys, floats, strict=True)))
+                for (step, keys, _), floats in zip(self._buffer, host, strict=True)]
+        self._buffer = []
+        self._write(rows)
+
+    def _write(self, rows: list[tuple[int, dict[str, float]]]) -> None:
+        raise NotImplementedError
+
+
+class CSVLogger(_BufferedLogger):
+    """One CSV row per step (``step`` column first) in ``path``.
+
+    ``resume_step``: continue a file written by an interrupted run — rows after that step (logged
+    after the last checkpoint) are dropped, the rest kept, new rows appended. Without it an
+    existing non-empty file is refused unless ``overwrite=True``: a finished run's metrics are
+    never truncated by accident.
+    """
+
+    def __init__(self, path: str | Path, flush_every: int = 200, *,
+                 resume_step: int | None = None, overwrite: bool = False) -> None:
+        super().__init__(flush_every)
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._keys: list[str] = []
+        exists = self.path.exists() and self.path.stat().st_size > 0
+        if resume_step is not None and exists:
+            header, rows = self._read()
+            kept = [r for r in rows if r and int(float(r[0])) <= resume_step]
+            self._keys = header[1:]
+            self._rewrite(header, kept)
+        elif exists and not overwrite:
+            raise ConfigError(
+                f"{self.path} already holds metrics of an earlier run: resume it, choose another "
+                "folder, or pass overwrite=True (--overwrite) to replace it."
+            )
+        else:
+            atomic_write_text(self.path, "")
+        self._file = self.path.open("a", newline="")
+        self._writer = csv.writer(self._file)
+
+    def _read(self) -> tuple[list[str], list[list[str]]]:
+        with self.path.open(newline="") as fh:
+            rows = list(csv.reader(fh))
+        return (rows[0], rows[1:]) if rows else ([], [])
+
+    def _rewrite(self, header: list[str], rows: list[list[str]]) -> None:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(header)
+        width = len(header)
+        writer.writerows(r + [""] * (width - len(r)) for r in rows)
+        atomic_write_text(self.path, buffer.getvalue())
+
+    def _write(self, rows: list[tuple[int, dict[str, float]]]) -> None:
+        new = [k for _, m in rows for k in m if k not in self._keys]
+        if new:
+            self._file.close()
+            old_keys = self._keys
+            self._keys = old_keys + list(dict.fromkeys(new))
+            _, existing = self._read() if old_keys else ([], [])
+            self._rewrite(["step", *self._keys], existing)
+            self._file = self.path.open("a", newline="")
+            self._writer = csv.writer(self._file)
+        for step, metrics in rows:
+            self._writer.writerow([step, *(f"{metrics[k]:.6g}" if k in metrics else ""
+                                           for k in self._keys)])
         self._file.flush()
-        self._steps, self._rows = [], []
 
     def close(self) -> None:
         """Flush and close the file."""
         self.flush()
         self._file.close()
+
+
+class TensorBoardLogger(_BufferedLogger):
+    """Scalars for TensorBoard (``tensorboard --logdir DIR``), one tag per metric name."""
+
+    def __init__(self, log_dir: str | Path, flush_every: int = 200) -> None:
+        super().__init__(flush_every)
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError as exc:  # tensorboard is a pinned dependency; say so if it is gone
+            raise ConfigError(
+                "--log tensorboard needs the tensorboard package (pip install tensorboard)."
+            ) from exc
+        self._writer = SummaryWriter(log_dir=str(log_dir))
+
+    def _write(self, rows: list[tuple[int, dict[str, float]]]) -> None:
+        for step, metrics in rows:
+            for key, value in metrics.items():
+                self._writer.add_scalar(key, value, step)
+        self._writer.flush()
+
+    def close(self) -> None:
+        """Flush and close the event file."""
+        self.flush()
+        self._writer.close()

@@ -1,6 +1,6 @@
 """Reference policy: behaviour cloning of a tanh-Gaussian MLP on the high-reward trajectories.
 
-PREFINE's protocol (prefine.txt §5.1, Appendix A.4): pretrain π_ref by BC on the high-reward
+PREFINE's protocol (PREFINE §5.1, Appendix A.4): pretrain π_ref by BC on the high-reward
 trajectories of the offline dataset, irrespective of cost. "High-reward" is our documented choice:
 the top ``top_fraction`` of episodes by reward return (ties by index).
 """
@@ -13,9 +13,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from retrofit.errors import ConfigError, DataError
-from retrofit.policies.cloning import clone_by_likelihood
+from retrofit.data.dataset import action_bounds
+from retrofit.errors import ConfigError
 from retrofit.policies.gaussian import TanhGaussianPolicy
+from retrofit.policies.vae import VAEConfig, VAEPolicy
+from retrofit.training.cloning import clone_by_likelihood
 
 
 @dataclass(frozen=True)
@@ -49,23 +51,6 @@ def high_reward_episodes(dataset: Any, top_fraction: float) -> np.ndarray:
     n_keep = max(1, int(round(top_fraction * len(rewards))))
     order = np.argsort(-np.asarray(rewards), kind="stable")
     return np.sort(order[:n_keep])
-
-
-def action_bounds(dataset: Any) -> tuple[np.ndarray, np.ndarray]:
-    """The action box of the dataset's task (from the real environment)."""
-    task = getattr(dataset, "task", None)
-    if not task:
-        raise DataError(
-            "The dataset has no task, so the action bounds are unknown: pass action_low and "
-            "action_high, or load the dataset with task='OfflineBallRun-v0' (for example)."
-        )
-    from retrofit.envs import make_env
-
-    env = make_env(task)
-    try:
-        return env.action_space.low.astype(np.float32), env.action_space.high.astype(np.float32)
-    finally:
-        env.close()
 
 
 def train_bc(
@@ -110,4 +95,38 @@ def pretrain_reference(
     return train_bc(
         subset, config, action_low=low, action_high=high, device=device, seed=seed,
         progress=progress,
+    )
+
+
+def train_bc_vae(
+    dataset: Any,
+    config: VAEConfig | None = None,
+    *,
+    action_low: np.ndarray | None = None,
+    action_high: np.ndarray | None = None,
+    device: str | torch.device = "auto",
+    seed: int = 0,
+    progress: bool = True,
+) -> VAEPolicy:
+    """Behaviour-clone a ``VAEPolicy`` on every transition of ``dataset`` (BCQ's VAE loss).
+
+    Bounds default to the dataset's own, else its task's action space. Select the episodes to
+    clone first (e.g. ``dataset.select_episodes(retrofit.pretrain.high_reward_episodes(...))``).
+    """
+    config = config or VAEConfig()
+    config.validate()
+    if action_low is None or action_high is None:
+        if getattr(dataset, "action_low", None) is not None and dataset.action_high is not None:
+            action_low, action_high = dataset.action_low, dataset.action_high
+        else:
+            action_low, action_high = action_bounds(dataset)
+    return clone_by_likelihood(
+        dataset,
+        lambda obs_dim, act_dim: VAEPolicy(
+            obs_dim, act_dim, action_low, action_high, config.hidden_sizes, config.latent_dim,
+            config.kl_weight,
+        ),
+        lambda policy, obs, act: -policy.elbo(obs, act),
+        steps=config.steps, batch_size=config.batch_size, learning_rate=config.learning_rate,
+        device=device, seed=seed, name="BC-VAE", progress=progress,
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -14,7 +14,11 @@ from retrofit.adapters.base import PolicyAdapter
 from retrofit.atomic import atomic_write_text
 from retrofit.errors import ConfigError, DataError
 from retrofit.methods.registry import get_method
-from retrofit.metrics_log import CSVLogger, MetricsLogger
+from retrofit.metrics_log import CSVLogger, MetricsLogger, TensorBoardLogger
+from retrofit.training.checkpoint import CHECKPOINT_NAME
+from retrofit.training.trainer import BaseTrainer
+
+LogFormat = Literal["csv", "tensorboard"]
 
 
 def _domain_of(data: Any) -> str | None:
@@ -31,7 +35,13 @@ class Retrofitter:
 
     ``Retrofitter(policy).fit(preferred, nonpreferred)`` works with defaults alone: the method is
     PREFINE with the paper's hyper-parameters for the data's domain. Keyword arguments override
-    fields of the method's config (``beta=0.2, sft_weight=1.0, steps=20_000``, ...).
+    fields of the method's config (``beta=0.2, sft_weight=1.0, steps=20_000``, ...); they are
+    type- and range-checked here, before any training.
+
+    ``log_dir`` gets ``config.json``, the per-step metrics (``log="csv"``: ``metrics.csv``;
+    ``"tensorboard"``: an event file) and a checkpoint every ``checkpoint_every`` steps and on
+    SIGINT/SIGTERM; ``fit(..., resume=True)`` continues from it. A folder that holds an earlier
+    run is refused unless ``overwrite=True``.
     """
 
     def __init__(
@@ -43,6 +53,9 @@ class Retrofitter:
         seed: int = 0,
         progress: bool = True,
         log_dir: str | Path | None = None,
+        log: LogFormat = "csv",
+        checkpoint_every: int = 10_000,
+        overwrite: bool = False,
         **hyperparameters: Any,
     ) -> None:
         self.adapter: PolicyAdapter = wrap(policy)
@@ -56,19 +69,29 @@ class Retrofitter:
                 f"Unknown hyper-parameter(s) {unknown} for method {method!r}; "
                 f"valid: {sorted(valid)}."
             )
+        if log not in ("csv", "tensorboard"):
+            raise ConfigError(f"log={log!r}: use 'csv' or 'tensorboard'.")
+        if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) \
+                or checkpoint_every < 0:
+            raise ConfigError(f"checkpoint_every={checkpoint_every!r} must be an integer >= 0.")
         self.config = self._config_cls(**hyperparameters)
         self.device = device
         self.seed = seed
         self.progress = progress
         self.log_dir = Path(log_dir) if log_dir is not None else None
-        self.trainer: Any = None
+        self.log = log
+        self.checkpoint_every = checkpoint_every
+        self.overwrite = overwrite
+        self.trainer: BaseTrainer | None = None
 
-    def fit(self, *data: Any, steps: int | None = None, **fit_kwargs: Any) -> Any:
+    def fit(self, *data: Any, steps: int | None = None, resume: bool = False,
+            **fit_kwargs: Any) -> Any:
         """Fine-tune and return the policy in the user's own format (``adapter.export()``).
 
         ``data`` is what the method learns from: ``(preferred, nonpreferred)`` for PREFINE-style
         methods, one feedback object for PreSa-style methods, one dataset for offline safe-RL
         baselines. The domain preset (BulletGym / SafetyGym) is taken from the data's task.
+        ``resume=True`` continues the interrupted run whose checkpoint is in ``log_dir``.
         """
         if not data:
             raise DataError(
@@ -79,16 +102,43 @@ class Retrofitter:
         if steps is not None:
             config = replace(config, steps=steps)
         self.trainer = self._trainer_cls(self.adapter, config, device=self.device, seed=self.seed)
-        logger: MetricsLogger | None = None
+        logger, checkpoint = self._outputs(resume)
         if self.log_dir is not None:
-            self.log_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.log_dir / "config.json", json.dumps({
                 "method": self.method, "seed": self.seed, **self.trainer.hyperparameters(),
             }, indent=2))
-            logger = CSVLogger(self.log_dir / "metrics.csv")
-        trained = self.trainer.fit(*data, logger=logger, progress=self.progress, **fit_kwargs)
+        trained = self.trainer.fit(
+            *data, logger=logger, progress=self.progress, resume=resume, **checkpoint,
+            **fit_kwargs,
+        )
         self.policy_ = trained
         return trained.export()
+
+    def _outputs(self, resume: bool) -> tuple[MetricsLogger | None, dict[str, Any]]:
+        """The metrics logger and checkpoint options for ``log_dir`` (checked before training)."""
+        if self.log_dir is None:
+            if resume:
+                raise ConfigError("resume=True needs the log_dir of the interrupted run.")
+            return None, {}
+        checkpoint = self.log_dir / CHECKPOINT_NAME
+        if resume and not checkpoint.exists():
+            raise ConfigError(f"resume=True: no checkpoint in {self.log_dir} to resume from.")
+        if not resume and checkpoint.exists() and not self.overwrite:
+            raise ConfigError(
+                f"{self.log_dir} holds an earlier run (its checkpoint): fit(..., resume=True) to "
+                "continue it, another log_dir, or overwrite=True to start over."
+            )
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        options = {"checkpoint_dir": self.log_dir, "checkpoint_every": self.checkpoint_every}
+        if self.log == "tensorboard":
+            return TensorBoardLogger(self.log_dir), options
+        resume_step = None
+        if resume:
+            from retrofit.training.checkpoint import load_checkpoint
+
+            resume_step = int(load_checkpoint(checkpoint)["position"]["steps_done"])
+        return CSVLogger(self.log_dir / "metrics.csv", resume_step=resume_step,
+                         overwrite=self.overwrite), options
 
     @property
     def train_wall_clock_s(self) -> float:

@@ -180,7 +180,8 @@ def normalized_score(
     Equals ``get_normalized_score`` after ``set_target_cost(cost_threshold)``.
 
     ``norm_reward = (R - R_min) / (R_max - R_min)``, ``norm_cost = (C + ε) / (κ + ε)`` with
-    ``ε = 1`` when ``κ == 0`` else ``0`` (spec/dsrl.md). A policy is safe when ``norm_cost <= 1``.
+    ``ε = 1`` when ``κ == 0`` else ``0`` (DSRL, Liu et al. 2023, §4). A policy is safe when
+    ``norm_cost <= 1``.
     """
     info = task_info(task)
     if cost_threshold < 0:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from retrofit.demo import default_dataset_path
+from retrofit.data.shipped import default_dataset_path
 
 ROOT = Path(__file__).resolve().parents[1]
 TASK = "OfflineBallCircle-v0"

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from retrofit import feedback
 from retrofit.cli import app, main
 from retrofit.data.dataset import TrajectoryDataset
-from retrofit.demo import default_dataset_path
+from retrofit.data.shipped import default_dataset_path
 from retrofit.policies.gaussian import TanhGaussianPolicy
 from retrofit.policies.io import load_policy, save_policy
 from retrofit.pretrain import action_bounds
@@ -68,8 +68,9 @@ def test_presa_trains_saves_logs_and_evaluates(files: dict[str, Path]) -> None:
         "--quiet", "--device", "cpu",
     ])
     assert result.exit_code == 0, result.output
-    assert "reference: OfflineBallCircle-v0" in result.output
-    assert "presa: OfflineBallCircle-v0" in result.output
+    assert "reference: normalized reward" in result.output
+    assert "retrofitted: normalized reward" in result.output
+    assert (log / "report.md").exists() and (log / "reward_cost.png").exists()
     aligned, reference = load_policy(out), load_policy(files["ref"])
     assert not torch.equal(aligned.mean_head.weight, reference.mean_head.weight)
     with (log / "metrics.csv").open() as fh:

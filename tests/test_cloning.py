@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from retrofit.data.dataset import TrajectoryDataset
-from retrofit.demo import default_dataset_path
+from retrofit.data.shipped import default_dataset_path
 from retrofit.errors import DataError
-from retrofit.policies.vae import VAEConfig, train_bc_vae
-from retrofit.pretrain import BCConfig, action_bounds, train_bc
+from retrofit.policies.vae import VAEConfig
+from retrofit.pretrain import BCConfig, action_bounds, train_bc, train_bc_vae
 
 TASK = "OfflineBallRun-v0"
 

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 
 from retrofit.compare import RESULT_COLUMNS, CompareConfig, run_compare
-from retrofit.compare.harness import DATA_BUILDERS, cell_path, data_family, write_csv
+from retrofit.compare.harness import DATA_BUILDERS, cell_path, data_kind, write_csv
 from retrofit.errors import ConfigError
 
 
 @pytest.fixture(scope="module")
 def small_dataset(tmp_path_factory):
     from retrofit.data.dataset import TrajectoryDataset
-    from retrofit.demo import default_dataset_path
+    from retrofit.data.shipped import default_dataset_path
 
     path = default_dataset_path()
     full = TrajectoryDataset.from_hdf5(path)  # its own task (BallRun or BallCircle)
@@ -27,7 +27,7 @@ def small_dataset(tmp_path_factory):
 
 def test_families_cover_every_registered_baseline():
     for method in ("prefine", "dpo", "ppl", "safedice", "cpq", "bc-all", "bc-safe"):
-        assert data_family(method) in DATA_BUILDERS
+        assert data_kind(method) in DATA_BUILDERS
 
 
 def test_compare_two_methods_then_resume(small_dataset, tmp_path):

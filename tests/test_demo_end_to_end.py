@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from retrofit.data.dataset import TrajectoryDataset
-from retrofit.demo import DemoConfig, default_dataset_path, format_table, run_demo
+from retrofit.data.shipped import default_dataset_path
+from retrofit.demo import DemoConfig, format_table, run_demo
 from retrofit.policies.io import load_policy
 
 

@@ -9,9 +9,9 @@ import torch
 from retrofit import Retrofitter
 from retrofit.adapters import wrap
 from retrofit.errors import ConfigError, DataError
-from retrofit.methods.batching import PairedBatcher
 from retrofit.methods.prefine import PrefineConfig, PrefineTrainer, VanillaDPOConfig
 from retrofit.policies.gaussian import TanhGaussianPolicy
+from retrofit.training.samplers import PairedBatcher
 
 
 @dataclass

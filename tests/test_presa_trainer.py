@@ -211,12 +211,12 @@ def test_adapter_likelihood_and_errors(fb):
 @pytest.mark.slow
 def test_presa_end_to_end_on_the_shipped_dataset(tmp_path):
     from retrofit import TrajectoryDataset, evaluate
-    from retrofit.demo import default_dataset_path
+    from retrofit.data.shipped import default_dataset_path
 
     path = default_dataset_path()
     data = TrajectoryDataset.from_hdf5(path, task="OfflineBallRun-v0")
     fb = feedback.synthesize(data, n_pairs=1_000, segment_length=64, cost_threshold=20, seed=0)
-    fb = feedback.load(fb.save(tmp_path / "fb.h5"))
+    fb = feedback.load(feedback.save(fb, tmp_path / "fb.h5"))
     reference = presa_reference(fb, steps=200, device="cpu", progress=False)
     policy = Retrofitter(reference, "presa", device="cpu", progress=False,
                          log_dir=tmp_path / "presa").fit(fb, steps=200)

@@ -141,24 +141,13 @@ DATA_BUILDERS: dict[str, Callable[[CellData], tuple[Any, ...]]] = {
     "transitions": _pairs,  # transitions of D_p ∪ D_np with rewards/costs: CPQ, BC-All, BC-Safe
     "feedback": _feedback,  # PreSa-style segment feedback synthesised from D_p ∪ D_np
 }
-# Trainers declare ``data_family``; modules whose trainers predate that attribute:
-_FAMILY_BY_MODULE = {"retrofit.methods.prefine": "pairs", "retrofit.methods.presa": "feedback"}
 
 
-def data_family(method: str) -> str:
-    """The data family of a registered method (its trainer's ``data_family``)."""
+def data_kind(method: str) -> str:
+    """What a registered method learns from (its trainer's ``data_kind``)."""
     from retrofit.methods.registry import get_method
 
-    spec = get_method(method)
-    trainer_cls, _ = spec.load()
-    family = getattr(trainer_cls, "data_family", None) or _FAMILY_BY_MODULE.get(spec.module)
-    if family not in DATA_BUILDERS:
-        raise ConfigError(
-            f"method {method!r}: its trainer {spec.trainer} declares no data_family the compare "
-            f"harness knows (found {family!r}); set the class attribute data_family to one of "
-            f"{sorted(DATA_BUILDERS)}."
-        )
-    return family
+    return get_method(method).data_kind
 
 
 def method_hyperparameters(method: str, config: CompareConfig, cost_threshold: float
@@ -172,8 +161,8 @@ def method_hyperparameters(method: str, config: CompareConfig, cost_threshold: f
     hyper: dict[str, Any] = {}
     if config.batch_size is not None and "batch_size" in names:
         hyper["batch_size"] = config.batch_size
-    if "cost_limit" in names:
-        hyper["cost_limit"] = cost_threshold
+    if "cost_threshold" in names:
+        hyper["cost_threshold"] = cost_threshold
     if "pretrain_steps" in names:  # every retrofitting method starts from the same π_ref
         hyper["pretrain_steps"] = 0
     user = dict(config.overrides.get(method, {}))
@@ -220,7 +209,7 @@ def _load_dataset(config: CompareConfig) -> Any:
 
     env_id = task_info(config.task).env_id
     if config.dataset is None:
-        from retrofit.demo import default_dataset_path
+        from retrofit.data.shipped import default_dataset_path
 
         path = str(default_dataset_path())
         shipped = TrajectoryDataset.from_hdf5(path)
@@ -293,7 +282,7 @@ def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
         kappa, n_preferred=config.n_preferred, n_nonpreferred=config.n_nonpreferred, seed=seed
     )
     cell = CellData(dataset, preferred, nonpreferred, kappa, seed)
-    data = DATA_BUILDERS[data_family(method)](cell)
+    data = DATA_BUILDERS[data_kind(method)](cell)
     reference = load_policy(spec["reference"]["policy"], device=get_device(config.device))
     target = config.safe_reward_fraction * float(spec["reference"]["normalized_reward"])
 
@@ -339,7 +328,7 @@ def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
     record = {
         "row": row, "checkpoints": checkpoints, "first_safe_step": first_safe.get("step"),
         "reward_target": target, "hyperparameters": trainer.hyperparameters(),
-        "data_family": data_family(method), "isolated": bool(spec.get("isolated", False)),
+        "data_kind": data_kind(method), "isolated": bool(spec.get("isolated", False)),
         "load_average_end": [round(x, 2) for x in os.getloadavg()],
         "settings": cell_settings(config, method, spec["dataset_path"]),
     }
@@ -418,7 +407,7 @@ def run_compare(config: CompareConfig, log: Callable[[str], None] = print) -> li
         raise ConfigError(f"steps={config.steps} must be >= 1.")
     for method in config.methods:
         get_method(method)
-        data_family(method)
+        data_kind(method)
         method_hyperparameters(method, config, 1.0)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)

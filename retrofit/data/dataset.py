@@ -406,3 +406,20 @@ def _dsrl_cache_path(dataset_url: str) -> pathlib.Path:
 
         folder = pathlib.Path(offline_env.DATASET_PATH)
     return folder / pathlib.PurePosixPath(dataset_url).name
+
+
+def action_bounds(dataset: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The action box of the dataset's task (from the real environment)."""
+    task = getattr(dataset, "task", None)
+    if not task:
+        raise DataError(
+            "The dataset has no task, so the action bounds are unknown: pass action_low and "
+            "action_high, or load the dataset with task='OfflineBallRun-v0' (for example)."
+        )
+    from retrofit.envs import make_env
+
+    env = make_env(task)
+    try:
+        return env.action_space.low.astype(np.float32), env.action_space.high.astype(np.float32)
+    finally:
+        env.close()

@@ -6,7 +6,7 @@
 """
 
 from retrofit.feedback.core import SAFE, UNSAFE, Feedback, dataset_fingerprint
-from retrofit.feedback.io import FORMAT, load, save
+from retrofit.feedback.io import FORMAT, is_feedback_file, load, save
 from retrofit.feedback.synthesis import segment_threshold, synthesize, valid_segment_starts
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "UNSAFE",
     "Feedback",
     "dataset_fingerprint",
+    "is_feedback_file",
     "load",
     "save",
     "segment_threshold",

@@ -1,6 +1,6 @@
 """``Feedback``: segment pairs with a reward preference and a binary safety label per segment.
 
-The data of PreSa's Offline Safe POHF setting (presa-offline-safe-pohf.txt §3): tuples
+The data of PreSa's Offline Safe POHF setting (PreSa §3): tuples
 ``(σ⁺, y⁺, σ⁻, y⁻)`` where σ⁺ is preferred to σ⁻ by reward and ``y ∈ {+1 (safe), -1 (unsafe)}``.
 A segment is ``segment_length`` consecutive transitions of one episode of a trajectory dataset,
 named by the row of its first transition in the dataset's flat DSRL arrays. Only indices and
@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import os
-import pathlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -280,17 +278,3 @@ class Feedback:
         flat[flip] = -flat[flip]
         meta_variant = f"label_noise={fraction:g}"
         return self._derived(self.starts.copy(), flat.reshape(self.safety.shape), meta_variant)
-
-    # ------------------------------------------------------------------ saving
-    def save(
-        self, path: str | os.PathLike[str], *, embed_dataset: bool = True,
-        dataset_path: str | os.PathLike[str] | None = None,
-    ) -> pathlib.Path:
-        """Write the feedback to an HDF5 file atomically (format in :mod:`retrofit.feedback.io`).
-
-        ``embed_dataset=True`` (default) also stores the trajectory dataset so the file stands
-        alone; otherwise give ``dataset_path`` (the DSRL HDF5 file the starts index into).
-        """
-        from retrofit.feedback.io import save
-
-        return save(self, path, embed_dataset=embed_dataset, dataset_path=dataset_path)

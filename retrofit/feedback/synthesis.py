@@ -1,6 +1,6 @@
 """Synthetic human feedback from a trajectory dataset, as PreSa's paper builds it.
 
-presa-offline-safe-pohf.txt §6.1 and Appendix B.2:
+PreSa §6.1 and Appendix B.2:
 
 1. Draw random pairs of trajectory segments of ``segment_length`` steps (10,000 pairs in the
    paper). Our sampling, where the paper is silent: each segment's start is uniform over every

@@ -1,4 +1,4 @@
-"""PREFINE's hybrid DPO + SFT loss (prefine.txt Eq. 6–9), as pure functions of log-probabilities.
+"""PREFINE's hybrid DPO + SFT loss (PREFINE Eq. 6–9), as pure functions of log-probabilities.
 
 Every argument is a 1-D tensor over the states of one side of the batch. "chosen" is a⁺ and
 "rejected" is a⁻: on the preferred side a⁺ is the dataset action and a⁻ the policy sample; on the

@@ -1,4 +1,4 @@
-"""PreSa's losses (presa-offline-safe-pohf.txt Eq. 2–15) as pure functions of log-ratios.
+"""PreSa's losses (PreSa Eq. 2–15) as pure functions of log-ratios.
 
 Inputs are per-step log-ratios ``log π_θ(a_t|s_t) − log π_ref(a_t|s_t)`` of segments, shaped
 ``(..., T)`` (the last axis is time), and safety labels ``y ∈ {+1, −1}`` shaped like the segment

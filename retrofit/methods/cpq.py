@@ -1,6 +1,6 @@
 """CPQ trainer (Constraints Penalized Q-learning, Xu et al. AAAI 2022; OSRL's implementation).
 
-Per step, on one minibatch of transitions (spec/methods.md):
+Per step, on one minibatch of transitions:
 1. VAE update (reconstruction + β_KL·KL); the VAE's KL marks out-of-distribution actions.
 2. Reward critics (ensemble, min) regress onto ``r + γ(1-d) 1[Qc' ≤ q_thres] Q'`` (Eq. 8 of the
    paper: the constraints-penalised Bellman operator).
@@ -18,36 +18,37 @@ are standardised inside every network. The actor is trained from scratch, as in 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from retrofit.adapters import wrap
 from retrofit.adapters.base import PolicyAdapter
-from retrofit.adapters.gaussian_mlp import TanhGaussianAdapter
-from retrofit.device import get_device, make_adam, set_random_seed
 from retrofit.errors import ConfigError
 from retrofit.losses import cpq as L
-from retrofit.methods.loop import train_policy
-from retrofit.methods.transitions import Transitions
-from retrofit.metrics_log import MetricsLogger, NullLogger
+from retrofit.methods.registry import register_method
 from retrofit.policies.gaussian import TanhGaussianPolicy, mlp
+from retrofit.policies.vae import LOG_STD_MAX, LOG_STD_MIN
+from retrofit.training.config import TrainerConfig
+from retrofit.training.samplers import Transitions
+from retrofit.training.trainer import BaseTrainer, Stage
 
 LOG_ALPHA_BOUND = 5.0
 
 
 @dataclass(frozen=True)
-class CPQConfig:
+class CPQConfig(TrainerConfig):
     """CPQ hyper-parameters; defaults from OSRL's ``CPQTrainConfig`` (Liu et al. 2023) and the
-    spec (spec/methods.md, "Baselines with ground truth or labels").
+    OSRL defaults.
 
-    cost_limit: episode cost limit L (required; the threshold κ the policy must respect).
+    cost_threshold: the episode cost threshold κ (required; the paper's limit L).
     episode_len: T in ``q_thres`` (None: the task's time limit, else the longest episode).
     gamma: discount (0.99). tau: Polyak coefficient (0.005).
-    actor_lr / critic_lr / alpha_lr / vae_lr: Adam learning rates (1e-4 / 1e-3 / 1e-4 / 1e-3).
+    actor_learning_rate / critic_learning_rate / alpha_learning_rate / vae_learning_rate: Adam
+        learning rates (1e-4 / 1e-3 / 1e-4 / 1e-3).
     batch_size: transitions per step (512). steps: updates (100k).
     hidden_sizes: actor and critic widths ([256, 256]). vae_hidden: VAE width (400, two layers).
     kl_weight: β_KL of the VAE (0.5). num_q / num_qc: ensemble sizes (2 / 2; minimum taken).
@@ -56,14 +57,14 @@ class CPQConfig:
     qc_scalar: ``qc_thres = qc_scalar · q_thres`` (1.5). reward_scale: reward multiplier (0.1).
     """
 
-    cost_limit: float | None = None
+    cost_threshold: float | None = None
     episode_len: int | None = None
     gamma: float = 0.99
     tau: float = 0.005
-    actor_lr: float = 1e-4
-    critic_lr: float = 1e-3
-    alpha_lr: float = 1e-4
-    vae_lr: float = 1e-3
+    actor_learning_rate: float = 1e-4
+    critic_learning_rate: float = 1e-3
+    alpha_learning_rate: float = 1e-4
+    vae_learning_rate: float = 1e-3
     batch_size: int = 512
     steps: int = 100_000
     hidden_sizes: tuple[int, ...] = (256, 256)
@@ -76,28 +77,28 @@ class CPQConfig:
     qc_scalar: float = 1.5
     reward_scale: float = 0.1
 
-    def resolved(self, domain: str | None) -> CPQConfig:
-        """No domain presets; validate and return."""
-        self.validate()
-        return self
-
-    def validate(self) -> None:
+    def check(self) -> None:
         """Raise ``ConfigError`` on out-of-range values."""
-        if self.cost_limit is None or self.cost_limit < 0:
-            raise ConfigError(
-                f"cost_limit={self.cost_limit}: CPQ needs the episode cost limit L >= 0, e.g. "
-                "Retrofitter(policy, method='cpq', cost_limit=20)."
-            )
+        if self.cost_threshold is not None and self.cost_threshold < 0:
+            raise ConfigError(f"cost_threshold={self.cost_threshold} must be >= 0.")
         if not 0 < self.gamma < 1 or not 0 < self.tau <= 1:
             raise ConfigError(f"gamma={self.gamma} must be in (0, 1) and tau={self.tau} in (0, 1].")
-        if min(self.actor_lr, self.critic_lr, self.alpha_lr, self.vae_lr) <= 0:
-            raise ConfigError("all learning rates must be > 0.")
-        if self.batch_size < 1 or self.steps < 0 or self.num_q < 1 or self.num_qc < 1:
-            raise ConfigError("batch_size, num_q and num_qc must be >= 1 and steps >= 0.")
+        self.require_positive("actor_learning_rate", "critic_learning_rate",
+                              "alpha_learning_rate", "vae_learning_rate")
+        if self.num_q < 1 or self.num_qc < 1:
+            raise ConfigError("num_q and num_qc must be >= 1.")
         if not 0 < self.ood_quantile < 1 or self.sample_action_num < 1:
             raise ConfigError(
                 f"ood_quantile={self.ood_quantile} must be in (0, 1) and sample_action_num="
                 f"{self.sample_action_num} >= 1."
+            )
+
+    def check_complete(self) -> None:
+        """CPQ needs κ."""
+        if self.cost_threshold is None:
+            raise ConfigError(
+                "cost_threshold=None: CPQ needs the episode cost threshold κ >= 0, e.g. "
+                "Retrofitter(policy, method='cpq', cost_threshold=20)."
             )
 
 
@@ -140,9 +141,9 @@ class ActionVAE(nn.Module):
                                      nn.Linear(hidden, act_dim))
 
     def encode(self, obs: torch.Tensor, act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Latent mean and std of ``q(z|s,a)`` (log-std clamped to [-4, 15] as BCQ)."""
+        """Latent mean and std of ``q(z|s,a)`` (log-std clamped to BCQ's [-4, 15])."""
         h = self.encoder(torch.cat([(obs - self.obs_mean) / self.obs_std, act], -1))
-        return self.mean(h), self.log_std(h).clamp(-4, 15).exp()
+        return self.mean(h), self.log_std(h).clamp(LOG_STD_MIN, LOG_STD_MAX).exp()
 
     def decode(self, obs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """Action reconstructed from ``(s, z)``, squashed into the action box."""
@@ -166,37 +167,30 @@ def _episode_len(datasets: tuple[Any, ...]) -> int:
     return int(max(int(np.diff(d.episode_starts).max()) for d in datasets))
 
 
-class CPQTrainer:
+class CPQTrainer(BaseTrainer):
     """Trains a fresh squashed-Gaussian actor with CPQ on ``fit(*datasets)``'s transitions."""
 
-    data_family: ClassVar[str] = "transitions"
+    config_class = CPQConfig
+    data_kind = "transitions"
+    config: CPQConfig
 
-    def __init__(
-        self, policy: PolicyAdapter, config: CPQConfig, device: str | torch.device = "auto",
-        seed: int = 0,
-    ) -> None:
-        config.validate()
-        self.config = config
-        self.device = get_device(device)
-        self.seed = seed
+    def setup(self, policy: PolicyAdapter) -> None:
+        """A fresh squashed-Gaussian actor with ``policy``'s observation size and action box;
+        critics and the VAE are built when the data is seen (their normalisers need it)."""
         self._shapes = (int(policy.observation_dim), int(policy.action_dim),
                         np.asarray(policy.action_low, dtype=np.float32),
                         np.asarray(policy.action_high, dtype=np.float32))
-        set_random_seed(seed)
         obs_dim, act_dim, low, high = self._shapes
-        self.policy = TanhGaussianAdapter(
-            TanhGaussianPolicy(obs_dim, act_dim, low, high, config.hidden_sizes).to(self.device)
-        )
-        self.steps_done = 0
-        self.train_wall_clock_s = 0.0
+        self.policy = wrap(TanhGaussianPolicy(obs_dim, act_dim, low, high,
+                                              self.config.hidden_sizes).to(self.device))
         self.q_thres = self.qc_thres = float("nan")
 
     # ------------------------------------------------------------------ set-up
     def _build(self, data: Transitions, episode_len: int) -> None:
         cfg, dev = self.config, self.device
         obs_dim, act_dim, low, high = self._shapes
-        assert cfg.cost_limit is not None
-        self.q_thres, self.qc_thres = L.cost_thresholds(cfg.cost_limit, cfg.gamma, episode_len,
+        assert cfg.cost_threshold is not None
+        self.q_thres, self.qc_thres = L.cost_thresholds(cfg.cost_threshold, cfg.gamma, episode_len,
                                                         cfg.qc_scalar)
         actor = self.policy.module
         actor.set_observation_normalizer(data.obs_mean, data.obs_std)
@@ -214,11 +208,12 @@ class CPQTrainer:
         self.cost_critic_target.requires_grad_(False)
         self.vae = ActionVAE(obs_dim, act_dim, cfg.vae_hidden, low, high, *stats).to(dev)
         self.log_alpha = torch.zeros((), device=dev, requires_grad=True)
-        self.actor_opt = make_adam(list(actor.parameters()), cfg.actor_lr)
-        self.critic_opt = make_adam(list(self.critic.parameters()), cfg.critic_lr)
-        self.cost_critic_opt = make_adam(list(self.cost_critic.parameters()), cfg.critic_lr)
-        self.vae_opt = make_adam(list(self.vae.parameters()), cfg.vae_lr)
-        self.alpha_opt = make_adam([self.log_alpha], cfg.alpha_lr)
+        self.actor_opt = self.adam(list(actor.parameters()), cfg.actor_learning_rate)
+        self.critic_opt = self.adam(list(self.critic.parameters()), cfg.critic_learning_rate)
+        self.cost_critic_opt = self.adam(list(self.cost_critic.parameters()),
+                                         cfg.critic_learning_rate)
+        self.vae_opt = self.adam(list(self.vae.parameters()), cfg.vae_learning_rate)
+        self.alpha_opt = self.adam([self.log_alpha], cfg.alpha_learning_rate)
 
     def _sample(self, obs: torch.Tensor, reparameterise: bool) -> torch.Tensor:
         """``a ~ π(·|s)``: reparameterised (for the actor loss) or detached."""
@@ -295,33 +290,25 @@ class CPQTrainer:
         return metrics
 
     # ------------------------------------------------------------------ training
-    def fit(
-        self,
-        *datasets: Any,
-        steps: int | None = None,
-        logger: MetricsLogger | None = None,
-        progress: bool = True,
-        callback: Callable[[int, Any], bool | None] | None = None,
-        callback_every: int = 0,
-    ) -> PolicyAdapter:
-        """Train on the transitions of ``datasets`` (rewards, costs, dones); return the actor."""
-        data = Transitions(*datasets, device=self.device, seed=self.seed, name="datasets")
+    def stages(self, *datasets: Any, steps: int) -> list[Stage]:
+        """Train on the transitions of ``datasets`` (rewards, costs, dones)."""
+        self.data = Transitions(*datasets, device=self.device, seed=self.seed, name="datasets")
         episode_len = self.config.episode_len or _episode_len(datasets)
-        self._build(data, episode_len)
-        steps = self.config.steps if steps is None else steps
-        logger = logger or NullLogger()
+        self._build(self.data, episode_len)
         batch = self.config.batch_size
+        data = self.data
 
         def update() -> dict[str, torch.Tensor]:
             i = data.index(batch)
             return self.update(data.obs[i], data.act[i], data.rewards[i], data.costs[i],
                                data.next_obs[i], data.dones[i])
 
-        return train_policy(
-            self, update, steps, desc="cpq", logger=logger, progress=progress,
-            callback=callback, callback_every=callback_every,
-        )
+        return [Stage("cpq", steps, update)]
 
     def hyperparameters(self) -> dict[str, Any]:
         """The config plus the derived thresholds, JSON-able."""
         return {**asdict(self.config), "q_thres": self.q_thres, "qc_thres": self.qc_thres}
+
+
+register_method("cpq", CPQTrainer, CPQConfig,
+                "Constraints Penalized Q-learning on rewards and costs (Xu et al. 2022, OSRL)")

@@ -9,23 +9,23 @@ The policy starts as a trainable copy of π_ref (the policy passed in).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
 from retrofit.adapters.base import PolicyAdapter
-from retrofit.device import get_device, make_adam, set_random_seed
 from retrofit.errors import ConfigError, DataError
 from retrofit.losses.ppl import bradley_terry_loss, segment_scores
-from retrofit.methods.loop import train_policy
-from retrofit.metrics_log import MetricsLogger, NullLogger
+from retrofit.methods.registry import register_method
+from retrofit.training.config import TrainerConfig
+from retrofit.training.samplers import SegmentSampler
+from retrofit.training.trainer import BaseTrainer, Stage
 
 
 @dataclass(frozen=True)
-class PPLConfig:
+class PPLConfig(TrainerConfig):
     """PPL hyper-parameters (our choices where PREFINE is silent, each marked).
 
     alpha: temperature α of the implicit reward ``α log π`` (0.1, CPL's default).
@@ -42,72 +42,25 @@ class PPLConfig:
     batch_size: int = 256
     steps: int = 500_000
 
-    def resolved(self, domain: str | None) -> PPLConfig:
-        """No domain presets; validate and return."""
-        self.validate()
-        return self
-
-    def validate(self) -> None:
+    def check(self) -> None:
         """Raise ``ConfigError`` on out-of-range values."""
-        if self.alpha <= 0 or self.learning_rate <= 0:
-            raise ConfigError(f"alpha={self.alpha} and learning_rate={self.learning_rate} "
-                              "must be > 0.")
-        if self.segment_length < 1 or self.batch_size < 1 or self.steps < 0:
-            raise ConfigError("segment_length and batch_size must be >= 1, steps >= 0.")
+        self.require_positive("alpha", "learning_rate")
+        if self.segment_length < 1:
+            raise ConfigError(f"segment_length={self.segment_length} must be >= 1.")
 
 
-class SegmentSampler:
-    """Random windows of ``length`` steps inside the episodes of one trajectory set."""
-
-    def __init__(self, data: Any, length: int, device: torch.device, rng: np.random.Generator,
-                 name: str) -> None:
-        for field in ("observations", "actions", "episode_starts"):
-            if not hasattr(data, field):
-                raise DataError(f"{name} has no {field!r}: pass a retrofit.TrajectoryDataset.")
-        starts = np.asarray(data.episode_starts, dtype=np.int64)
-        lengths = np.diff(starts)
-        if len(lengths) == 0 or lengths.min() < 1:
-            raise DataError(f"{name} has no episodes.")
-        self.length = int(min(length, lengths.min()))
-        valid = [np.arange(s, s + n - self.length + 1) for s, n in zip(starts[:-1], lengths,
-                                                                     strict=True)]
-        self.window_starts = np.concatenate(valid)
-        self.obs = torch.as_tensor(np.asarray(data.observations, dtype=np.float32), device=device)
-        self.act = torch.as_tensor(np.asarray(data.actions, dtype=np.float32), device=device)
-        self.offsets = torch.arange(self.length, device=device)
-        self.device = device
-        self.rng = rng
-
-    def sample(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """``n`` windows: observations ``(n, K, obs_dim)`` and actions ``(n, K, act_dim)``."""
-        first = torch.as_tensor(self.rng.choice(self.window_starts, size=n), device=self.device)
-        index = first[:, None] + self.offsets[None, :]
-        return self.obs[index], self.act[index]
-
-
-class PPLTrainer:
+class PPLTrainer(BaseTrainer):
     """Bradley–Terry fine-tuning of a trainable copy of ``policy`` on ``fit(D_p, D_np)``."""
 
-    data_family: ClassVar[str] = "pairs"
+    config_class = PPLConfig
+    data_kind = "pairs"
+    config: PPLConfig
 
-    def __init__(
-        self, policy: PolicyAdapter, config: PPLConfig, device: str | torch.device = "auto",
-        seed: int = 0, reference: PolicyAdapter | None = None,
-    ) -> None:
-        config.validate()
-        self.config = config
-        self.device = get_device(device)
-        self.seed = seed
-        set_random_seed(seed)
-        self.policy = policy.trainable_copy().to(self.device)
-        self.reference = ((reference or policy).frozen_copy().to(self.device)
-                          if config.reference_ratio else None)
-        params = [p for p in self.policy.parameters() if p.requires_grad]
-        if not params:
-            raise ConfigError("The policy has no trainable parameters: nothing to fine-tune.")
-        self.optimizer = make_adam(params, config.learning_rate)
-        self.steps_done = 0
-        self.train_wall_clock_s = 0.0
+    def setup(self, policy: PolicyAdapter, reference: PolicyAdapter | None = None) -> None:
+        """Trainable copy, frozen reference (only for ``reference_ratio``), Adam."""
+        self.reference: PolicyAdapter | None = None
+        self.fine_tuning_copies(policy, reference, frozen=self.config.reference_ratio)
+        self.optimizer = self.adam(self.trainable_parameters(), self.config.learning_rate)
 
     def update(self, obs: torch.Tensor, act: torch.Tensor) -> dict[str, torch.Tensor]:
         """One step on ``(2, n, K, ·)`` segments: index 0 preferred, 1 non-preferred."""
@@ -124,43 +77,31 @@ class PPLTrainer:
         self.optimizer.step()
         return metrics
 
-    def fit(
-        self,
-        preferred: Any,
-        nonpreferred: Any = None,
-        *,
-        steps: int | None = None,
-        logger: MetricsLogger | None = None,
-        progress: bool = True,
-        callback: Callable[[int, Any], bool | None] | None = None,
-        callback_every: int = 0,
-    ) -> PolicyAdapter:
-        """Train for ``steps`` (default ``config.steps``); return the trained adapter."""
-        if nonpreferred is None:
+    def stages(self, preferred: Any = None, nonpreferred: Any = None, *,
+               steps: int) -> list[Stage]:
+        """One stage: ``batch_size // K`` segment pairs per step from ``(D_p, D_np)``."""
+        if preferred is None or nonpreferred is None:
             raise DataError(
                 "PPL needs preferred and nonpreferred trajectories: call fit(preferred, "
                 "nonpreferred), e.g. with dataset.split_preferences(...)."
             )
-        rng = np.random.default_rng(self.seed)
+        self.rng = np.random.default_rng(self.seed)
         k = self.config.segment_length
-        sides = [SegmentSampler(d, k, self.device, rng, name)
-                 for d, name in ((preferred, "preferred"), (nonpreferred, "nonpreferred"))]
+        self.preferred_segments, self.nonpreferred_segments = (
+            SegmentSampler(d, k, self.device, self.rng, name)
+            for d, name in ((preferred, "preferred"), (nonpreferred, "nonpreferred")))
+        sides = (self.preferred_segments, self.nonpreferred_segments)
         k = min(s.length for s in sides)
         for side in sides:
             side.length, side.offsets = k, side.offsets[:k]
         n_pairs = max(1, self.config.batch_size // k)
-        steps = self.config.steps if steps is None else steps
-        logger = logger or NullLogger()
 
         def update() -> dict[str, torch.Tensor]:
             (obs_p, act_p), (obs_n, act_n) = (side.sample(n_pairs) for side in sides)
             return self.update(torch.stack([obs_p, obs_n]), torch.stack([act_p, act_n]))
 
-        return train_policy(
-            self, update, steps, desc="ppl", logger=logger, progress=progress,
-            callback=callback, callback_every=callback_every,
-        )
+        return [Stage("ppl", steps, update)]
 
-    def hyperparameters(self) -> dict[str, Any]:
-        """The resolved config as a JSON-able dict."""
-        return asdict(self.config)
+
+register_method("ppl", PPLTrainer, PPLConfig,
+                "Bradley-Terry preference learning from the reference, no SFT (PREFINE's baseline)")

@@ -1,4 +1,4 @@
-"""PREFINE trainer: DPO + SFT fine-tuning with policy-sampled counterfactuals (prefine.txt, Alg. 1).
+"""PREFINE trainer: DPO + SFT fine-tuning with policy-sampled counterfactuals (PREFINE, Alg. 1).
 
 Each step draws preferred (s, a⁺) and non-preferred (s, a⁻) pairs, samples the counterfactual
 from the current policy in the same forward pass that scores the dataset action, scores both
@@ -7,21 +7,21 @@ actions under the frozen reference in one forward pass, and takes one Adam step 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import torch
 
 from retrofit.adapters.base import PolicyAdapter
-from retrofit.device import get_device, make_adam, set_random_seed
 from retrofit.errors import ConfigError, DataError
 from retrofit.losses.prefine import PairLogProbs, prefine_loss
-from retrofit.methods.batching import PairedBatcher, Sampling
-from retrofit.methods.loop import train_policy
-from retrofit.metrics_log import MetricsLogger, NullLogger
+from retrofit.methods.registry import register_method
+from retrofit.training.config import TrainerConfig
+from retrofit.training.samplers import PairedBatcher, Sampling
+from retrofit.training.trainer import BaseTrainer, Stage
 
-# Per-domain defaults of prefine.txt Appendix A.4 ("Final values used").
+# Per-domain defaults of PREFINE Appendix A.4 ("Final values used").
 PREFINE_PRESETS: dict[str, dict[str, float]] = {
     "bullet": {"beta": 0.2, "sft_weight": 1.0},
     "safety": {"beta": 0.05, "sft_weight": 1.6},
@@ -29,8 +29,8 @@ PREFINE_PRESETS: dict[str, dict[str, float]] = {
 
 
 @dataclass(frozen=True)
-class PrefineConfig:
-    """PREFINE hyper-parameters; defaults from prefine.txt Appendix A.4.
+class PrefineConfig(TrainerConfig):
+    """PREFINE hyper-parameters; defaults from PREFINE Appendix A.4.
 
     beta: DPO temperature β (None: the domain preset, BulletGym 0.2 / SafetyGym 0.05;
         BulletGym's when the domain is unknown).
@@ -42,6 +42,8 @@ class PrefineConfig:
         ``batch_size`` counts whole trajectories per side).
     """
 
+    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = PREFINE_PRESETS
+
     beta: float | None = None
     sft_weight: float | None = None
     learning_rate: float = 3e-4
@@ -49,29 +51,13 @@ class PrefineConfig:
     steps: int = 500_000
     sampling: Sampling = "transitions"
 
-    def resolved(self, domain: str | None) -> PrefineConfig:
-        """Fill ``beta``/``sft_weight`` left as None from the domain preset, then validate."""
-        preset = PREFINE_PRESETS.get(domain or "bullet", PREFINE_PRESETS["bullet"])
-        out = replace(
-            self,
-            beta=preset["beta"] if self.beta is None else self.beta,
-            sft_weight=preset["sft_weight"] if self.sft_weight is None else self.sft_weight,
-        )
-        out.validate()
-        return out
-
-    def validate(self) -> None:
+    def check(self) -> None:
         """Raise ``ConfigError`` on out-of-range values."""
         if self.beta is not None and self.beta <= 0:
             raise ConfigError(f"beta={self.beta} must be > 0 (paper sweeps 0.05–0.95).")
         if self.sft_weight is not None and self.sft_weight < 0:
             raise ConfigError(f"sft_weight={self.sft_weight} must be >= 0 (0 is vanilla DPO).")
-        if self.learning_rate <= 0:
-            raise ConfigError(f"learning_rate={self.learning_rate} must be > 0.")
-        if self.batch_size < 1 or self.steps < 0:
-            raise ConfigError(
-                f"batch_size={self.batch_size} must be >= 1 and steps={self.steps} >= 0."
-            )
+        self.require_positive("learning_rate")
 
 
 @dataclass(frozen=True)
@@ -81,32 +67,17 @@ class VanillaDPOConfig(PrefineConfig):
     sft_weight: float | None = 0.0
 
 
-class PrefineTrainer:
+class PrefineTrainer(BaseTrainer):
     """Fine-tunes a trainable copy of ``policy`` against a frozen copy (``reference``)."""
 
-    def __init__(
-        self,
-        policy: PolicyAdapter,
-        config: PrefineConfig,
-        device: str | torch.device = "auto",
-        seed: int = 0,
-        reference: PolicyAdapter | None = None,
-    ) -> None:
-        if config.beta is None or config.sft_weight is None:
-            config = config.resolved(None)
-        config.validate()
-        self.config = config
-        self.device = get_device(device)
-        self.seed = seed
-        set_random_seed(seed)
-        self.reference = (reference or policy).frozen_copy().to(self.device)
-        self.policy = policy.trainable_copy().to(self.device)
-        params = [p for p in self.policy.parameters() if p.requires_grad]
-        if not params:
-            raise ConfigError("The policy has no trainable parameters: nothing to fine-tune.")
-        self.optimizer = make_adam(params, config.learning_rate)
-        self.steps_done = 0
-        self.train_wall_clock_s = 0.0
+    config_class = PrefineConfig
+    data_kind = "pairs"
+    config: PrefineConfig
+
+    def setup(self, policy: PolicyAdapter, reference: PolicyAdapter | None = None) -> None:
+        """Frozen reference (``reference`` or ``policy``), trainable copy, Adam."""
+        self.fine_tuning_copies(policy, reference)
+        self.optimizer = self.adam(self.trainable_parameters(), self.config.learning_rate)
 
     def update(self, obs: torch.Tensor, act: torch.Tensor, n_pref: int) -> dict[str, torch.Tensor]:
         """One PREFINE step on a batch whose first ``n_pref`` rows are preferred."""
@@ -125,38 +96,23 @@ class PrefineTrainer:
         self.optimizer.step()
         return metrics
 
-    def fit(
-        self,
-        preferred: Any,
-        nonpreferred: Any = None,
-        *,
-        steps: int | None = None,
-        logger: MetricsLogger | None = None,
-        progress: bool = True,
-        callback: Callable[[int, PrefineTrainer], bool | None] | None = None,
-        callback_every: int = 0,
-    ) -> PolicyAdapter:
-        """Train for ``steps`` (default ``config.steps``); return the trained adapter.
-
-        ``callback(step, trainer)`` runs every ``callback_every`` steps off the clock (its time is
-        excluded from ``train_wall_clock_s``); returning True stops training.
-        """
-        if nonpreferred is None:
+    def stages(self, preferred: Any = None, nonpreferred: Any = None, *,
+               steps: int) -> list[Stage]:
+        """One stage of ``steps`` PREFINE updates on pairs drawn from ``(D_p, D_np)``."""
+        if preferred is None or nonpreferred is None:
             raise DataError(
                 "PREFINE needs both preferred and nonpreferred trajectories: call "
                 "fit(preferred, nonpreferred), e.g. with dataset.split_preferences(...)."
             )
-        steps = self.config.steps if steps is None else steps
-        logger = logger or NullLogger()
-        batcher = PairedBatcher(
+        self.batcher = PairedBatcher(
             preferred, nonpreferred, self.config.batch_size, self.device, self.seed,
             self.config.sampling,
         )
-        return train_policy(
-            self, lambda: self.update(*batcher.sample()), steps, desc="prefine",
-            logger=logger, progress=progress, callback=callback, callback_every=callback_every,
-        )
+        return [Stage(self.method_name or "prefine", steps,
+                      lambda: self.update(*self.batcher.sample()))]
 
-    def hyperparameters(self) -> dict[str, Any]:
-        """The resolved config as a JSON-able dict."""
-        return asdict(self.config)
+
+register_method("prefine", PrefineTrainer, PrefineConfig,
+                "DPO + SFT with policy-sampled counterfactual actions (PREFINE)")
+register_method("dpo", PrefineTrainer, VanillaDPOConfig,
+                "PREFINE without the SFT anchor (sft_weight = 0), the paper's ablation")

@@ -1,4 +1,4 @@
-"""PreSa trainer (presa-offline-safe-pohf.txt §5, Appendix B.4), its ablations and the paper's
+"""PreSa trainer (PreSa §5, Appendix B.4), its ablations and the paper's
 feedback baselines, all on the same :class:`retrofit.feedback.Feedback`.
 
 Each step samples ``B`` segment pairs as tensors ``(B, 2, T, ·)``, runs ONE forward pass of the
@@ -24,17 +24,15 @@ also move with σ(s), whose changes do not show in deterministic evaluation.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
-from typing import Any, Literal
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from retrofit.adapters.base import PolicyAdapter
-from retrofit.device import get_device, make_adam, set_random_seed, synchronize
+from retrofit.device import set_random_seed
 from retrofit.errors import ConfigError, DataError, PolicyError
 from retrofit.losses.presa import (
     cpl_kl_loss,
@@ -47,14 +45,16 @@ from retrofit.losses.presa import (
     safety_alignment_loss,
     safety_class_weights,
 )
-from retrofit.methods.loop import run_steps
-from retrofit.metrics_log import MetricsLogger, NullLogger
+from retrofit.methods.registry import register_method
+from retrofit.training.config import TrainerConfig
+from retrofit.training.samplers import SegmentBatcher
+from retrofit.training.trainer import BaseTrainer, Stage
 
 Likelihood = Literal["fixed_variance", "adapter"]
 Objective = Literal["presa", "preference", "safety", "bc"]
 FeedbackVariant = Literal["as_given", "filtered", "unified", "binary", "safe_segments"]
 
-# Table 4 of presa-offline-safe-pohf.txt (Appendix B.4), per domain.
+# Table 4 of PreSa (Appendix B.4), per domain.
 PRESA_PRESETS: dict[str, dict[str, float | int]] = {
     "bullet": {
         "steps": 100_000, "pretrain_steps": 30_000, "batch_size": 32, "dropout": 0.1,
@@ -67,12 +67,9 @@ PRESA_PRESETS: dict[str, dict[str, float | int]] = {
         "delta": 0.9, "nu_learning_rate": 0.0005,
     },
 }
-_PRESET_FIELDS = ("steps", "batch_size", "alpha", "beta", "gamma", "eta", "delta",
-                  "nu_learning_rate")
-
 
 @dataclass(frozen=True)
-class PresaConfig:
+class PresaConfig(TrainerConfig):
     """PreSa hyper-parameters; ``None`` takes the domain preset of Table 4 (BulletGym/SafetyGym).
 
     alpha: CPL-KL temperature α of the preference term (0.2 / 0.2).
@@ -117,17 +114,9 @@ class PresaConfig:
     feedback_variant: FeedbackVariant = "as_given"
     precompute_reference: bool = True
 
-    def resolved(self, domain: str | None) -> PresaConfig:
-        """Fill fields left as None from the domain's Table 4 preset (BulletGym's if unknown)."""
-        preset = PRESA_PRESETS.get(domain or "bullet", PRESA_PRESETS["bullet"])
-        filled = {
-            name: preset[name] for name in _PRESET_FIELDS if getattr(self, name) is None
-        }
-        out = replace(self, **filled)
-        out.validate()
-        return out
+    presets: ClassVar[Mapping[str, Mapping[str, Any]]] = PRESA_PRESETS
 
-    def validate(self) -> None:
+    def check(self) -> None:
         """Raise ``ConfigError`` on out-of-range values."""
         for name in ("alpha", "beta", "eta", "learning_rate"):
             value = getattr(self, name)
@@ -141,20 +130,8 @@ class PresaConfig:
             raise ConfigError(f"nu_learning_rate={self.nu_learning_rate} must be >= 0.")
         if self.initial_nu < 0:
             raise ConfigError(f"initial_nu={self.initial_nu} must be >= 0 (ν lives on ν ≥ 0).")
-        if self.batch_size is not None and self.batch_size < 1:
-            raise ConfigError(f"batch_size={self.batch_size} must be >= 1.")
-        if (self.steps is not None and self.steps < 0) or self.pretrain_steps < 0:
-            raise ConfigError(
-                f"steps={self.steps} and pretrain_steps={self.pretrain_steps} must be >= 0."
-            )
-        choices = {
-            "likelihood": ("fixed_variance", "adapter"),
-            "objective": ("presa", "preference", "safety", "bc"),
-            "feedback_variant": ("as_given", "filtered", "unified", "binary", "safe_segments"),
-        }
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ConfigError(f"{name}={getattr(self, name)!r}: use one of {allowed}.")
+        if self.pretrain_steps < 0:
+            raise ConfigError(f"pretrain_steps={self.pretrain_steps} must be >= 0.")
 
 
 @dataclass(frozen=True)
@@ -226,55 +203,6 @@ def prepare_feedback(feedback: Any, variant: FeedbackVariant) -> Any:
             "binary": feedback.binary}[variant]()
 
 
-class SegmentBatcher:
-    """Samples segment pairs as device tensors ``(B, 2, T, obs_dim)``, actions and labels.
-
-    ``safe_only=True`` draws ``2B`` segments uniformly from the safe ones instead of pairs
-    (BC-Safe-Seg). Sampling is uniform with replacement, seeded.
-    """
-
-    def __init__(
-        self, feedback: Any, batch_size: int, device: torch.device, seed: int = 0,
-        safe_only: bool = False,
-    ) -> None:
-        data = feedback.dataset
-        self.batch_size = batch_size
-        self.device = device
-        self.segment_length = int(feedback.segment_length)
-        self.obs = torch.as_tensor(np.asarray(data.observations, dtype=np.float32), device=device)
-        self.act = torch.as_tensor(np.asarray(data.actions, dtype=np.float32), device=device)
-        starts = np.asarray(feedback.starts, dtype=np.int64)
-        labels = np.asarray(feedback.safety, dtype=np.int64)
-        if safe_only:
-            starts = starts[labels > 0].reshape(-1, 1)
-            labels = np.ones_like(starts)
-            if starts.size == 0:
-                raise DataError("BC-Safe-Seg: the feedback has no safe segment to clone.")
-        self.safe_only = safe_only
-        self.starts = torch.as_tensor(starts, device=device)
-        self.labels = torch.as_tensor(labels, device=device, dtype=torch.float32)
-        self.offsets = torch.arange(self.segment_length, device=device)
-        self._generator = torch.Generator(device=device)
-        self._generator.manual_seed(seed)
-
-    def sample(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(obs (B, 2, T, obs_dim), act (B, 2, T, act_dim), labels (B, 2), rows (B, 2, T))``.
-
-        ``rows`` are the transitions' indices in the dataset.
-        """
-        b = self.batch_size
-        if self.safe_only:
-            pick = torch.randint(len(self.starts), (b, 2), generator=self._generator,
-                                 device=self.device)
-            starts, labels = self.starts[pick, 0], self.labels[pick, 0]
-        else:
-            pick = torch.randint(len(self.starts), (b,), generator=self._generator,
-                                 device=self.device)
-            starts, labels = self.starts[pick], self.labels[pick]
-        rows = starts[..., None] + self.offsets  # (B, 2, T)
-        return self.obs[rows], self.act[rows], labels, rows
-
-
 # ---------------------------------------------------------------------------- likelihood
 def mean_action_fn(adapter: PolicyAdapter) -> Callable[[torch.Tensor], torch.Tensor]:
     """A differentiable ``s ↦ μ(s)`` (the deterministic action): the adapter's ``mean_action``.
@@ -303,42 +231,31 @@ def _log_prob_fn(
 
 
 # ---------------------------------------------------------------------------- trainer
-class PresaTrainer:
+class PresaTrainer(BaseTrainer):
     """Aligns a trainable copy of ``policy`` to segment feedback; ``policy`` (frozen) is π_ref.
 
     One class runs PreSa and every ablation/baseline; the config's ``objective``,
     ``feedback_variant`` and ``use_reference_point`` select which.
     """
 
-    def __init__(
-        self,
-        policy: PolicyAdapter,
-        config: PresaConfig,
-        device: str | torch.device = "auto",
-        seed: int = 0,
-    ) -> None:
-        if any(getattr(config, name) is None for name in _PRESET_FIELDS):
-            config = config.resolved(None)
-        config.validate()
-        self.config = config
-        self.device = get_device(device)
-        self.seed = seed
-        set_random_seed(seed)
-        self.reference = policy.frozen_copy().to(self.device)
-        self.policy = policy.trainable_copy().to(self.device)
-        self._params = [p for p in self.policy.parameters() if p.requires_grad]
-        if not self._params:
-            raise ConfigError("The policy has no trainable parameters: nothing to align.")
+    config_class = PresaConfig
+    data_kind = "feedback"
+    config: PresaConfig
+    derived_state = ("_params",)
+
+    def setup(self, policy: PolicyAdapter) -> None:
+        """Frozen π_ref, trainable copy, both log-likelihoods, Adam, ν."""
+        config = self.config
+        self.fine_tuning_copies(policy)
+        self._params = self.trainable_parameters()
         self._policy_logp = _log_prob_fn(self.policy, config.likelihood)
         self._ref_logp = _log_prob_fn(self.reference, config.likelihood)
-        self.optimizer = make_adam(self._params, config.learning_rate)
+        self.optimizer = self.adam(self._params, config.learning_rate)
         self.nu = torch.tensor(float(config.initial_nu), device=self.device)
         self._ref_table: torch.Tensor | None = None
         self.lambda_safe = 1.0
         self.lambda_unsafe = 1.0
-        self.steps_done = 0
         self.pretrain_steps_done = 0
-        self.train_wall_clock_s = 0.0
 
     # -------------------------------------------------------------- one step
     def _log_ratio(
@@ -410,25 +327,17 @@ class PresaTrainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+        self.pretrain_steps_done += 1
         return {"loss/bc_pretrain": loss.detach()}
 
-    # -------------------------------------------------------------- training loop
-    def fit(
-        self,
-        feedback: Any = None,
-        *,
-        steps: int | None = None,
-        logger: MetricsLogger | None = None,
-        progress: bool = True,
-        callback: Callable[[int, PresaTrainer], bool | None] | None = None,
-        callback_every: int = 0,
-    ) -> PolicyAdapter:
-        """Optionally BC-pretrain, then align for ``steps`` (default ``config.steps``).
+    # -------------------------------------------------------------- stages
+    def stages(self, feedback: Any = None, *, steps: int) -> list[Stage]:
+        """Optionally BC-pretrain on all segments, then align for ``steps``.
 
-        ``feedback`` is a :class:`retrofit.feedback.Feedback`. ``logger`` receives every
-        alignment step's metrics (``nu``, ``constraint``, ``rewards/accuracies`` = preference
-        accuracy, ``safety/accuracy``, losses, ...). ``callback(step, trainer)`` runs every
-        ``callback_every`` alignment steps off the clock; returning True stops training.
+        ``feedback`` is a :class:`retrofit.feedback.Feedback`. The logger receives every step's
+        metrics (``nu``, ``constraint``, ``rewards/accuracies`` = preference accuracy,
+        ``safety/accuracy``, losses, ...; ``loss/bc_pretrain`` while pretraining). Pretraining
+        and set-up count as training time; ``steps_done`` counts pretraining steps too.
         """
         if feedback is None:
             raise DataError(
@@ -436,9 +345,7 @@ class PresaTrainer:
                 "retrofit.feedback.synthesize(dataset, ...) or retrofit.feedback.load(path)."
             )
         cfg = self.config
-        assert cfg.batch_size is not None and cfg.steps is not None and cfg.eta is not None
-        steps = cfg.steps if steps is None else steps
-        logger = logger or NullLogger()
+        assert cfg.batch_size is not None and cfg.eta is not None
         data = prepare_feedback(feedback, cfg.feedback_variant)
         n_safe, n_unsafe = int((data.safety > 0).sum()), int((data.safety < 0).sum())
         if cfg.objective in ("presa", "safety"):
@@ -448,41 +355,35 @@ class PresaTrainer:
                     "unsafe segments; safety alignment needs both."
                 )
             self.lambda_safe, self.lambda_unsafe = safety_class_weights(n_safe, n_unsafe, cfg.eta)
-        try:
-            start = time.perf_counter()  # pretraining and set-up count as training time
-            if cfg.pretrain_steps:
-                self._pretrain(feedback, cfg.pretrain_steps, progress)
-            batcher = SegmentBatcher(
-                data, cfg.batch_size, self.device, self.seed,
+        batch_size = cfg.batch_size
+
+        def start_pretraining() -> None:
+            self.pretrain_batcher = SegmentBatcher(feedback, batch_size, self.device,
+                                                   self.seed + 1)
+
+        def pretrain_update() -> dict[str, torch.Tensor]:
+            obs, act, _, _ = self.pretrain_batcher.sample()
+            return self._pretrain_step(obs, act)
+
+        def start_alignment() -> None:
+            if cfg.pretrain_steps:  # the BC result becomes π_ref (paper Appendix B.4)
+                self.reference = self.policy.frozen_copy().to(self.device)
+                self._ref_logp = _log_prob_fn(self.reference, cfg.likelihood)
+                self.optimizer = self.adam(self._params, cfg.learning_rate)
+            self.batcher = SegmentBatcher(
+                data, batch_size, self.device, self.seed,
                 safe_only=cfg.feedback_variant == "safe_segments",
             )
             if cfg.precompute_reference:
-                self._precompute_reference(batcher)
-            synchronize(self.device)
-            self.train_wall_clock_s += time.perf_counter() - start
-            self.policy.train(True)
-            run_steps(
-                self, lambda: self.update(*batcher.sample()), steps, desc=self._name(),
-                logger=logger, progress=progress, callback=callback,
-                callback_every=callback_every,
-            )
-        finally:
-            logger.close()
-        self.policy.train(False)
-        return self.policy
+                self._precompute_reference(self.batcher)
 
-    def _pretrain(self, feedback: Any, steps: int, progress: bool) -> None:
-        """BC on all segments (both of every pair), then freeze the result as π_ref."""
-        assert self.config.batch_size is not None
-        batcher = SegmentBatcher(feedback, self.config.batch_size, self.device, self.seed + 1)
-        self.policy.train(True)
-        for _ in tqdm(range(steps), disable=not progress, desc="presa-pretrain", unit="step"):
-            obs, act, _, _ = batcher.sample()
-            self._pretrain_step(obs, act)
-            self.pretrain_steps_done += 1
-        self.reference = self.policy.frozen_copy().to(self.device)
-        self._ref_logp = _log_prob_fn(self.reference, self.config.likelihood)
-        self.optimizer = make_adam(self._params, self.config.learning_rate)
+        plan = []
+        if cfg.pretrain_steps:
+            plan.append(Stage("presa-pretrain", cfg.pretrain_steps, pretrain_update,
+                              prepare=start_pretraining, callbacks=False))
+        plan.append(Stage(self._name(), steps, lambda: self.update(*self.batcher.sample()),
+                          prepare=start_alignment))
+        return plan
 
     def _name(self) -> str:
         cfg = self.config
@@ -529,7 +430,7 @@ def presa_reference(
     preset = PRESA_PRESETS.get(domain or "bullet", PRESA_PRESETS["bullet"])
     data = feedback.dataset
     if action_low is None or action_high is None:
-        from retrofit.pretrain import action_bounds
+        from retrofit.data.dataset import action_bounds
 
         action_low, action_high = action_bounds(data)
     set_random_seed(seed)
@@ -546,4 +447,23 @@ def presa_reference(
     trainer = PresaTrainer(wrap(module), config, device=device, seed=seed)
     trainer.fit(feedback, progress=progress)
     return trainer.reference.export()
+
+
+for _name, _config, _summary in (
+    ("presa", PresaConfig,
+     "PreSa: CPL-KL preferences s.t. safety alignment, Lagrangian (Eq. 15)"),
+    ("presa-no-zref", PresaNoZrefConfig,
+     "PreSa without the reference point z_ref (ablation, Table 2)"),
+    ("preference-only", PreferenceOnlyConfig,
+     "Preference alignment only (CPL-KL on reward preferences)"),
+    ("safety-only", SafetyOnlyConfig, "Safety alignment only (Eq. 9 on the safety labels)"),
+    ("binary-alignment", BinaryAlignmentConfig,
+     "Binary Alignment: +1 iff preferred and safe, safety-alignment loss (baseline)"),
+    ("bc-safe-seg", BCSafeSegConfig, "BC on the safe segments only (baseline)"),
+    ("unified-comparison", UnifiedComparisonConfig,
+     "CPL-KL on unified preferences: safe over unsafe, then reward (baseline)"),
+    ("presa-filtered", PresaFilteredConfig,
+     "PreSa on filtered preferences: pairs with an unsafe preferred segment dropped"),
+):
+    register_method(_name, PresaTrainer, _config, _summary)
 

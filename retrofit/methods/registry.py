@@ -1,7 +1,14 @@
-"""Methods are found by name through this registry, not an if/elif chain."""
+"""Methods are found by name through this registry, not an if/elif chain or a side table.
+
+Each method module ends with ``register_method(name, Trainer, Config, summary)`` beside its
+classes (d3rlpy's ``register_learnable`` habit). The registry imports every module of the
+``retrofit.methods`` package the first time a name is asked for, so adding a method is adding
+its module: the harness, the CLI and the tests read everything from here.
+"""
 
 from __future__ import annotations
 
+import pkgutil
 from dataclasses import dataclass
 from importlib import import_module
 from typing import Any
@@ -11,43 +18,47 @@ from retrofit.errors import ConfigError
 
 @dataclass(frozen=True)
 class MethodSpec:
-    """Where a method's trainer and config live (imported lazily)."""
+    """A registered method: its name, trainer class, config class and one-line summary."""
 
     name: str
-    module: str
-    trainer: str
-    config: str
+    trainer: Any
+    config: Any
     summary: str
 
     def load(self) -> tuple[Any, Any]:
-        """Import and return ``(TrainerClass, ConfigClass)``."""
-        mod = import_module(self.module)
-        return getattr(mod, self.trainer), getattr(mod, self.config)
+        """``(TrainerClass, ConfigClass)``."""
+        return self.trainer, self.config
+
+    @property
+    def data_kind(self) -> str:
+        """What ``fit`` takes: ``pairs``, ``feedback`` or ``transitions`` (the trainer's)."""
+        return str(self.trainer.data_kind)
 
 
-# Each family of methods lists its MethodSpecs in a light catalog module (no torch import), so
-# that adding a family never edits this file's logic.
-_CATALOGS = (
-    "retrofit.methods.catalog_prefine",
-    "retrofit.methods.catalog_presa",
-    "retrofit.methods.catalog_baselines",
-)
 _METHODS: dict[str, MethodSpec] = {}
+_LOADED = False
 
 
-def register_method(spec: MethodSpec) -> None:
-    """Add a method to the registry (a name may be registered once)."""
-    if spec.name in _METHODS:
-        raise ConfigError(f"method {spec.name!r} is already registered")
-    _METHODS[spec.name] = spec
+def register_method(name: str, trainer: Any, config: Any, summary: str) -> None:
+    """Add a method (a name may be registered once); called at the end of its module."""
+    if name in _METHODS and _METHODS[name].trainer is not trainer:
+        raise ConfigError(f"method {name!r} is already registered")
+    if getattr(trainer, "data_kind", None) not in ("pairs", "feedback", "transitions"):
+        raise ConfigError(f"method {name!r}: {trainer.__name__}.data_kind must be 'pairs', "
+                          "'feedback' or 'transitions'.")
+    _METHODS[name] = MethodSpec(name, trainer, config, summary)
 
 
 def _ensure_loaded() -> None:
-    if _METHODS:
+    global _LOADED
+    if _LOADED:
         return
-    for catalog in _CATALOGS:
-        for spec in import_module(catalog).METHODS:
-            register_method(spec)
+    import retrofit.methods as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name != "registry":
+            import_module(f"{package.__name__}.{info.name}")
+    _LOADED = True
 
 
 def get_method(name: str) -> MethodSpec:
@@ -58,7 +69,7 @@ def get_method(name: str) -> MethodSpec:
     return _METHODS[name]
 
 
-def available_methods() -> list[str]:
-    """Names of all registered methods."""
+def available_methods(data_kind: str | None = None) -> list[str]:
+    """Names of all registered methods (only those that take ``data_kind``, if given)."""
     _ensure_loaded()
-    return sorted(_METHODS)
+    return sorted(n for n, s in _METHODS.items() if data_kind in (None, s.data_kind))

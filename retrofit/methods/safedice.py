@@ -21,34 +21,26 @@ Inputs: observations are standardised with the union's statistics and actions sc
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from retrofit.adapters import wrap
 from retrofit.adapters.base import PolicyAdapter
-from retrofit.adapters.gaussian_mlp import TanhGaussianAdapter
-from retrofit.device import get_device, make_adam, set_random_seed
 from retrofit.errors import ConfigError, DataError
 from retrofit.losses import safedice as L
-from retrofit.methods.loop import run_steps
-from retrofit.methods.transitions import Transitions
-from retrofit.metrics_log import MetricsLogger, NullLogger
+from retrofit.methods.registry import register_method
 from retrofit.policies.gaussian import TanhGaussianPolicy, mlp
-
-METRIC_KEYS = (
-    "loss", "loss/discriminator", "discriminator/gan", "discriminator/grad_penalty",
-    "discriminator/real_accuracy", "discriminator/fake_accuracy", "loss/nu", "nu/logsumexp",
-    "nu/initial", "nu/grad_penalty", "loss/actor", "weights/max", "weights/min", "logps/union",
-)
+from retrofit.training.config import TrainerConfig
+from retrofit.training.samplers import Transitions
+from retrofit.training.trainer import BaseTrainer, Stage
 
 
 @dataclass(frozen=True)
-class SafeDICEConfig:
+class SafeDICEConfig(TrainerConfig):
     """SafeDICE hyper-parameters; defaults from the paper's public configuration
     (config/safedice_config.py: batch 512, hidden 256, lrs, γ, grad_reg_coeffs (10, 1e-6),
     1M iterations, 100k discriminator pretraining steps).
@@ -58,7 +50,8 @@ class SafeDICEConfig:
     discriminator_steps: discriminator pretraining updates (None: ``steps / 10``, the paper's
         100k for 1M).
     hidden_sizes: widths of the discriminator, ν and actor ([256, 256]).
-    discriminator_lr / critic_lr / actor_lr: Adam learning rates (1e-4 / 1e-4 / 1e-5).
+    discriminator_learning_rate / critic_learning_rate / actor_learning_rate: Adam learning
+        rates (1e-4 / 1e-4 / 1e-5).
     gamma: discount (0.99). discriminator_gp / nu_gp: penalty weights (10 / 1e-6).
     init_from_policy: start the actor from the policy passed in (False: a fresh tanh-Gaussian
         actor, as in the paper).
@@ -68,25 +61,18 @@ class SafeDICEConfig:
     steps: int = 1_000_000
     discriminator_steps: int | None = None
     hidden_sizes: tuple[int, ...] = (256, 256)
-    discriminator_lr: float = 1e-4
-    critic_lr: float = 1e-4
-    actor_lr: float = 1e-5
+    discriminator_learning_rate: float = 1e-4
+    critic_learning_rate: float = 1e-4
+    actor_learning_rate: float = 1e-5
     gamma: float = 0.99
     discriminator_gp: float = 10.0
     nu_gp: float = 1e-6
     init_from_policy: bool = False
 
-    def resolved(self, domain: str | None) -> SafeDICEConfig:
-        """No domain presets; validate and return."""
-        self.validate()
-        return self
-
-    def validate(self) -> None:
+    def check(self) -> None:
         """Raise ``ConfigError`` on out-of-range values."""
-        if min(self.discriminator_lr, self.critic_lr, self.actor_lr) <= 0:
-            raise ConfigError("discriminator_lr, critic_lr and actor_lr must be > 0.")
-        if self.batch_size < 1 or self.steps < 0:
-            raise ConfigError(f"batch_size={self.batch_size} must be >= 1, steps >= 0.")
+        self.require_positive("discriminator_learning_rate", "critic_learning_rate",
+                              "actor_learning_rate")
         if self.discriminator_steps is not None and self.discriminator_steps < 1:
             raise ConfigError(f"discriminator_steps={self.discriminator_steps} must be >= 1.")
         if not 0 < self.gamma < 1:
@@ -105,38 +91,33 @@ def _head(in_dim: int, hidden: tuple[int, ...]) -> nn.Sequential:
     return nn.Sequential(mlp(in_dim, hidden), nn.Linear(hidden[-1], 1, bias=False))
 
 
-class SafeDICETrainer:
+class SafeDICETrainer(BaseTrainer):
     """Discriminator pretraining, then ν and weighted-BC actor updates on ``fit(D_U, D_N)``."""
 
-    data_family: ClassVar[str] = "pairs"
+    config_class = SafeDICEConfig
+    data_kind = "pairs"
+    config: SafeDICEConfig
+    derived_state = ("union_x", "labeled_x", "union_s", "union_next_s", "labeled_s",
+                     "labeled_next_s", "initial_s", "_union_obs", "_union_act")
 
-    def __init__(
-        self, policy: PolicyAdapter, config: SafeDICEConfig,
-        device: str | torch.device = "auto", seed: int = 0,
-    ) -> None:
-        config.validate()
-        self.config = config
-        self.device = get_device(device)
-        self.seed = seed
-        set_random_seed(seed)
+    def setup(self, policy: PolicyAdapter) -> None:
+        """The actor (fresh, or a copy of ``policy``), discriminator, ν network, optimisers."""
+        config = self.config
         obs_dim, act_dim = int(policy.observation_dim), int(policy.action_dim)
         self.action_low = np.asarray(policy.action_low, dtype=np.float32)
         self.action_high = np.asarray(policy.action_high, dtype=np.float32)
         if config.init_from_policy:
             self.policy: PolicyAdapter = policy.trainable_copy().to(self.device)
         else:
-            self.policy = TanhGaussianAdapter(TanhGaussianPolicy(
+            self.policy = wrap(TanhGaussianPolicy(
                 obs_dim, act_dim, self.action_low, self.action_high, config.hidden_sizes
             ).to(self.device))
         self.discriminator = _head(obs_dim + act_dim, config.hidden_sizes).to(self.device)
         self.nu = _head(obs_dim, config.hidden_sizes).to(self.device)
-        self.discriminator_opt = make_adam(list(self.discriminator.parameters()),
-                                           config.discriminator_lr)
-        self.nu_opt = make_adam(list(self.nu.parameters()), config.critic_lr)
-        self.actor_opt = make_adam([p for p in self.policy.parameters() if p.requires_grad],
-                                   config.actor_lr)
-        self.steps_done = 0
-        self.train_wall_clock_s = 0.0
+        self.discriminator_opt = self.adam(list(self.discriminator.parameters()),
+                                           config.discriminator_learning_rate)
+        self.nu_opt = self.adam(list(self.nu.parameters()), config.critic_learning_rate)
+        self.actor_opt = self.adam(self.trainable_parameters(), config.actor_learning_rate)
         self.alpha = float("nan")
 
     # ------------------------------------------------------------------ inputs
@@ -158,7 +139,7 @@ class SafeDICETrainer:
         self.union_s, self.union_next_s = states(union.obs), states(union.next_obs)
         self.labeled_s, self.labeled_next_s = states(labeled.obs), states(labeled.next_obs)
         self.initial_s = states(union.initial_obs)
-        if isinstance(self.policy, TanhGaussianAdapter) and not self.config.init_from_policy:
+        if not self.config.init_from_policy:
             self.policy.module.set_observation_normalizer(union.obs_mean, union.obs_std)
 
     @staticmethod
@@ -224,70 +205,51 @@ class SafeDICETrainer:
         return metrics
 
     # ------------------------------------------------------------------ training
-    def fit(
-        self,
-        unlabeled: Any,
-        nonpreferred: Any = None,
-        *,
-        steps: int | None = None,
-        logger: MetricsLogger | None = None,
-        progress: bool = True,
-        callback: Callable[[int, Any], bool | None] | None = None,
-        callback_every: int = 0,
-    ) -> PolicyAdapter:
-        """Pretrain the discriminator, then train ν and the actor; return the actor.
-
-        ``steps_done`` counts both stages; callbacks run in the second stage only (the actor
-        does not change while the discriminator is pretrained).
-        """
-        if nonpreferred is None:
+    def stages(self, unlabeled: Any = None, nonpreferred: Any = None, *,
+               steps: int) -> list[Stage]:
+        """Discriminator pretraining (no callbacks: the actor does not change), then ν and the
+        actor; ``steps_done`` counts both stages."""
+        if unlabeled is None or nonpreferred is None:
             raise DataError(
                 "SafeDICE needs the union data and a labelled non-preferred set: call "
                 "fit(unlabeled, nonpreferred), e.g. with dataset.split_preferences(...)."
             )
-        union = Transitions(unlabeled, nonpreferred, device=self.device, seed=self.seed,
-                            name="(unlabeled, nonpreferred)")
-        labeled = Transitions(nonpreferred, device=self.device, seed=self.seed + 1,
-                              name="nonpreferred")
+        self.union = Transitions(unlabeled, nonpreferred, device=self.device, seed=self.seed,
+                                 name="(unlabeled, nonpreferred)")
+        self.labeled = Transitions(nonpreferred, device=self.device, seed=self.seed + 1,
+                                   name="nonpreferred")
+        union, labeled = self.union, self.labeled
         self._union_obs, self._union_act = union.obs, union.act
         self._prepare(union, labeled)
-        gen = torch.Generator(device=self.device)
-        gen.manual_seed(self.seed + 2)
-        cfg = self.config
-        steps = cfg.steps if steps is None else steps
-        logger = logger or NullLogger()
-        b = cfg.batch_size
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(self.seed + 2)
+        b = self.config.batch_size
 
-        nan = torch.tensor(float("nan"), device=self.device)
-
-        def padded(metrics: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-            # one CSV layout for both stages: the other stage's columns are NaN
-            return {k: metrics.get(k, nan) for k in METRIC_KEYS}
+        def start_discriminator() -> None:
+            self.discriminator.requires_grad_(True)
 
         def disc_update() -> dict[str, torch.Tensor]:
-            return padded(self.discriminator_update(self.labeled_x[labeled.index(b)],
-                                                    self.union_x[union.index(b)], gen))
+            return self.discriminator_update(self.labeled_x[labeled.index(b)],
+                                             self.union_x[union.index(b)], self.generator)
+
+        def start_main() -> None:
+            self.discriminator.requires_grad_(False)
+            self.union_rewards = self._union_rewards()
 
         def main_update() -> dict[str, torch.Tensor]:
             init = union.index(b, n=len(self.initial_s))
-            return padded(self.update(union.index(b), labeled.index(b), init, gen))
+            return self.update(union.index(b), labeled.index(b), init, self.generator)
 
-        self.policy.train(True)
-        self.discriminator.requires_grad_(True)
-        try:
-            run_steps(self, disc_update, cfg.n_discriminator_steps, desc="safedice-disc",
-                      logger=logger, progress=progress)
-            self.discriminator.requires_grad_(False)
-            start = time.perf_counter()
-            self.union_rewards = self._union_rewards()
-            self.train_wall_clock_s += time.perf_counter() - start
-            run_steps(self, main_update, steps, desc="safedice", logger=logger,
-                      progress=progress, callback=callback, callback_every=callback_every)
-        finally:
-            logger.close()
-        self.policy.train(False)
-        return self.policy
+        return [
+            Stage("safedice-disc", self.config.n_discriminator_steps, disc_update,
+                  prepare=start_discriminator, callbacks=False),
+            Stage("safedice", steps, main_update, prepare=start_main),
+        ]
 
     def hyperparameters(self) -> dict[str, Any]:
         """The config plus the discriminator pretraining length used, JSON-able."""
         return {**asdict(self.config), "n_discriminator_steps": self.config.n_discriminator_steps}
+
+
+register_method("safedice", SafeDICETrainer, SafeDICEConfig,
+                "SafeDICE: union data + labelled non-preferred set (Jang et al. 2023)")

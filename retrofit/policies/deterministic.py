@@ -2,7 +2,7 @@
 
 Observations are standardised by buffers set from data, so the exported module is
 self-contained. As a ``PolicyAdapter`` it is a fixed-variance Gaussian around ``μ(s)``
-(spec/methods.md, "Deterministic policies"): ``log π(a|s) = -||μ(s) - a||² / (2 σ_fixed²)``.
+(docs/methods.md, "Likelihoods"): ``log π(a|s) = -||μ(s) - a||² / (2 σ_fixed²)``.
 """
 
 from __future__ import annotations

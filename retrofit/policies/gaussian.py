@@ -19,7 +19,7 @@ from retrofit.policies.box import BoxPolicy
 
 LOG_STD_MIN = -5.0
 LOG_STD_MAX = 2.0
-ATANH_EPS = 1e-6  # inverse-tanh clip and Jacobian epsilon (spec/methods.md)
+ATANH_EPS = 1e-6  # inverse-tanh clip and Jacobian epsilon
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
 

@@ -6,13 +6,12 @@ dict. Loading uses ``torch.load(weights_only=True)``. Writes are atomic (temp fi
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
 from retrofit import __version__
+from retrofit.atomic import atomic_torch_save
 from retrofit.errors import PolicyError
 from retrofit.policies.deterministic import DeterministicPolicy
 from retrofit.policies.gaussian import TanhGaussianPolicy
@@ -41,14 +40,7 @@ def save_policy(policy: RetrofitPolicy, path: str | Path) -> Path:
         "config": policy.config(),
         "state_dict": {k: v.detach().cpu() for k, v in policy.state_dict().items()},
     }
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_torch_save(path, payload)
     return path
 
 

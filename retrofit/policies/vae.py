@@ -7,7 +7,7 @@ Fujimoto et al., "Off-Policy Deep RL without Exploration" (BCQ, 2019), §4 and A
     loss     ||a - dec(s, z)||² + β_KL · KL(q(z|s, a) || N(0, I)),   z ~ q (reparameterised)
     sample   dec(s, z),  z ~ N(0, I) clipped to [-0.5, 0.5]
 
-The likelihood is intractable; retrofit uses the negative loss as the surrogate (spec/methods.md),
+The likelihood is intractable; retrofit uses the negative loss as the surrogate,
 ``log π(a|s) ≈ -(||a - dec(s, z)||² + β_KL · KL)``, so BC training maximises exactly the quantity
 PREFINE later fine-tunes. BCQ's defaults: latent 2·act_dim, hidden (750, 750), β_KL = 0.5 (BCQ
 averages the reconstruction over action dimensions; here it is summed, as in the spec's form).
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -26,7 +25,6 @@ from torch import nn
 
 from retrofit.errors import ConfigError
 from retrofit.policies.box import BoxPolicy
-from retrofit.policies.cloning import clone_by_likelihood
 from retrofit.policies.gaussian import mlp
 
 LATENT_CLIP = 0.5  # BCQ: prior samples clipped to ±0.5
@@ -140,39 +138,3 @@ class VAEConfig:
                 f"kl_weight={self.kl_weight} must be >= 0 and hidden_sizes="
                 f"{self.hidden_sizes} non-empty."
             )
-
-
-def train_bc_vae(
-    dataset: Any,
-    config: VAEConfig | None = None,
-    *,
-    action_low: np.ndarray | None = None,
-    action_high: np.ndarray | None = None,
-    device: str | torch.device = "auto",
-    seed: int = 0,
-    progress: bool = True,
-) -> VAEPolicy:
-    """Behaviour-clone a ``VAEPolicy`` on every transition of ``dataset`` (BCQ's VAE loss).
-
-    Bounds default to the dataset's own, else its task's action space. Select the episodes to
-    clone first (e.g. ``dataset.select_episodes(retrofit.pretrain.high_reward_episodes(...))``).
-    """
-    from retrofit.pretrain import action_bounds
-
-    config = config or VAEConfig()
-    config.validate()
-    if action_low is None or action_high is None:
-        if getattr(dataset, "action_low", None) is not None and dataset.action_high is not None:
-            action_low, action_high = dataset.action_low, dataset.action_high
-        else:
-            action_low, action_high = action_bounds(dataset)
-    return clone_by_likelihood(
-        dataset,
-        lambda obs_dim, act_dim: VAEPolicy(
-            obs_dim, act_dim, action_low, action_high, config.hidden_sizes, config.latent_dim,
-            config.kl_weight,
-        ),
-        lambda policy, obs, act: -policy.elbo(obs, act),
-        steps=config.steps, batch_size=config.batch_size, learning_rate=config.learning_rate,
-        device=device, seed=seed, name="BC-VAE", progress=progress,
-    )

@@ -1,23 +1,22 @@
-"""Behaviour cloning by maximum likelihood: the loop retrofit's BC policies share.
+"""Behaviour cloning by maximum likelihood, through the one training loop.
 
-``train_bc`` (tanh-Gaussian, ``retrofit.pretrain``) and ``train_bc_vae`` (BCQ VAE,
-``retrofit.policies.vae``) differ only in the module they build and the negative
-log-likelihood they minimise; seeding, observation standardisation, minibatch sampling and
-timing are here, once.
+``train_bc`` (tanh-Gaussian) and ``train_bc_vae`` (BCQ VAE), both in ``retrofit.pretrain``,
+differ only in the module they build and the negative log-likelihood they minimise; seeding,
+observation standardisation, minibatch sampling, the finite-value guard and timing are here.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
-import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from retrofit.device import get_device, make_adam, set_random_seed
 from retrofit.errors import DataError
+from retrofit.training.loop import run_steps
+from retrofit.training.samplers import device_tensor, seeded_generator
 
 PolicyT = TypeVar("PolicyT", bound=torch.nn.Module)
 
@@ -45,8 +44,8 @@ def clone_by_likelihood(
     """
     dev = get_device(device)
     set_random_seed(seed)
-    obs = torch.as_tensor(np.asarray(dataset.observations, dtype=np.float32), device=dev)
-    act = torch.as_tensor(np.asarray(dataset.actions, dtype=np.float32), device=dev)
+    obs = device_tensor(dataset.observations, dev)
+    act = device_tensor(dataset.actions, dev)
     if len(obs) == 0:
         raise DataError(f"The {name} dataset is empty.")
     policy = build(obs.shape[1], act.shape[1]).to(dev)
@@ -54,14 +53,17 @@ def clone_by_likelihood(
         dataset.observations.mean(axis=0), dataset.observations.std(axis=0)
     )
     optimizer = make_adam(list(policy.parameters()), learning_rate)
-    generator = torch.Generator(device=dev)
-    generator.manual_seed(seed)
-    start = time.perf_counter()
-    for _ in tqdm(range(steps), disable=not progress, desc=name.lower(), unit="step"):
+    generator = seeded_generator(dev, seed)
+
+    def update() -> dict[str, torch.Tensor]:
         idx = torch.randint(len(obs), (batch_size,), generator=generator, device=dev)
         loss = nll(policy, obs[idx], act[idx]).mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-    policy.train_wall_clock_s = time.perf_counter() - start  # type: ignore[assignment]
+        return {"loss": loss.detach()}
+
+    clock = SimpleNamespace(device=dev, steps_done=0, train_wall_clock_s=0.0)
+    run_steps(clock, update, steps, desc=name.lower(), progress=progress)
+    policy.train_wall_clock_s = clock.train_wall_clock_s  # type: ignore[assignment]
     return policy.eval()

@@ -7,7 +7,8 @@ import torch
 from retrofit import Retrofitter
 from retrofit.adapters import wrap
 from retrofit.adapters.vae import VAEAdapter
-from retrofit.policies.vae import LATENT_CLIP, VAEConfig, VAEPolicy, train_bc_vae
+from retrofit.policies.vae import LATENT_CLIP, VAEConfig, VAEPolicy
+from retrofit.pretrain import train_bc_vae
 
 from . import ballrun_dataset, preference_sets, run_fresh
 

@@ -54,10 +54,10 @@ def _params(adapter):
 
 
 @pytest.mark.parametrize("name,cls,config", [
-    ("cpq", CPQTrainer, CPQConfig(cost_limit=1.0, batch_size=8, vae_hidden=16, **SMALL)),
+    ("cpq", CPQTrainer, CPQConfig(cost_threshold=1.0, batch_size=8, vae_hidden=16, **SMALL)),
     ("safedice", SafeDICETrainer, SafeDICEConfig(batch_size=8, discriminator_steps=3, **SMALL)),
     ("bc-all", BCTrainer, BCAllConfig(batch_size=8, **SMALL)),
-    ("bc-safe", BCTrainer, BCSafeConfig(batch_size=8, cost_limit=1.0, **SMALL)),
+    ("bc-safe", BCTrainer, BCSafeConfig(batch_size=8, cost_threshold=1.0, **SMALL)),
     ("ppl", PPLTrainer, PPLConfig(batch_size=8, segment_length=4)),
 ])
 def test_trainers_are_deterministic_and_count_steps(data, name, cls, config):
@@ -78,7 +78,7 @@ def test_trainers_are_deterministic_and_count_steps(data, name, cls, config):
 def test_callbacks_run_off_the_clock(data):
     import time
 
-    trainer = CPQTrainer(_policy(), CPQConfig(cost_limit=1.0, batch_size=8, vae_hidden=16,
+    trainer = CPQTrainer(_policy(), CPQConfig(cost_threshold=1.0, batch_size=8, vae_hidden=16,
                                               **SMALL), device="cpu")
     seen = []
 
@@ -106,7 +106,7 @@ def test_safedice_callbacks_only_in_the_second_stage(data):
 
 def test_safedice_discriminator_separates_labelled_data(data):
     trainer = SafeDICETrainer(_policy(), SafeDICEConfig(batch_size=32, discriminator_steps=150,
-                                                        discriminator_lr=1e-3, **SMALL),
+                                                        discriminator_learning_rate=1e-3, **SMALL),
                               device="cpu")
     trainer.fit(*data, steps=1, progress=False)
     with torch.no_grad():
@@ -118,13 +118,13 @@ def test_safedice_discriminator_separates_labelled_data(data):
 
 
 def test_bc_safe_keeps_only_episodes_within_the_limit(data):
-    trainer = BCTrainer(_policy(), BCSafeConfig(batch_size=16, cost_limit=5.0,
+    trainer = BCTrainer(_policy(), BCSafeConfig(batch_size=16, cost_threshold=5.0,
                                                 learning_rate=1e-2, **SMALL), device="cpu")
     trained = trainer.fit(*data, steps=150, progress=False)
     # only the safe (+0.5) episodes are cloned
     assert trained.act(data[0].observations).mean() == pytest.approx(0.5, abs=0.1)
-    with pytest.raises(DataError, match="cost_limit"):
-        BCTrainer(_policy(), BCSafeConfig(cost_limit=0.5, **SMALL), device="cpu").fit(data[1])
+    with pytest.raises(DataError, match="cost_threshold"):
+        BCTrainer(_policy(), BCSafeConfig(cost_threshold=0.5, **SMALL), device="cpu").fit(data[1])
 
 
 def test_ppl_raises_preferred_over_nonpreferred_likelihood(data):
@@ -143,11 +143,13 @@ def test_ppl_raises_preferred_over_nonpreferred_likelihood(data):
     assert gap(trained) > before
 
 
-def test_cost_limit_is_required_with_a_helpful_error():
-    with pytest.raises(ConfigError, match="cost_limit"):
-        CPQConfig().validate()
-    with pytest.raises(ConfigError, match="cost_limit"):
-        BCSafeConfig().validate()
+def test_cost_threshold_is_required_with_a_helpful_error():
+    with pytest.raises(ConfigError, match="cost_threshold"):
+        CPQConfig().check_complete()
+    with pytest.raises(ConfigError, match="cost_threshold"):
+        BCSafeConfig().check_complete()
+    with pytest.raises(ConfigError, match="cost_threshold"):  # the trainer asks before training
+        CPQTrainer(wrap(TanhGaussianPolicy(3, 2, -np.ones(2), np.ones(2))), CPQConfig())
 
 
 def test_retrofitter_runs_baselines_by_name(data):

@@ -30,7 +30,7 @@ def _same(a, b):
 
 
 def test_round_trip_embedded(fb, tmp_path):
-    path = fb.save(tmp_path / "fb.h5")
+    path = feedback.save(fb, tmp_path / "fb.h5")
     back = feedback.load(path)
     _same(fb, back)
     assert np.array_equal(back.dataset.observations, fb.dataset.observations)
@@ -40,7 +40,7 @@ def test_round_trip_embedded(fb, tmp_path):
 
 def test_round_trip_by_reference(fb, dataset, tmp_path):
     dataset.to_hdf5(tmp_path / "data.hdf5")
-    path = fb.save(tmp_path / "sub" / "fb.h5", embed_dataset=False,
+    path = feedback.save(fb, tmp_path / "sub" / "fb.h5", embed_dataset=False,
                    dataset_path=tmp_path / "data.hdf5")
     with h5py.File(path) as handle:
         assert "dataset" not in handle
@@ -50,14 +50,14 @@ def test_round_trip_by_reference(fb, dataset, tmp_path):
 
 
 def test_wrong_dataset_is_caught(fb, tmp_path):
-    path = fb.save(tmp_path / "fb.h5")
+    path = feedback.save(fb, tmp_path / "fb.h5")
     with pytest.raises(DataError, match="different dataset"):
         feedback.load(path, dataset=make_dataset(seed=1))
 
 
 def test_save_by_reference_needs_a_path(fb, tmp_path):
     with pytest.raises(DataError, match="dataset_path"):
-        fb.save(tmp_path / "fb.h5", embed_dataset=False)
+        feedback.save(fb, tmp_path / "fb.h5", embed_dataset=False)
 
 
 def test_hand_made_human_file(dataset, tmp_path):

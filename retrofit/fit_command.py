@@ -1,0 +1,190 @@
+"""``retrofit fit``: retrofit a policy file on a data file with any registered method, from the
+shell, and write the result in the input's own format plus a short report.
+
+What the data file must be depends on the method's ``data_kind``: a DSRL-format dataset for
+``pairs`` methods (split into D_p / D_np at κ, PREFINE §5.1) and ``transitions`` methods (all
+of it); for ``feedback`` methods a feedback file (``retrofit feedback``), or a DSRL dataset from
+which segment feedback is synthesised at κ. Everything is checked before training starts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from retrofit.atomic import atomic_write_text
+from retrofit.errors import ConfigError, DataError
+
+
+@dataclass(frozen=True)
+class FitRequest:
+    """One ``retrofit fit`` call (the command's options, checked by :func:`check_request`)."""
+
+    policy: Path
+    data: Path
+    out: Path
+    method: str = "prefine"
+    cost_threshold: float | None = None
+    algo: str | None = None
+    steps: int | None = None
+    n_preferred: int = 100
+    n_nonpreferred: int = 20
+    episodes: int = 0
+    report_dir: Path | None = None
+    log: str = "csv"
+    checkpoint_every: int = 10_000
+    resume: bool = False
+    overwrite: bool = False
+    overrides: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    device: str = "auto"
+    progress: bool = True
+
+    @property
+    def report_folder(self) -> Path:
+        """Where the report, metrics and checkpoints go (default: ``OUT`` minus suffix + _fit)."""
+        return self.report_dir or self.out.with_name(self.out.stem + "_fit")
+
+
+def _writable(folder: Path) -> None:
+    probe = folder
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK):
+        raise ConfigError(f"cannot write under {folder}: {probe} is not a writable folder.")
+
+
+def check_request(request: FitRequest) -> None:
+    """Refuse a call that would fail late or destroy earlier outputs, before any training."""
+    from retrofit.policy_files import policy_format
+
+    if policy_format(request.out) != policy_format(request.policy):
+        raise ConfigError(
+            f"--out {request.out} must have the input policy's suffix "
+            f"({request.policy.suffix}): the result is written in the input's own format."
+        )
+    if not request.data.is_file():
+        raise DataError(f"data file {request.data} does not exist.")
+    if request.cost_threshold is not None and not request.cost_threshold >= 0:
+        raise ConfigError(f"--cost-threshold {request.cost_threshold} must be a number >= 0.")
+    if request.episodes < 0:
+        raise ConfigError(f"--episodes {request.episodes} must be >= 0.")
+    folder = request.report_folder
+    if request.out.exists() and not (request.overwrite or request.resume):
+        raise ConfigError(f"{request.out} exists: pass --overwrite to replace it.")
+    if folder.exists() and any(folder.iterdir()) and not (request.overwrite or request.resume):
+        raise ConfigError(
+            f"{folder} holds an earlier fit: --resume to continue it, --overwrite to replace it, "
+            "or --report-dir for another folder."
+        )
+    for target in (request.out.parent, folder):
+        _writable(target)
+
+
+def load_training_data(request: FitRequest, data_kind: str) -> tuple[tuple[Any, ...], Any, float]:
+    """``(fit arguments, dataset for plots or None, κ)`` for the method's data kind."""
+    from retrofit import feedback as feedback_module
+    from retrofit.data.dataset import TrajectoryDataset
+
+    if data_kind == "feedback" and feedback_module.is_feedback_file(request.data):
+        fb = feedback_module.load(request.data)
+        kappa = request.cost_threshold if request.cost_threshold is not None else fb.cost_threshold
+        if kappa is None:
+            raise ConfigError("this feedback file records no κ: pass --cost-threshold.")
+        return (fb,), fb.dataset, float(kappa)
+    dataset = TrajectoryDataset.from_hdf5(request.data)
+    if request.cost_threshold is None:
+        raise ConfigError("--cost-threshold K is required: the episode cost threshold κ.")
+    kappa = float(request.cost_threshold)
+    if data_kind == "feedback":
+        fb = feedback_module.synthesize(dataset, cost_threshold=kappa, seed=request.seed)
+        return (fb,), dataset, kappa
+    if data_kind == "transitions":
+        return (dataset,), dataset, kappa
+    preferred, nonpreferred = dataset.split_preferences(
+        cost_threshold=kappa, n_preferred=request.n_preferred,
+        n_nonpreferred=request.n_nonpreferred, seed=request.seed,
+    )
+    return (preferred, nonpreferred), dataset, kappa
+
+
+def run_fit(request: FitRequest) -> dict[str, Any]:
+    """Check, load, train, save, evaluate (``episodes`` > 0) and report; return the report."""
+    from retrofit import Retrofitter
+    from retrofit.methods.registry import get_method
+    from retrofit.policy_files import load_policy_file, save_policy_file
+
+    spec = get_method(request.method)
+    check_request(request)
+    policy = load_policy_file(request.policy, request.algo)
+    data, dataset, kappa = load_training_data(request, spec.data_kind)
+    task = getattr(dataset, "task", None)
+    hyper = dict(request.overrides)
+    if "cost_threshold" in {f for f in spec.config.__dataclass_fields__}:
+        hyper.setdefault("cost_threshold", kappa)
+    folder = request.report_folder
+    retrofitter = Retrofitter(
+        policy, request.method, device=request.device, seed=request.seed,
+        progress=request.progress, log_dir=folder, log=request.log,  # type: ignore[arg-type]
+        checkpoint_every=request.checkpoint_every, overwrite=request.overwrite, **hyper,
+    )
+    result = retrofitter.fit(*data, steps=request.steps, resume=request.resume)
+    save_policy_file(result, request.out)
+    assert retrofitter.trainer is not None
+    report: dict[str, Any] = {
+        "method": request.method, "policy": str(request.policy), "data": str(request.data),
+        "out": str(request.out), "task": task, "cost_threshold": kappa,
+        "steps": retrofitter.trainer.steps_done,
+        "train_wall_clock_s": round(retrofitter.train_wall_clock_s, 3),
+    }
+    if request.episodes:
+        report.update(_evaluate(policy, result, task, kappa, request, dataset, folder))
+    if request.log == "csv" and (folder / "metrics.csv").stat().st_size > 0:
+        from retrofit.plotting import plot_training_metrics
+
+        plot_training_metrics(folder / "learning_curves.png", folder / "metrics.csv",
+                              title=f"{request.method} on {task or request.data.name}")
+        report["learning_curves"] = "learning_curves.png"
+    atomic_write_text(folder / "report.json", json.dumps(report, indent=2))
+    atomic_write_text(folder / "report.md", format_report(report))
+    return report
+
+
+def _evaluate(before: Any, after: Any, task: str | None, kappa: float, request: FitRequest,
+              dataset: Any, folder: Path) -> dict[str, Any]:
+    from retrofit.evaluation import evaluate
+    from retrofit.plotting import plot_reward_cost
+
+    if not task:
+        raise DataError("--episodes needs the data's task (the HDF5 file's env_id attribute).")
+    results = {name: evaluate(pol, task, kappa, episodes=request.episodes, seed=request.seed)
+               for name, pol in (("reference", before), ("retrofitted", after))}
+    plot_reward_cost(folder / "reward_cost.png", dataset.episode_returns(), results, kappa,
+                     title=f"{request.method} on {task}, κ={kappa:g}")
+    return {"reward_cost": "reward_cost.png", "episodes": request.episodes, **{
+        name: {"normalized_reward": r.normalized_reward, "normalized_cost": r.normalized_cost,
+               "reward": r.reward, "cost": r.cost, "safe": bool(r.normalized_cost <= 1)}
+        for name, r in results.items()}}
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """The report as Markdown: what ran, and the before/after table when evaluated."""
+    lines = [f"# retrofit fit: {report['method']}", "",
+             f"- policy `{report['policy']}` → `{report['out']}`",
+             f"- data `{report['data']}` (task {report['task']}, κ = {report['cost_threshold']:g})",
+             f"- {report['steps']} steps, {report['train_wall_clock_s']:.1f} s of training", ""]
+    if "reference" in report:
+        lines += ["| policy | reward | cost | norm. reward | norm. cost | safe |",
+                  "|---|---|---|---|---|---|"]
+        for name in ("reference", "retrofitted"):
+            r = report[name]
+            lines.append(f"| {name} | {r['reward']:.1f} | {r['cost']:.2f} | "
+                         f"{r['normalized_reward']:.3f} | {r['normalized_cost']:.3f} | "
+                         f"{'yes' if r['safe'] else 'no'} |")
+        lines += ["", f"![reward–cost]({report['reward_cost']})", ""]
+    if "learning_curves" in report:
+        lines += [f"![learning curves]({report['learning_curves']})", ""]
+    return "\n".join(lines)

@@ -1,0 +1,263 @@
+"""``BaseTrainer``: the template every method's trainer fills in (SB3's ``BaseAlgorithm.learn``
+calling ``_setup_model``/``train``; d3rlpy's one ``fitter``).
+
+The base owns what every method shares: config validation, device, seeding, counters, the
+stages of a fit (e.g. SafeDICE's discriminator then its main stage; PreSa's optional BC
+pretraining then alignment), the one loop with its finite-value guard, timing, callbacks,
+checkpoints and resume, the training/evaluation mode switch and the final parameter check.
+A method says how to set itself up (``setup``), which data it takes (``data_kind``) and which
+stages a fit runs (``stages``), each stage a function that takes one step and returns metrics.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import torch
+
+from retrofit.adapters.base import PolicyAdapter
+from retrofit.device import get_device, make_adam, set_random_seed, synchronize
+from retrofit.errors import ConfigError, TrainingError
+from retrofit.metrics_log import MetricsLogger, NullLogger
+from retrofit.training.checkpoint import (
+    CHECKPOINT_NAME,
+    apply_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
+from retrofit.training.config import TrainerConfig
+from retrofit.training.guard import FiniteGuard, check_parameters
+from retrofit.training.loop import Callback, Update, run_steps
+
+DataKind = Literal["pairs", "feedback", "transitions"]
+"""What ``fit`` takes: ``pairs`` = (preferred, nonpreferred) trajectory sets; ``feedback`` = one
+segment-feedback object; ``transitions`` = one or more trajectory datasets (ground-truth costs)."""
+
+
+@dataclass
+class Stage:
+    """One phase of a fit: ``steps`` calls of ``update``.
+
+    ``prepare`` runs once on the clock before the stage (set-up that belongs to training, e.g.
+    PreSa's reference scores, SafeDICE's rewards from the trained discriminator), also when a
+    resumed run starts inside or after the stage. ``callbacks``: whether user callbacks run in it
+    (not while a discriminator is pretrained: the policy does not change then).
+    """
+
+    name: str
+    steps: int
+    update: Update
+    prepare: Callable[[], None] | None = None
+    callbacks: bool = True
+
+
+class BaseTrainer(ABC):
+    """Trains a copy of a policy with one method; ``fit(*data)`` returns the trained adapter.
+
+    Subclasses set ``config_class`` and ``data_kind``, implement ``setup`` (build the trainable
+    policy, frozen reference, networks and optimisers; the global seed is set just before) and
+    ``stages`` (check the data, build samplers, return the stages).
+    """
+
+    config_class: ClassVar[type[TrainerConfig]]
+    data_kind: ClassVar[DataKind]
+    method_name: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        policy: PolicyAdapter,
+        config: TrainerConfig | None = None,
+        device: str | torch.device = "auto",
+        seed: int = 0,
+        **setup_kwargs: Any,
+    ) -> None:
+        config = self.config_class() if config is None else config
+        if not isinstance(config, TrainerConfig):
+            raise ConfigError(f"config must be a {self.config_class.__name__}, got "
+                              f"{type(config).__name__}.")
+        config = config.resolved(None)
+        config.validate()
+        config.check_complete()
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise ConfigError(f"seed={seed!r} must be an integer, e.g. seed=0.")
+        self.config = config
+        self.device = get_device(device)
+        self.seed = seed
+        self.steps_done = 0
+        self.train_wall_clock_s = 0.0
+        set_random_seed(seed)
+        self.setup(policy, **setup_kwargs)
+
+    # ------------------------------------------------------------------ what a method fills in
+    @abstractmethod
+    def setup(self, policy: PolicyAdapter, **kwargs: Any) -> None:
+        """Build ``self.policy`` (and networks, optimisers) from ``policy``."""
+
+    @abstractmethod
+    def stages(self, *data: Any, steps: int) -> list[Stage]:
+        """Check ``data`` (``DataError`` before any step), build samplers, return the stages;
+        ``steps`` is the length of the main stage."""
+
+    # ------------------------------------------------------------------ helpers for setup
+    def fine_tuning_copies(
+        self, policy: PolicyAdapter, reference: PolicyAdapter | None = None,
+        frozen: bool = True,
+    ) -> None:
+        """``self.reference`` = frozen copy of ``reference or policy`` (if ``frozen``) and
+        ``self.policy`` = trainable copy of ``policy``; error if nothing is trainable."""
+        if frozen:
+            self.reference = (reference or policy).frozen_copy().to(self.device)
+        self.policy = policy.trainable_copy().to(self.device)
+        if not self.trainable_parameters():
+            raise ConfigError("The policy has no trainable parameters: nothing to fine-tune.")
+
+    def trainable_parameters(self) -> list[torch.nn.Parameter]:
+        """The policy's parameters that require gradients."""
+        return [p for p in self.policy.parameters() if p.requires_grad]
+
+    def adam(self, params: list[torch.Tensor], learning_rate: float) -> torch.optim.Adam:
+        """The optimiser every method uses (fused Adam)."""
+        return make_adam(params, learning_rate)  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ the template
+    def fit(
+        self,
+        *data: Any,
+        steps: int | None = None,
+        logger: MetricsLogger | None = None,
+        progress: bool = True,
+        callback: Callback | None = None,
+        callback_every: int = 0,
+        checkpoint_dir: str | Path | None = None,
+        checkpoint_every: int = 0,
+        resume: bool = False,
+    ) -> PolicyAdapter:
+        """Run the method's stages; return the trained adapter (evaluation mode).
+
+        ``callback(step, trainer)`` runs every ``callback_every`` steps off the clock (its time
+        is excluded from ``train_wall_clock_s``); returning True stops training. With
+        ``checkpoint_dir``, the whole state is saved there every ``checkpoint_every`` steps and on
+        SIGINT/SIGTERM (then ``TrainingError`` says how to resume); ``resume=True`` continues from
+        the checkpoint found there, ending where an uninterrupted run ends.
+        """
+        steps = self.config.steps if steps is None else steps
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise ConfigError(f"steps={steps!r} must be an integer >= 0.")
+        if checkpoint_every < 0:
+            raise ConfigError(f"checkpoint_every={checkpoint_every} must be >= 0 (0: only on "
+                              "interrupt).")
+        logger = logger or NullLogger()
+        plan = self.stages(*data, steps=steps)
+        path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
+        start_stage, start_step = 0, 0
+        payload = None
+        if resume:
+            if path is None or not path.exists():
+                raise ConfigError(f"resume=True needs a checkpoint at {path}; none was found.")
+            payload = load_checkpoint(path)
+            start_stage = int(payload["position"]["stage"])
+            start_step = int(payload["position"]["stage_step"])
+        guard = FiniteGuard(self.device)
+        self.policy.train(True)
+        try:
+            with _interrupt_flag() as interrupted:
+                for index, stage in enumerate(plan):
+                    if index < start_stage:  # finished before the checkpoint: set-up only
+                        if stage.prepare is not None:
+                            stage.prepare()
+                        continue
+                    if stage.prepare is not None:
+                        self._timed(stage.prepare)
+                    done = 0
+                    if payload is not None:  # the stage the checkpoint was taken in
+                        apply_checkpoint(self, payload)
+                        self.steps_done = int(payload["position"]["steps_done"])
+                        self.train_wall_clock_s = float(payload["position"]["train_wall_clock_s"])
+                        done = start_step
+                        payload = None
+                    stage_base = self.steps_done - done
+
+                    def checkpoint(step: int, index: int = index, base: int = stage_base) -> None:
+                        assert path is not None
+                        logger_flush = getattr(logger, "flush", None)
+                        if logger_flush is not None:
+                            logger_flush()
+                        save_checkpoint(path, self, {
+                            "stage": index, "stage_step": step - base, "steps_done": step,
+                            "train_wall_clock_s": self.train_wall_clock_s,
+                            "method": self.method_name,
+                        })
+
+                    stopped = run_steps(
+                        self, stage.update, stage.steps - done, desc=stage.name, logger=logger,
+                        progress=progress, callback=callback if stage.callbacks else None,
+                        callback_every=callback_every,
+                        checkpoint=checkpoint if path is not None else None,
+                        checkpoint_every=checkpoint_every, interrupted=interrupted, guard=guard,
+                    )
+                    if interrupted():
+                        where = f"; checkpoint saved in {path.parent}" if path else ""
+                        raise TrainingError(
+                            f"training interrupted at step {self.steps_done}{where}. Resume with "
+                            "fit(..., checkpoint_dir=..., resume=True) or `retrofit fit ... "
+                            "--resume`." if path else
+                            f"training interrupted at step {self.steps_done} (no checkpoint_dir "
+                            "was given, so nothing was saved)."
+                        )
+                    if stopped:
+                        break
+                else:
+                    if path is not None and plan:  # a finished run resumes to itself
+                        last = len(plan) - 1
+                        save_checkpoint(path, self, {
+                            "stage": last, "stage_step": plan[last].steps,
+                            "steps_done": self.steps_done,
+                            "train_wall_clock_s": self.train_wall_clock_s,
+                            "method": self.method_name,
+                        })
+        finally:
+            logger.close()
+        self.policy.train(False)
+        check_parameters(self._named_policy_parameters(), f"after step {self.steps_done}")
+        return self.policy
+
+    def _named_policy_parameters(self) -> Iterator[tuple[str, torch.Tensor]]:
+        for i, p in enumerate(self.policy.parameters()):
+            yield f"policy.parameters[{i}]", p
+
+    def _timed(self, fn: Callable[[], None]) -> None:
+        start = time.perf_counter()
+        fn()
+        synchronize(self.device)
+        self.train_wall_clock_s += time.perf_counter() - start
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """The resolved config as a JSON-able dict (plus what the method adds)."""
+        return asdict(self.config)
+
+
+@contextmanager
+def _interrupt_flag() -> Iterator[Callable[[], bool]]:
+    """SIGINT/SIGTERM set a flag the loop reads (main thread only); old handlers come back."""
+    flag = {"set": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        flag["set"] = True
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield lambda: flag["set"]
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
