@@ -146,3 +146,15 @@ def test_resume_needs_a_checkpoint(data: dict[str, Any], tmp_path: Path) -> None
     with pytest.raises(ConfigError, match="checkpoint"):
         trainer("prefine", data).fit(*data["pairs"], steps=2, progress=False,
                                      checkpoint_dir=tmp_path, resume=True)
+
+
+def test_tensorboard_logger_writes_events(data: dict[str, Any], tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from retrofit import Retrofitter
+
+    Retrofitter(data["policy"], "prefine", device="cpu", progress=False, log_dir=tmp_path,
+                log="tensorboard", batch_size=8).fit(*data["pairs"], steps=3)
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    assert [e.step for e in events.Scalars("loss")] == [1, 2, 3]
