@@ -101,7 +101,7 @@ def dsrl_url(filename: str, revision: str = DSRL_REVISION) -> str:
 
 
 def dsrl_folder() -> pathlib.Path:
-    """DSRL's own data folder: ``$DSRL_DATASET_DIR``, else ``dsrl``'s cache (``~/.dsrl/datasets``)."""
+    """DSRL's data folder: ``$DSRL_DATASET_DIR``, else ``dsrl``'s cache ``~/.dsrl/datasets``."""
     env_dir = os.environ.get("DSRL_DATASET_DIR")
     if env_dir:
         return pathlib.Path(env_dir).expanduser()
