@@ -262,6 +262,26 @@ PRESA_METHODS = ("presa", "presa-no-zref", "preference-only", "safety-only", "bi
                  "bc-safe-seg", "unified-comparison", "presa-filtered")
 
 
+@app.command("export")
+def export_cmd(
+    policy: Annotated[
+        Path, typer.Argument(help="retrofit .pt, stable-baselines3 .zip or d3rlpy .d3 file.")
+    ],
+    out: Annotated[Path, typer.Option(help="Output file (.pt for TorchScript, .onnx).")],
+    format: Annotated[
+        str | None, typer.Option(help="torchscript | onnx (default: onnx for a .onnx --out).")
+    ] = None,
+    algo: Annotated[
+        str | None, typer.Option(help="SB3 class of a .zip: ppo, a2c, sac, td3, ddpg.")
+    ] = None,
+) -> None:
+    """Export a policy's deterministic action (normalisation and bounds inside) for deployment."""
+    from retrofit.export import export_policy, load_for_export
+
+    path = export_policy(load_for_export(policy, algo), out, format)
+    typer.echo(f"wrote {path}: raw observations in, deterministic actions out")
+
+
 def main() -> None:
     """Entry point of the ``retrofit`` console script.
 
