@@ -131,7 +131,9 @@ def compare(
     out: Annotated[Path, typer.Option(help="Output folder (finished cells are reused).")] = Path(
         "runs/compare"
     ),
-    dataset: Annotated[str | None, typer.Option(help="DSRL HDF5 (default: shipped).")] = None,
+    dataset: Annotated[str | None, typer.Option(
+        help="DSRL HDF5 (default: shipped; 'dsrl': DSRL's own file, downloaded if needed)."
+    )] = None,
     thresholds: Annotated[str | None, typer.Option(help="κ values, e.g. 10,20,40 "
                                                    "(default: the task's set).")] = None,
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0",
