@@ -132,7 +132,9 @@ def compare(
     out: Annotated[Path, typer.Option(help="Output folder (finished cells are reused).")] = Path(
         "runs/compare"
     ),
-    dataset: Annotated[str | None, typer.Option(help="DSRL HDF5 (default: shipped).")] = None,
+    dataset: Annotated[str | None, typer.Option(
+        help="DSRL HDF5 (default: shipped; 'dsrl': DSRL's own file, downloaded if needed)."
+    )] = None,
     thresholds: Annotated[str | None, typer.Option(help="κ values, e.g. 10,20,40 "
                                                    "(default: the task's set).")] = None,
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0",
@@ -301,6 +303,26 @@ def presa(
         steps=steps, n_preferred=100, n_nonpreferred=20, episodes=episodes, report_dir=log_dir,
         log="csv", checkpoint_every=10_000, resume=False, overwrite=overwrite, set_=set_,
         seed=seed, device=device, quiet=quiet)
+
+
+@app.command("export")
+def export_cmd(
+    policy: Annotated[
+        Path, typer.Argument(help="retrofit .pt, stable-baselines3 .zip or d3rlpy .d3 file.")
+    ],
+    out: Annotated[Path, typer.Option(help="Output file (.pt for TorchScript, .onnx).")],
+    format: Annotated[
+        str | None, typer.Option(help="torchscript | onnx (default: onnx for a .onnx --out).")
+    ] = None,
+    algo: Annotated[
+        str | None, typer.Option(help="SB3 class of a .zip: ppo, a2c, sac, td3, ddpg.")
+    ] = None,
+) -> None:
+    """Export a policy's deterministic action (normalisation and bounds inside) for deployment."""
+    from retrofit.export import export_policy, load_for_export
+
+    path = export_policy(load_for_export(policy, algo), out, format)
+    typer.echo(f"wrote {path}: raw observations in, deterministic actions out")
 
 
 def main() -> None:

@@ -42,7 +42,8 @@ class CompareConfig:
     task: DSRL task (``BallRun`` or ``OfflineBallRun-v0``).
     methods: registered method names (``retrofit.methods.registry.available_methods()``).
     out: output folder (created; finished cells in it are reused).
-    dataset: DSRL-format HDF5 file (None: the shipped demo dataset; only for the demo task).
+    dataset: DSRL-format HDF5 file (None: the shipped demo dataset; only for the demo task;
+        ``"dsrl"``: DSRL's own file for the task, downloaded if needed, ``from_dsrl``).
     cost_thresholds: κ values (None: the task's constraint-variation set).
     seeds: seeds; each seed draws its own π_ref, D_p/D_np split and training randomness.
     steps: training iterations of every method (SafeDICE's discriminator pretraining adds
@@ -220,6 +221,9 @@ def _load_dataset(config: CompareConfig) -> Any:
                 "--out FILE`)."
             )
         return shipped, path
+    if config.dataset == "dsrl":
+        dsrl_data = TrajectoryDataset.from_dsrl(env_id)
+        return dsrl_data, str(dsrl_data.metadata["source"])
     path = config.dataset
     return TrajectoryDataset.from_hdf5(path, task=env_id), str(path)
 

@@ -141,30 +141,47 @@ class TrajectoryDataset:
         )
 
     @classmethod
-    def from_dsrl(cls, task: str, h5path: str | None = None) -> TrajectoryDataset:
-        """Load DSRL's own data file for ``task`` with ``dsrl``'s loader; never downloads.
+    def from_dsrl(
+        cls,
+        task: str,
+        h5path: str | None = None,
+        download: bool = True,
+        cache_dir: str | os.PathLike[str] | None = None,
+    ) -> TrajectoryDataset:
+        """Load DSRL's own data file for ``task`` with ``dsrl``'s loader, downloading it if needed.
 
-        Without ``h5path`` the file is looked up in ``$DSRL_DATASET_DIR`` (else ``dsrl``'s cache,
-        ``~/.dsrl/datasets``) under DSRL's file name, e.g. ``SafetyBallRun-v0-80-940.hdf5``.
+        Where the file is looked for, in order: ``h5path``; DSRL's folder (``$DSRL_DATASET_DIR``,
+        else ``dsrl``'s cache ``~/.dsrl/datasets``) under DSRL's file name, e.g.
+        ``SafetyBallRun-v0-80-940.hdf5``; with ``download=True``, ``huggingface_hub``'s cache
+        (``cache_dir``, default ``HF_HUB_CACHE``), where ``hf_hub_download`` fetches it from
+        DSRL's dataset ``YYY-45/DSRL`` when it is not there yet
+        (:func:`retrofit.data.dsrl_files.fetch_dsrl_file`). Offline and without the file, the
+        ``DataError`` names the file, its URL and the folder to put it in.
         """
+        from retrofit.data import dsrl_files
         from retrofit.envs import make_env
 
         env_id = str(canonical_task(task))
+        if h5path is None:
+            entry = dsrl_files.dsrl_file(env_id)
+            local = dsrl_files.dsrl_folder() / entry.filename
+            if local.is_file():
+                h5path = str(local)
+            elif download:
+                h5path = str(dsrl_files.fetch_dsrl_file(env_id, cache_dir=cache_dir))
+            else:
+                raise DataError(
+                    f"h5path={str(local)!r}: DSRL's data file for {env_id} is not there and "
+                    f"download=False. Put the file there (DSRL's URL is "
+                    f"{dsrl_files.dsrl_url(entry.filename)}), pass download=True or h5path=..., "
+                    f"or make DSRL-format data for {env_id} with `retrofit collect`."
+                )
+        elif not pathlib.Path(h5path).is_file():
+            raise DataError(f"h5path={h5path!r}: no such file.")
         env = make_env(env_id)
         try:
-            offline = env.unwrapped
-            if h5path is None:
-                h5path = str(_dsrl_cache_path(offline.dataset_url))
-            if not pathlib.Path(h5path).is_file():
-                raise DataError(
-                    f"h5path={h5path!r}: DSRL's data file for {env_id} is not there and retrofit "
-                    "never downloads it. Put the file there (or set DSRL_DATASET_DIR to its "
-                    f"folder; DSRL's URL is {offline.dataset_url}), pass h5path=..., or make "
-                    f"DSRL-format data for {env_id} in the real environment with "
-                    "`retrofit collect`."
-                )
             try:
-                data = offline.get_dataset(h5path=h5path)
+                data = env.unwrapped.get_dataset(h5path=h5path)
             except (AssertionError, KeyError, OSError) as exc:
                 raise DataError(f"dsrl could not read {h5path!r}: {exc!r}") from exc
         finally:
@@ -394,18 +411,6 @@ def _optional_bounds(value: np.ndarray | float | None, act_dim: int) -> np.ndarr
         return None
     arr = np.asarray(value, dtype=np.float32)
     return np.full(act_dim, arr, dtype=np.float32) if arr.ndim == 0 else arr.copy()
-
-
-def _dsrl_cache_path(dataset_url: str) -> pathlib.Path:
-    """Where ``dsrl`` keeps ``dataset_url``'s file: ``$DSRL_DATASET_DIR`` or its own cache."""
-    env_dir = os.environ.get("DSRL_DATASET_DIR")
-    if env_dir:
-        folder = pathlib.Path(env_dir).expanduser()
-    else:
-        from dsrl import offline_env
-
-        folder = pathlib.Path(offline_env.DATASET_PATH)
-    return folder / pathlib.PurePosixPath(dataset_url).name
 
 
 def action_bounds(dataset: Any) -> tuple[np.ndarray, np.ndarray]:

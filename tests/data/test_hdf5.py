@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import pathlib
-import urllib.request
 
 import h5py
 import numpy as np
@@ -113,24 +112,22 @@ def test_dsrl_loader_reads_what_we_write(
     assert set(theirs) == set(DSRL_KEYS)  # our extras are attributes, not datasets
 
 
-def test_from_dsrl_uses_the_cache_dir_and_never_downloads(
+def test_from_dsrl_uses_dsrl_folder_first(
     tmp_path: pathlib.Path, real_data: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-
-    def no_download(*args: object, **kwargs: object) -> None:
-        raise AssertionError("from_dsrl tried to download")
-
-    monkeypatch.setattr(urllib.request, "urlretrieve", no_download)
     monkeypatch.setenv("DSRL_DATASET_DIR", str(tmp_path))
-    with pytest.raises(DataError, match=rf"{DSRL_FILE}.*never downloads.*retrofit collect"):
-        TrajectoryDataset.from_dsrl("BallRun")
+    with pytest.raises(DataError, match=rf"{DSRL_FILE}.*download=False.*retrofit collect"):
+        TrajectoryDataset.from_dsrl("BallRun", download=False)
     write_dsrl_style(tmp_path / DSRL_FILE, real_data)
-    ds = TrajectoryDataset.from_dsrl("BallRun")
+    ds = TrajectoryDataset.from_dsrl("BallRun")  # found in the folder: huggingface_hub not asked
     assert ds.task == TASK
+    assert ds.metadata["source"] == str(tmp_path / DSRL_FILE)
     assert_same_as_dsrl(ds, dsrl_load(tmp_path / DSRL_FILE))
     other = tmp_path / "elsewhere.hdf5"
     write_dsrl_style(other, real_data)
     assert len(TrajectoryDataset.from_dsrl(TASK, h5path=str(other))) == len(ds)
+    with pytest.raises(DataError, match="no such file"):
+        TrajectoryDataset.from_dsrl(TASK, h5path=str(tmp_path / "missing.hdf5"))
 
 
 @pytest.mark.parametrize("compression", [None, "gzip", "lzf"])
