@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from retrofit.errors import PolicyError
+from retrofit.errors import ConfigError, PolicyError
 
 SB3_ALGOS = ("PPO", "A2C", "SAC", "TD3", "DDPG")
 
@@ -37,7 +37,7 @@ def load_policy_file(path: str | Path, algo: str | None = None) -> Any:
         return load_policy(path)
     if kind == "sb3":
         if algo is None or algo.upper() not in SB3_ALGOS:
-            raise PolicyError(
+            raise ConfigError(
                 f"{path} is a stable-baselines3 model: say which algorithm saved it with "
                 f"--algo ({', '.join(SB3_ALGOS)}); got {algo!r}."
             )
