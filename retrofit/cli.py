@@ -27,6 +27,9 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed for data split, training, evaluation.")] = 0,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     quiet: Annotated[bool, typer.Option(help="Hide progress bars.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Write over the files of a non-empty --out.")] = (
+        False
+    ),
 ) -> None:
     """Pretrain a reference on the shipped BallCircle data, retrofit it with PREFINE, compare."""
     from retrofit.demo import DemoConfig, format_table, run_demo
@@ -35,13 +38,13 @@ def demo(
         dataset=dataset, cost_threshold=cost_threshold, prefine_steps=steps, bc_steps=bc_steps,
         episodes=episodes, seed=seed, device=device, progress=not quiet,
     )
-    report = run_demo(config, out)
+    report = run_demo(config, out, overwrite=overwrite)
     typer.echo(format_table(report))
     typer.echo(f"wrote {out / 'demo.json'} and {out / 'reward_cost.png'}")
 
 
-def _floats(text: str) -> tuple[float, ...]:
-    return tuple(float(x) for x in text.split(",") if x.strip())
+def _floats(text: str, option: str = "--thresholds") -> tuple[float, ...]:
+    return _csv_list(text, float, option) or ()
 
 
 @app.command()
@@ -62,15 +65,17 @@ def collect(
     cache_dir: Annotated[Path | None, typer.Option(help="Reuse trained snapshots here.")] = None,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
     quiet: Annotated[bool, typer.Option(help="Hide progress bars.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
 ) -> None:
     """Make a DSRL-format dataset in the real environment (PPO on r − k·c, several k and noises)."""
     from retrofit.collect import collect_dataset
     from retrofit.collect.collector import dsrl_filename
 
+    floats = {name: _floats(text, f"--{name.replace('_', '-')}") for name, text in
+              (("penalties", penalties), ("budgets", budgets), ("noise_levels", noise_levels))}
     data = collect_dataset(
-        task, out, episodes, train_steps=train_steps, penalties=_floats(penalties),
-        budgets=_floats(budgets), noise_levels=_floats(noise_levels), seed=seed,
-        progress=not quiet, cache_dir=cache_dir,
+        task, out, episodes, train_steps=train_steps, seed=seed, progress=not quiet,
+        cache_dir=cache_dir, overwrite=overwrite, **floats,
     )
     path = out / dsrl_filename(data) if out.is_dir() or not out.suffix else out
     typer.echo(f"wrote {path}: {data.n_episodes} episodes, {len(data)} transitions")
@@ -89,10 +94,25 @@ def tasks() -> None:
         )
 
 
-def _csv_list(text: str | None, cast: type) -> tuple | None:
+def _csv_list(text: str | None, cast: type, option: str) -> tuple | None:
+    """Comma-separated values of ``option``; a value ``cast`` refuses is a ConfigError."""
+    from retrofit.errors import ConfigError
+
     if text is None or not text.strip():
         return None
-    return tuple(cast(x) for x in text.split(",") if x.strip())
+    values = []
+    for item in (x.strip() for x in text.split(",")):
+        if not item:
+            continue
+        try:
+            values.append(cast(item))
+        except ValueError:
+            kind = "integers" if cast is int else "numbers"
+            raise ConfigError(
+                f"{option} {text!r}: {item!r} is not a number; give comma-separated {kind}, "
+                "e.g. 10,20,40."
+            ) from None
+    return tuple(values)
 
 
 def _assignments(items: list[str] | None, example: str) -> dict[str, object]:
@@ -155,12 +175,17 @@ def compare(
                                                    "override; repeatable.")] = None,
     quiet: Annotated[bool, typer.Option(help="Hide progress bars.")] = True,
 ) -> None:
-    """Train every method on the same data and iterations; time, evaluate, write CSV/MD/PNGs."""
+    """Train every method on the same data and iterations; time, evaluate, write CSV/MD/PNGs.
+
+    An existing --out with other methods, κ values or seeds gains their cells (one results
+    table); another dataset or other settings in the same --out is refused.
+    """
     from retrofit.compare import CompareConfig, run_compare
 
     config = CompareConfig(
-        task=task, methods=_csv_list(methods, str) or (), out=out, dataset=dataset,
-        cost_thresholds=_csv_list(thresholds, float), seeds=_csv_list(seeds, int) or (0,),
+        task=task, methods=_csv_list(methods, str, "--methods") or (), out=out, dataset=dataset,
+        cost_thresholds=_csv_list(thresholds, float, "--thresholds"),
+        seeds=_csv_list(seeds, int, "--seeds") or (0,),
         steps=steps, batch_size=batch_size, eval_episodes=episodes,
         checkpoint_every=checkpoint_every, checkpoint_episodes=checkpoint_episodes,
         safe_reward_fraction=safe_reward_fraction, bc_steps=bc_steps, device=device,
@@ -186,12 +211,16 @@ def feedback(
     seed: Annotated[int, typer.Option(help="Seed of every random draw.")] = 0,
     link_dataset: Annotated[bool, typer.Option(help="Refer to DATASET by path and fingerprint "
                                                "instead of embedding a copy.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out file.")] = False,
 ) -> None:
     """Synthesize PreSa segment-pair feedback (reward preference + safety labels) from data."""
     import json
 
     from retrofit import feedback as feedback_module
     from retrofit.data.dataset import TrajectoryDataset
+    from retrofit.outputs import check_output_file
+
+    check_output_file(out, overwrite)
 
     data = TrajectoryDataset.from_hdf5(dataset, task=task)
     fb = feedback_module.synthesize(
@@ -227,18 +256,36 @@ def presa(
     seed: Annotated[int, typer.Option(help="Training and evaluation seed.")] = 0,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     quiet: Annotated[bool, typer.Option(help="Hide progress bars.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out file and write "
+                                            "into a non-empty --log-dir.")] = False,
 ) -> None:
     """Align a saved policy to segment feedback with PreSa (or one of its variants); save it."""
     from retrofit import Retrofitter
     from retrofit import feedback as feedback_module
+    from retrofit.errors import ConfigError
     from retrofit.evaluation import evaluate
-    from retrofit.policies.io import load_policy, save_policy
+    from retrofit.outputs import check_output_file, check_output_free, check_writable
+    from retrofit.policies.io import check_policy_matches_data, load_policy, save_policy
 
     if method not in PRESA_METHODS:
         raise typer.BadParameter(f"--method {method!r}: use one of {', '.join(PRESA_METHODS)}.")
+    if episodes < 0 or (steps is not None and steps < 1):
+        raise ConfigError(f"--episodes {episodes} must be >= 0 and --steps {steps} >= 1.")
+    check_output_file(out, overwrite)
+    if log_dir is not None:
+        check_output_free(log_dir, overwrite, option="--log-dir")
+        check_writable(log_dir, option="--log-dir")
     reference = load_policy(policy)
     fb = feedback_module.load(feedback_file)
+    check_policy_matches_data(reference, fb)
     overrides = _assignments(set_, "FIELD=VALUE, e.g. eta=0.5")
+    kappa = fb.cost_threshold if cost_threshold is None else cost_threshold
+    if episodes and (not fb.task or kappa is None):  # checked before training, not after
+        raise ConfigError(
+            "--episodes: evaluation needs the feedback dataset's task and a cost threshold: this "
+            f"feedback has task={fb.task!r}, cost_threshold={fb.cost_threshold!r} "
+            "(pass --cost-threshold for human labels without one, or --episodes 0)."
+        )
     retrofitter = Retrofitter(reference, method, device=device, seed=seed, progress=not quiet,
                               log_dir=log_dir, **overrides)
     aligned = retrofitter.fit(fb, steps=steps)
@@ -246,13 +293,7 @@ def presa(
     typer.echo(f"wrote {out} ({retrofitter.trainer.steps_done} steps, "
                f"{retrofitter.train_wall_clock_s:.0f} s)")
     if episodes:
-        kappa = fb.cost_threshold if cost_threshold is None else cost_threshold
-        if not fb.task or kappa is None:
-            raise typer.BadParameter(
-                "Evaluation needs the feedback dataset's task and a cost threshold: this "
-                f"feedback has task={fb.task!r}, cost_threshold={fb.cost_threshold!r} "
-                "(pass --cost-threshold for human labels without one)."
-            )
+        assert fb.task is not None and kappa is not None
         for name, pol in (("reference", reference), (method, aligned)):
             result = evaluate(pol, fb.task, kappa, episodes=episodes, seed=seed)
             typer.echo(f"{name}: {result}")

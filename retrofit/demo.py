@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from retrofit.atomic import atomic_write_text
-from retrofit.errors import DataError
+from retrofit.errors import ConfigError, DataError
 
 DEMO_TASK = "OfflineBallCircle-v0"
 # Datasets shipped in retrofit/data/default/, by task (each made by `retrofit collect`).
@@ -67,6 +67,20 @@ class DemoConfig:
     device: str = "auto"
     progress: bool = True
 
+    def __post_init__(self) -> None:
+        from retrofit.data.splits import check_cost_threshold
+
+        check_cost_threshold(self.cost_threshold)
+        for name in ("n_preferred", "n_nonpreferred", "bc_steps", "prefine_steps", "episodes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                option = {"prefine_steps": "steps"}.get(name, name)
+                raise ConfigError(
+                    f"{name}={value!r} must be an integer >= 1 (CLI: --{option.replace('_', '-')})."
+                )
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"seed={self.seed!r} must be an integer >= 0.")
+
 
 def _scores(result: Any) -> dict[str, float]:
     return {
@@ -96,16 +110,23 @@ def format_table(report: dict[str, Any]) -> str:
     return "\n".join([header, *lines])
 
 
-def run_demo(config: DemoConfig, out: str | Path) -> dict[str, Any]:
-    """Run the demo: write demo.json, reward_cost.png and both policies; return the report."""
+def run_demo(config: DemoConfig, out: str | Path, *, overwrite: bool = False) -> dict[str, Any]:
+    """Run the demo: write demo.json, reward_cost.png and both policies; return the report.
+
+    A non-empty ``out`` is refused unless ``overwrite`` (:class:`~retrofit.errors.ConfigError`),
+    and ``out`` is checked writable before any training.
+    """
     from retrofit.data.dataset import TrajectoryDataset
     from retrofit.evaluation import evaluate
+    from retrofit.outputs import check_output_free, check_writable
     from retrofit.plotting import plot_reward_cost
     from retrofit.policies.io import save_policy
     from retrofit.pretrain import BCConfig, pretrain_reference
     from retrofit.retrofitter import Retrofitter
 
     out = Path(out)
+    check_output_free(out, overwrite)
+    check_writable(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     path = config.dataset or default_dataset_path(config.task)

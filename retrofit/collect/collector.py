@@ -269,6 +269,7 @@ def collect_dataset(
     seed: int = 0,
     progress: bool = True,
     cache_dir: str | Path | None = None,
+    overwrite: bool = False,
 ) -> TrajectoryDataset:
     """Make a DSRL-format dataset of ``task`` in its real environment and write it to ``out``.
 
@@ -289,11 +290,19 @@ def collect_dataset(
         seed: fixes training and rollouts; equal seeds give equal datasets.
         progress: show tqdm progress bars.
         cache_dir: reuse trained snapshots from this folder (and store new ones there).
+        overwrite: replace an existing output file; without it an existing one is refused
+            before any training (:func:`check_collect_output`).
 
     Returns:
         The :class:`~retrofit.data.dataset.TrajectoryDataset`; its ``metadata`` records the config
         and each episode's provenance.
     """
+    if isinstance(train_steps, bool) or not isinstance(train_steps, int) or train_steps < 1:
+        raise ConfigError(
+            f"train_steps={train_steps!r} (--train-steps) must be an integer >= 1: with no PPO "
+            "training every behaviour policy would be the untrained one (checkpoint 0.0 "
+            "already adds untrained snapshots). Give e.g. 60000."
+        )
     config = CollectConfig(
         penalties=tuple(float(k) for k in penalties),
         budgets=tuple(float(b) for b in budgets),
@@ -304,13 +313,48 @@ def collect_dataset(
         ),
         seed=int(seed),
     )
+    if out is not None:
+        check_collect_output(task, out, n_episodes, overwrite=overwrite, cache_dir=cache_dir)
     dataset = collect(task, n_episodes, config, progress=progress, cache_dir=cache_dir)
     if out is not None:
         path = Path(out)
         if path.is_dir() or not path.suffix:
             path = path / dsrl_filename(dataset)
+        if path.exists() and not overwrite:  # a file named by its max cost appeared meanwhile
+            raise ConfigError(f"out: {str(path)!r} exists; pass overwrite=True to replace it.")
         dataset.to_hdf5(path)
     return dataset
+
+
+def check_collect_output(task: str, out: str | Path, n_episodes: int, *, overwrite: bool = False,
+                         cache_dir: str | Path | None = None) -> None:
+    """Refuse, before any training, an output that exists or cannot be written.
+
+    ``out`` as a file: it must not exist (unless ``overwrite``) and its folder must be writable.
+    ``out`` as a folder: it must be writable and hold no ``Safety<Task>-*-<n_episodes>.hdf5``
+    (the file :func:`dsrl_filename` would name; its max-cost part is known only at the end).
+    ``cache_dir`` must be writable too.
+    """
+    from retrofit.outputs import check_output_file, check_writable
+
+    if isinstance(n_episodes, bool) or not isinstance(n_episodes, int) or n_episodes < 1:
+        raise ConfigError(f"n_episodes={n_episodes!r} must be an integer >= 1 (--episodes).")
+    path = Path(out)
+    if cache_dir is not None:
+        check_writable(cache_dir, option="--cache-dir")
+    if path.is_dir() or not path.suffix:
+        check_writable(path)
+        if path.is_dir() and not overwrite:
+            name = task_info(task).env_id.removeprefix("Offline")
+            clashes = sorted(p.name for p in path.glob(f"Safety{name}-*-{n_episodes}.hdf5"))
+            if clashes:
+                raise ConfigError(
+                    f"--out {str(path)!r} already holds {clashes[0]} ({name}, {n_episodes} "
+                    "episodes), which this run could replace; pass --overwrite, or choose "
+                    "another --out."
+                )
+        return
+    check_output_file(path, overwrite)
 
 
 def dsrl_filename(dataset: TrajectoryDataset) -> str:
