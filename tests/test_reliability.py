@@ -505,3 +505,42 @@ def test_a_cell_process_exits_when_its_parent_is_killed(tmp_path: Path) -> None:
     while time.monotonic() < deadline and _alive(child):
         time.sleep(0.05)
     assert not _alive(child)
+
+
+# ---------------------------------------------------------------------------- collection
+TINY_COLLECT = {"penalties": (0.0,), "budgets": (0.5,), "switch_fraction": 0.5,
+                "train_steps": 64, "checkpoints": (0.0, 1.0), "noise_levels": (0.0, 0.3),
+                "progress": False}
+
+
+def test_interrupted_collection_resumes_from_its_blocks_to_the_same_bytes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from retrofit.collect import collector
+    from retrofit.collect.collector import collect_dataset
+
+    monkeypatch.setattr(collector, "ROLLOUT_BLOCK", 2)
+    clean = collect_dataset("BallRun", tmp_path / "clean.hdf5", 5, seed=7, **TINY_COLLECT)
+    real_rollout = collector.rollout_episode
+    calls: list[int] = []
+
+    def rollout(*args: Any, **kwargs: Any) -> dict[str, np.ndarray]:
+        calls.append(int(args[3][1]))  # the episode index in its seed [seed, i]
+        if calls == [0, 1, 2, 3]:
+            raise KeyboardInterrupt  # Ctrl-C in episode 3, inside the second block
+        return real_rollout(*args, **kwargs)
+
+    monkeypatch.setattr(collector, "rollout_episode", rollout)
+    cache = tmp_path / "cache"
+    with pytest.raises(KeyboardInterrupt):
+        collect_dataset("BallRun", tmp_path / "resumed.hdf5", 5, seed=7, cache_dir=cache,
+                        **TINY_COLLECT)
+    assert not (tmp_path / "resumed.hdf5").exists()
+    assert len(list(cache.glob("rollouts/*/episodes*.npz"))) == 1  # episodes 0-1 kept
+    calls.clear()
+    calls.append(-1)  # no more interruptions
+    resumed = collect_dataset("BallRun", tmp_path / "resumed.hdf5", 5, seed=7, cache_dir=cache,
+                              **TINY_COLLECT)
+    assert calls[1:] == [2, 3, 4]  # the finished block was not rolled out again
+    assert (tmp_path / "resumed.hdf5").read_bytes() == (tmp_path / "clean.hdf5").read_bytes()
+    assert resumed.metadata == clean.metadata
