@@ -306,14 +306,36 @@ PRESA_METHODS = ("presa", "presa-no-zref", "preference-only", "safety-only", "bi
 def main() -> None:
     """Entry point of the ``retrofit`` console script.
 
-    retrofit's own errors (bad data, policy, option) are the user's to fix, so they print as
-    one ``error:`` line (exit status 2) instead of a traceback; anything else is a bug and keeps
-    its traceback.
+    Every user error is one ``error:`` line on stderr and exit status 2, instead of a traceback
+    or a usage box: retrofit's own errors (bad data, policy, option) and click's usage errors
+    (a missing option, ``--episodes abc``). Anything else is a bug and keeps its traceback.
+    ``retrofit`` alone still prints the help.
     """
+    try:  # typer 0.2x ships its own copy of click; its exceptions are those, not click's
+        from typer._click import exceptions as click
+    except ImportError:  # pragma: no cover - older typer uses click itself
+        from click import exceptions as click  # type: ignore[no-redef]
+
     from retrofit.errors import RetrofitError
 
     try:
-        app()  # click handles usage errors itself (exit status 2, usage line)
+        code = app(standalone_mode=False)
     except RetrofitError as exc:
         typer.echo(f"error: {type(exc).__name__}: {exc}", err=True)
         raise SystemExit(2) from None
+    except click.NoArgsIsHelpError as exc:
+        exc.show()
+        raise SystemExit(exc.exit_code) from None
+    except click.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "retrofit"
+        message = " ".join(exc.format_message().split())
+        typer.echo(f"error: {message} (see `{where} --help`)", err=True)
+        raise SystemExit(2) from None
+    except click.ClickException as exc:
+        typer.echo(f"error: {' '.join(exc.format_message().split())}", err=True)
+        raise SystemExit(exc.exit_code) from None
+    except click.Abort:
+        typer.echo("Aborted!", err=True)
+        raise SystemExit(1) from None
+    if isinstance(code, int) and code:  # click's Exit (e.g. Ctrl-C: 130) comes back as a code
+        raise SystemExit(code)

@@ -262,6 +262,11 @@ CLI_CASES = [
      "--log-dir="),
     (["presa", "{wrong}", "{fb}", "--out", "{root}/p.pt"],
      "observation_dim: the policy takes observations of size 8 but the data's are of size 7"),
+    # click's own usage errors are one line too, not a usage box
+    (["demo", "--out", "{root}/d", "--episodes", "abc"], "Invalid value for '--episodes'"),
+    (["presa", "{ref}", "{fb}", "--out", "{root}/p.pt", "--method", "dpo"],
+     "--method 'dpo': use one of presa,"),
+    (["compare", "--out", "{root}/cmp"], "Missing argument 'task'"),
 ]
 
 
