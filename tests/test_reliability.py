@@ -549,3 +549,16 @@ def test_interrupted_collection_resumes_from_its_blocks_to_the_same_bytes(
     assert calls[1:] == [2, 3, 4]  # the finished block was not rolled out again
     assert (tmp_path / "resumed.hdf5").read_bytes() == (tmp_path / "clean.hdf5").read_bytes()
     assert resumed.metadata == clean.metadata
+
+
+def test_cells_from_before_dataset_hashes_are_reused_only_for_the_same_file(tmp_path: Path) -> None:
+    from retrofit.compare.harness import _check_reusable, cell_settings
+
+    config = _tiny_compare(tmp_path, "data.hdf5", ("bc-all",))
+    expected = cell_settings(config, "bc-all", "ab" * 32)
+    legacy = {k: v for k, v in expected.items() if k != "dataset_sha256"}
+    cell = tmp_path / "cell.json"
+    cell.write_text(json.dumps({"settings": {**legacy, "dataset": "data.hdf5"}}))
+    _check_reusable(cell, expected, str(Path("data.hdf5").absolute()))
+    with pytest.raises(ConfigError, match="other settings"):
+        _check_reusable(cell, expected, str(tmp_path / "other.hdf5"))
