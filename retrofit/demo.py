@@ -116,17 +116,19 @@ def run_demo(config: DemoConfig, out: str | Path, *, overwrite: bool = False) ->
     A non-empty ``out`` is refused unless ``overwrite`` (:class:`~retrofit.errors.ConfigError`),
     and ``out`` is checked writable before any training.
     """
+    from retrofit.outputs import check_output_free, check_writable
+
+    out = Path(out)
+    check_output_free(out, overwrite)  # before the heavy imports: refusals take no time
+    check_writable(out)
+
     from retrofit.data.dataset import TrajectoryDataset
     from retrofit.evaluation import evaluate
-    from retrofit.outputs import check_output_free, check_writable
     from retrofit.plotting import plot_reward_cost
     from retrofit.policies.io import save_policy
     from retrofit.pretrain import BCConfig, pretrain_reference
     from retrofit.retrofitter import Retrofitter
 
-    out = Path(out)
-    check_output_free(out, overwrite)
-    check_writable(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     path = config.dataset or default_dataset_path(config.task)
