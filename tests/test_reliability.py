@@ -562,3 +562,19 @@ def test_cells_from_before_dataset_hashes_are_reused_only_for_the_same_file(tmp_
     _check_reusable(cell, expected, str(Path("data.hdf5").absolute()))
     with pytest.raises(ConfigError, match="other settings"):
         _check_reusable(cell, expected, str(tmp_path / "other.hdf5"))
+
+
+def test_feedback_refuses_a_bool_threshold_and_bad_metadata_json(tmp_path: Path) -> None:
+    from retrofit import feedback
+    from retrofit.demo import default_dataset_path
+
+    data = TrajectoryDataset.from_hdf5(default_dataset_path())
+    with pytest.raises(DataError, match=r"cost_threshold=True \(bool\) must be a real number"):
+        feedback.synthesize(data, n_pairs=8, segment_length=8, cost_threshold=True)
+    fb = feedback.synthesize(data, n_pairs=32, segment_length=8, cost_threshold=20.0)
+    path = tmp_path / "fb.h5"
+    fb.save(path, embed_dataset=False, dataset_path=default_dataset_path())
+    with h5py.File(path, "r+") as handle:
+        handle.attrs["metadata"] = "{not json"
+    with pytest.raises(DataError, match=r"metadata: the attribute of .* is not valid JSON"):
+        feedback.load(path)

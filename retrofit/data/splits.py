@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from retrofit.errors import ConfigError, DataError
+from retrofit.errors import ConfigError, DataError, RetrofitError
 
 PROTOCOL = "PREFINE §5.1 (retrofit choices: top_fraction, n_strata, unsafe_pool; docs/data.md)"
 
@@ -50,21 +50,22 @@ def stratified_draw(
     return np.concatenate(chosen).astype(np.int64)
 
 
-def check_cost_threshold(cost_threshold: Any, name: str = "cost_threshold") -> float:
-    """Return κ as a float; raise :class:`ConfigError` unless it is a finite real number >= 0.
+def check_cost_threshold(cost_threshold: Any, name: str = "cost_threshold",
+                         error: type[RetrofitError] = ConfigError) -> float:
+    """Return κ as a float; raise ``error`` unless it is a finite real number >= 0.
 
     ``True``/``False``, strings and NaN are refused rather than cast (``True`` is not κ = 1).
     """
     if isinstance(cost_threshold, bool | np.bool_) or not isinstance(
         cost_threshold, int | float | np.integer | np.floating
     ):
-        raise ConfigError(
+        raise error(
             f"{name}={cost_threshold!r} ({type(cost_threshold).__name__}) must be a real number, "
             "the episode cost limit κ, e.g. 10 or 20.0."
         )
     value = float(cost_threshold)
     if not math.isfinite(value) or value < 0:
-        raise ConfigError(
+        raise error(
             f"{name}={cost_threshold!r} must be a finite number >= 0 (the episode cost limit κ), "
             "e.g. 10 or 20.0."
         )
