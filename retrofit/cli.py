@@ -27,22 +27,24 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed for data split, training, evaluation.")] = 0,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     quiet: Annotated[bool, typer.Option(help="Hide progress bars.")] = False,
-    overwrite: Annotated[bool, typer.Option(help="Replace an earlier demo run in OUT.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Write over the files of a non-empty --out.")] = (
+        False
+    ),
 ) -> None:
     """Pretrain a reference on the shipped BallCircle data, retrofit it with PREFINE, compare."""
     from retrofit.demo import DemoConfig, format_table, run_demo
 
     config = DemoConfig(
         dataset=dataset, cost_threshold=cost_threshold, prefine_steps=steps, bc_steps=bc_steps,
-        episodes=episodes, seed=seed, device=device, progress=not quiet, overwrite=overwrite,
+        episodes=episodes, seed=seed, device=device, progress=not quiet,
     )
-    report = run_demo(config, out)
+    report = run_demo(config, out, overwrite=overwrite)
     typer.echo(format_table(report))
     typer.echo(f"wrote {out / 'demo.json'} and {out / 'reward_cost.png'}")
 
 
-def _floats(text: str) -> tuple[float, ...]:
-    return tuple(float(x) for x in text.split(",") if x.strip())
+def _floats(text: str, option: str = "--thresholds") -> tuple[float, ...]:
+    return _csv_list(text, float, option) or ()
 
 
 @app.command()
@@ -63,15 +65,17 @@ def collect(
     cache_dir: Annotated[Path | None, typer.Option(help="Reuse trained snapshots here.")] = None,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
     quiet: Annotated[bool, typer.Option(help="Hide progress bars.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
 ) -> None:
     """Make a DSRL-format dataset in the real environment (PPO on r − k·c, several k and noises)."""
     from retrofit.collect import collect_dataset
     from retrofit.collect.collector import dsrl_filename
 
+    floats = {name: _floats(text, f"--{name.replace('_', '-')}") for name, text in
+              (("penalties", penalties), ("budgets", budgets), ("noise_levels", noise_levels))}
     data = collect_dataset(
-        task, out, episodes, train_steps=train_steps, penalties=_floats(penalties),
-        budgets=_floats(budgets), noise_levels=_floats(noise_levels), seed=seed,
-        progress=not quiet, cache_dir=cache_dir,
+        task, out, episodes, train_steps=train_steps, seed=seed, progress=not quiet,
+        cache_dir=cache_dir, overwrite=overwrite, **floats,
     )
     path = out / dsrl_filename(data) if out.is_dir() or not out.suffix else out
     typer.echo(f"wrote {path}: {data.n_episodes} episodes, {len(data)} transitions")
@@ -90,10 +94,25 @@ def tasks() -> None:
         )
 
 
-def _csv_list(text: str | None, cast: type) -> tuple | None:
+def _csv_list(text: str | None, cast: type, option: str) -> tuple | None:
+    """Comma-separated values of ``option``; a value ``cast`` refuses is a ConfigError."""
+    from retrofit.errors import ConfigError
+
     if text is None or not text.strip():
         return None
-    return tuple(cast(x) for x in text.split(",") if x.strip())
+    values = []
+    for item in (x.strip() for x in text.split(",")):
+        if not item:
+            continue
+        try:
+            values.append(cast(item))
+        except ValueError:
+            kind = "integers" if cast is int else "numbers"
+            raise ConfigError(
+                f"{option} {text!r}: {item!r} is not a number; give comma-separated {kind}, "
+                "e.g. 10,20,40."
+            ) from None
+    return tuple(values)
 
 
 def _assignments(items: list[str] | None, example: str) -> dict[str, object]:
@@ -158,12 +177,17 @@ def compare(
                                                    "override; repeatable.")] = None,
     quiet: Annotated[bool, typer.Option(help="Hide progress bars.")] = True,
 ) -> None:
-    """Train every method on the same data and iterations; time, evaluate, write CSV/MD/PNGs."""
+    """Train every method on the same data and iterations; time, evaluate, write CSV/MD/PNGs.
+
+    An existing --out with other methods, κ values or seeds gains their cells (one results
+    table); another dataset or other settings in the same --out is refused.
+    """
     from retrofit.compare import CompareConfig, run_compare
 
     config = CompareConfig(
-        task=task, methods=_csv_list(methods, str) or (), out=out, dataset=dataset,
-        cost_thresholds=_csv_list(thresholds, float), seeds=_csv_list(seeds, int) or (0,),
+        task=task, methods=_csv_list(methods, str, "--methods") or (), out=out, dataset=dataset,
+        cost_thresholds=_csv_list(thresholds, float, "--thresholds"),
+        seeds=_csv_list(seeds, int, "--seeds") or (0,),
         steps=steps, batch_size=batch_size, eval_episodes=episodes,
         checkpoint_every=checkpoint_every, checkpoint_episodes=checkpoint_episodes,
         safe_reward_fraction=safe_reward_fraction, bc_steps=bc_steps, device=device,
@@ -189,12 +213,16 @@ def feedback(
     seed: Annotated[int, typer.Option(help="Seed of every random draw.")] = 0,
     link_dataset: Annotated[bool, typer.Option(help="Refer to DATASET by path and fingerprint "
                                                "instead of embedding a copy.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out file.")] = False,
 ) -> None:
     """Synthesize PreSa segment-pair feedback (reward preference + safety labels) from data."""
     import json
 
     from retrofit import feedback as feedback_module
     from retrofit.data.dataset import TrajectoryDataset
+    from retrofit.outputs import check_output_file
+
+    check_output_file(out, overwrite)
 
     data = TrajectoryDataset.from_hdf5(dataset, task=task)
     fb = feedback_module.synthesize(
@@ -290,8 +318,9 @@ def presa(
                                                    "e.g. eta=0.5; repeatable.")] = None,
     seed: Annotated[int, typer.Option(help="Training and evaluation seed.")] = 0,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
-    overwrite: Annotated[bool, typer.Option(help="Replace OUT and an earlier report.")] = False,
     quiet: Annotated[bool, typer.Option(help="Hide progress bars.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out file and write "
+                                            "into a non-empty --log-dir.")] = False,
 ) -> None:
     """Alias of ``retrofit fit --method presa`` for feedback files (kept for old scripts)."""
     from retrofit.methods.registry import available_methods
@@ -328,14 +357,36 @@ def export_cmd(
 def main() -> None:
     """Entry point of the ``retrofit`` console script.
 
-    retrofit's own errors (bad data, policy, option) are the user's to fix, so they print as
-    one ``error:`` line (exit status 2) instead of a traceback; anything else is a bug and keeps
-    its traceback.
+    Every user error is one ``error:`` line on stderr and exit status 2, instead of a traceback
+    or a usage box: retrofit's own errors (bad data, policy, option) and click's usage errors
+    (a missing option, ``--episodes abc``). Anything else is a bug and keeps its traceback.
+    ``retrofit`` alone still prints the help.
     """
+    try:  # typer 0.2x ships its own copy of click; its exceptions are those, not click's
+        from typer._click import exceptions as click
+    except ImportError:  # pragma: no cover - older typer uses click itself
+        from click import exceptions as click  # type: ignore[no-redef]
+
     from retrofit.errors import RetrofitError
 
     try:
-        app()  # click handles usage errors itself (exit status 2, usage line)
+        code = app(standalone_mode=False)
     except RetrofitError as exc:
         typer.echo(f"error: {type(exc).__name__}: {exc}", err=True)
         raise SystemExit(2) from None
+    except click.NoArgsIsHelpError as exc:
+        exc.show()
+        raise SystemExit(exc.exit_code) from None
+    except click.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "retrofit"
+        message = " ".join(exc.format_message().split())
+        typer.echo(f"error: {message} (see `{where} --help`)", err=True)
+        raise SystemExit(2) from None
+    except click.ClickException as exc:
+        typer.echo(f"error: {' '.join(exc.format_message().split())}", err=True)
+        raise SystemExit(exc.exit_code) from None
+    except click.Abort:
+        typer.echo("Aborted!", err=True)
+        raise SystemExit(1) from None
+    if isinstance(code, int) and code:  # click's Exit (e.g. Ctrl-C: 130) comes back as a code
+        raise SystemExit(code)

@@ -45,7 +45,20 @@ class DemoConfig:
     seed: int = 0
     device: str = "auto"
     progress: bool = True
-    overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        from retrofit.data.splits import check_cost_threshold
+
+        check_cost_threshold(self.cost_threshold)
+        for name in ("n_preferred", "n_nonpreferred", "bc_steps", "prefine_steps", "episodes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                option = {"prefine_steps": "steps"}.get(name, name)
+                raise ConfigError(
+                    f"{name}={value!r} must be an integer >= 1 (CLI: --{option.replace('_', '-')})."
+                )
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"seed={self.seed!r} must be an integer >= 0.")
 
 
 def _scores(result: Any) -> dict[str, float]:
@@ -76,8 +89,18 @@ def format_table(report: dict[str, Any]) -> str:
     return "\n".join([header, *lines])
 
 
-def run_demo(config: DemoConfig, out: str | Path) -> dict[str, Any]:
-    """Run the demo: write demo.json, reward_cost.png and both policies; return the report."""
+def run_demo(config: DemoConfig, out: str | Path, *, overwrite: bool = False) -> dict[str, Any]:
+    """Run the demo: write demo.json, reward_cost.png and both policies; return the report.
+
+    A non-empty ``out`` is refused unless ``overwrite`` (:class:`~retrofit.errors.ConfigError`),
+    and ``out`` is checked writable before any training.
+    """
+    from retrofit.outputs import check_output_free, check_writable
+
+    out = Path(out)
+    check_output_free(out, overwrite)  # before the heavy imports: refusals take no time
+    check_writable(out)
+
     from retrofit.data.dataset import TrajectoryDataset
     from retrofit.evaluation import evaluate
     from retrofit.plotting import plot_reward_cost
@@ -85,13 +108,6 @@ def run_demo(config: DemoConfig, out: str | Path) -> dict[str, Any]:
     from retrofit.pretrain import BCConfig, pretrain_reference
     from retrofit.retrofitter import Retrofitter
 
-    out = Path(out)
-    if (out / "demo.json").exists() or (out / "metrics.csv").exists():
-        if not config.overwrite:
-            raise ConfigError(
-                f"{out} holds an earlier demo run: pass --overwrite to replace it, or --out "
-                "another folder."
-            )
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     path = config.dataset or default_dataset_path(config.task)
@@ -106,7 +122,7 @@ def run_demo(config: DemoConfig, out: str | Path) -> dict[str, Any]:
     )
     retrofitter = Retrofitter(
         reference, "prefine", device=config.device, seed=config.seed, progress=config.progress,
-        log_dir=out, overwrite=config.overwrite,
+        log_dir=out, overwrite=overwrite,
     )
     retrofitted = retrofitter.fit(preferred, nonpreferred, steps=config.prefine_steps)
     save_policy(reference, out / "reference.pt")

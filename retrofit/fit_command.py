@@ -10,7 +10,6 @@ which segment feedback is synthesised at κ. Everything is checked before traini
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,16 +48,9 @@ class FitRequest:
         return self.report_dir or self.out.with_name(self.out.stem + "_fit")
 
 
-def _writable(folder: Path) -> None:
-    probe = folder
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK):
-        raise ConfigError(f"cannot write under {folder}: {probe} is not a writable folder.")
-
-
 def check_request(request: FitRequest) -> None:
     """Refuse a call that would fail late or destroy earlier outputs, before any training."""
+    from retrofit.outputs import check_output_file, check_writable
     from retrofit.policy_files import policy_format
 
     if policy_format(request.out) != policy_format(request.policy):
@@ -73,15 +65,15 @@ def check_request(request: FitRequest) -> None:
     if request.episodes < 0:
         raise ConfigError(f"--episodes {request.episodes} must be >= 0.")
     folder = request.report_folder
-    if request.out.exists() and not (request.overwrite or request.resume):
-        raise ConfigError(f"{request.out} exists: pass --overwrite to replace it.")
-    if folder.exists() and any(folder.iterdir()) and not (request.overwrite or request.resume):
+    keep = request.overwrite or request.resume
+    check_output_file(request.out, keep)
+    if folder.exists() and any(folder.iterdir()) and not keep:
         raise ConfigError(
             f"{folder} holds an earlier fit: --resume to continue it, --overwrite to replace it, "
             "or --report-dir for another folder."
         )
-    for target in (request.out.parent, folder):
-        _writable(target)
+    check_writable(request.out.parent)
+    check_writable(folder, option="--report-dir")
 
 
 def load_training_data(request: FitRequest, data_kind: str) -> tuple[tuple[Any, ...], Any, float]:

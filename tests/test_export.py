@@ -29,7 +29,7 @@ from retrofit.adapters import wrap
 from retrofit.adapters.torch_module import TorchModuleAdapter
 from retrofit.cli import app
 from retrofit.data.dataset import TrajectoryDataset
-from retrofit.demo import default_dataset_path
+from retrofit.data.shipped import default_dataset_path
 from retrofit.envs import make_env
 from retrofit.errors import ConfigError, PolicyError
 from retrofit.export import FORMATS, export_onnx, export_policy, export_torchscript

@@ -16,8 +16,11 @@ from there) and restored afterwards, so a seed fixes the whole dataset.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
-import time
+import os
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -27,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from retrofit.collect.behaviour import BehaviourConfig, BehaviourPolicy, train_behaviour_policies
+from retrofit.data.validation import DSRL_KEYS
 from retrofit.envs import make_env, step_env
 from retrofit.errors import ConfigError
 from retrofit.tasks import normalized_score, task_info
@@ -89,6 +93,71 @@ class CollectConfig:
                 f"noise_levels={self.noise_levels} must be a non-empty tuple of finite numbers "
                 ">= 0 (fractions of the half action range), e.g. (0, 0.15, 0.4)."
             )
+
+
+#: Episodes per rollout checkpoint: with a ``cache_dir``, each block of rolled-out episodes is
+#: saved there, so a killed collection loses at most one block of rollouts.
+ROLLOUT_BLOCK = 50
+_PROVENANCE_KEYS = ("penalty", "budget", "checkpoint", "noise", "switch", "switch_penalty",
+                    "switch_budget")
+_BLOCK_FORMAT = 1
+
+
+class _RolloutBlocks:
+    """Blocks of rolled-out episodes cached under ``cache_dir/rollouts/<key>/``.
+
+    The key hashes the task and the whole :class:`CollectConfig` (its seed included): episode
+    ``i`` depends on nothing else, so a block is valid for any ``n_episodes``. A block is an
+    ``.npz`` of the concatenated DSRL arrays, the episode lengths and the provenance as JSON,
+    written atomically; a damaged one is recomputed.
+    """
+
+    def __init__(self, cache_dir: str | Path | None, task: str, config: CollectConfig) -> None:
+        self.folder: Path | None = None
+        if cache_dir is not None:
+            text = json.dumps({"task": task, "config": asdict(config), "format": _BLOCK_FORMAT},
+                              sort_keys=True)
+            key = hashlib.sha256(text.encode()).hexdigest()[:16]
+            self.folder = Path(cache_dir) / "rollouts" / key
+
+    def _path(self, lo: int, hi: int) -> Path:
+        assert self.folder is not None
+        return self.folder / f"episodes{lo:07d}-{hi:07d}.npz"
+
+    def load(self, lo: int, hi: int) -> tuple[list[dict[str, np.ndarray]], dict] | None:
+        """The episodes ``lo..hi-1`` and their provenance, or ``None`` if not cached (or bad)."""
+        if self.folder is None or not self._path(lo, hi).is_file():
+            return None
+        try:
+            with np.load(self._path(lo, hi), allow_pickle=False) as npz:
+                lengths = npz["lengths"]
+                ends = np.cumsum(lengths)[:-1]
+                arrays = {k: np.split(npz[k], ends) for k in DSRL_KEYS}
+                provenance = json.loads(str(npz["provenance"]))
+        except (OSError, ValueError, KeyError):
+            return None
+        if len(lengths) != hi - lo:
+            return None
+        episodes = [{k: arrays[k][j] for k in DSRL_KEYS} for j in range(hi - lo)]
+        return episodes, provenance
+
+    def save(self, lo: int, hi: int, episodes: list[dict[str, np.ndarray]],
+             provenance: dict) -> None:
+        """Write one block atomically (nothing without a ``cache_dir``)."""
+        if self.folder is None:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self._path(lo, hi)
+        fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                np.savez(fh, lengths=np.array([len(e["rewards"]) for e in episodes]),
+                         provenance=np.array(json.dumps(provenance)),
+                         **{k: np.concatenate([e[k] for e in episodes]) for k in DSRL_KEYS})
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
 
 @dataclass(frozen=True)
@@ -183,7 +252,6 @@ def collect(
     if n_episodes < 1:
         raise ConfigError(f"n_episodes={n_episodes} must be >= 1.")
     info = task_info(task)
-    started = time.perf_counter()
 
     kappa_max = max(info.cost_thresholds)
     runs: list[tuple[float, float | None]] = [(k, None) for k in config.penalties]
@@ -207,50 +275,63 @@ def collect(
     # runs vary fastest, so even a few episodes come from several behaviour policies
     sources = [source for group in zip(*per_run, strict=True) for source in group]
     finals = [group[-1].policy for group in per_run]
-    train_seconds = time.perf_counter() - started
-
+    blocks = _RolloutBlocks(cache_dir, info.env_id, config)
     env = make_env(info.env_id)
-    trajectories = []
-    provenance: dict[str, list] = {
-        "penalty": [], "budget": [], "checkpoint": [], "noise": [],
-        "switch": [], "switch_penalty": [], "switch_budget": [],
-    }
-    plain = 0
+    trajectories: list[dict[str, np.ndarray]] = []
+    provenance: dict[str, list] = {key: [] for key in _PROVENANCE_KEYS}
+    switching = [
+        len(finals) > 1
+        and int((i + 1) * config.switch_fraction) > int(i * config.switch_fraction)
+        for i in range(n_episodes)
+    ]  # spreads the switching episodes evenly through the dataset
     try:
-        for i in tqdm(range(n_episodes), desc="collect", unit="episode", disable=not progress):
-            # spread the switching episodes evenly through the dataset
-            switching = len(finals) > 1 and int((i + 1) * config.switch_fraction) > int(
-                i * config.switch_fraction
-            )
-            then, switch_step = None, None
-            if switching:
-                pick = np.random.default_rng([config.seed, i, 1])
-                first, second = pick.choice(len(finals), size=2, replace=False)
-                switch_step = int(pick.integers(1, info.max_episode_steps))
-                source = _Source(finals[first], float(pick.choice(config.noise_levels)))
-                then = finals[second]
-            else:
-                source, plain = sources[plain % len(sources)], plain + 1
-            trajectories.append(
-                rollout_episode(env, source.policy, source.noise, [config.seed, i],
-                                switch_to=then, switch_step=switch_step or 0)
-            )
-            provenance["penalty"].append(float(source.policy.penalty))
-            provenance["budget"].append(source.policy.budget)
-            provenance["checkpoint"].append(int(source.policy.step))
-            provenance["noise"].append(float(source.noise))
-            provenance["switch"].append(switch_step)
-            provenance["switch_penalty"].append(None if then is None else float(then.penalty))
-            provenance["switch_budget"].append(None if then is None else then.budget)
+        with tqdm(total=n_episodes, desc="collect", unit="episode", disable=not progress) as bar:
+            for lo in range(0, n_episodes, ROLLOUT_BLOCK):
+                hi = min(lo + ROLLOUT_BLOCK, n_episodes)
+                block = blocks.load(lo, hi)
+                if block is None:
+                    block = ([], {key: [] for key in _PROVENANCE_KEYS})
+                    plain = lo - sum(switching[:lo])
+                    for i in range(lo, hi):
+                        then, switch_step = None, None
+                        if switching[i]:
+                            pick = np.random.default_rng([config.seed, i, 1])
+                            first, second = pick.choice(len(finals), size=2, replace=False)
+                            switch_step = int(pick.integers(1, info.max_episode_steps))
+                            source = _Source(finals[first],
+                                             float(pick.choice(config.noise_levels)))
+                            then = finals[second]
+                        else:
+                            source, plain = sources[plain % len(sources)], plain + 1
+                        block[0].append(
+                            rollout_episode(env, source.policy, source.noise, [config.seed, i],
+                                            switch_to=then, switch_step=switch_step or 0)
+                        )
+                        prov = block[1]
+                        prov["penalty"].append(float(source.policy.penalty))
+                        prov["budget"].append(source.policy.budget)
+                        prov["checkpoint"].append(int(source.policy.step))
+                        prov["noise"].append(float(source.noise))
+                        prov["switch"].append(switch_step)
+                        prov["switch_penalty"].append(
+                            None if then is None else float(then.penalty))
+                        prov["switch_budget"].append(None if then is None else then.budget)
+                        bar.update(1)
+                    blocks.save(lo, hi, *block)
+                else:
+                    bar.update(hi - lo)
+                trajectories += block[0]
+                for key in _PROVENANCE_KEYS:
+                    provenance[key] += block[1][key]
     finally:
         env.close()
+    # No wall-clock times in the metadata: the file is a function of (task, n_episodes, config)
+    # alone, so a resumed or cached collection writes the same bytes as an uninterrupted one.
     metadata = {
         "source": "retrofit.collect",
         "retrofit_version": __version__,
         "collect_config": asdict(config),
         "provenance": provenance,
-        "train_seconds": round(train_seconds, 1),
-        "rollout_seconds": round(time.perf_counter() - started - train_seconds, 1),
     }
     return TrajectoryDataset.from_trajectories(trajectories, task=info.env_id, metadata=metadata)
 
@@ -269,6 +350,7 @@ def collect_dataset(
     seed: int = 0,
     progress: bool = True,
     cache_dir: str | Path | None = None,
+    overwrite: bool = False,
 ) -> TrajectoryDataset:
     """Make a DSRL-format dataset of ``task`` in its real environment and write it to ``out``.
 
@@ -289,11 +371,19 @@ def collect_dataset(
         seed: fixes training and rollouts; equal seeds give equal datasets.
         progress: show tqdm progress bars.
         cache_dir: reuse trained snapshots from this folder (and store new ones there).
+        overwrite: replace an existing output file; without it an existing one is refused
+            before any training (:func:`check_collect_output`).
 
     Returns:
         The :class:`~retrofit.data.dataset.TrajectoryDataset`; its ``metadata`` records the config
         and each episode's provenance.
     """
+    if isinstance(train_steps, bool) or not isinstance(train_steps, int) or train_steps < 1:
+        raise ConfigError(
+            f"train_steps={train_steps!r} (--train-steps) must be an integer >= 1: with no PPO "
+            "training every behaviour policy would be the untrained one (checkpoint 0.0 "
+            "already adds untrained snapshots). Give e.g. 60000."
+        )
     config = CollectConfig(
         penalties=tuple(float(k) for k in penalties),
         budgets=tuple(float(b) for b in budgets),
@@ -304,13 +394,48 @@ def collect_dataset(
         ),
         seed=int(seed),
     )
+    if out is not None:
+        check_collect_output(task, out, n_episodes, overwrite=overwrite, cache_dir=cache_dir)
     dataset = collect(task, n_episodes, config, progress=progress, cache_dir=cache_dir)
     if out is not None:
         path = Path(out)
         if path.is_dir() or not path.suffix:
             path = path / dsrl_filename(dataset)
+        if path.exists() and not overwrite:  # a file named by its max cost appeared meanwhile
+            raise ConfigError(f"out: {str(path)!r} exists; pass overwrite=True to replace it.")
         dataset.to_hdf5(path)
     return dataset
+
+
+def check_collect_output(task: str, out: str | Path, n_episodes: int, *, overwrite: bool = False,
+                         cache_dir: str | Path | None = None) -> None:
+    """Refuse, before any training, an output that exists or cannot be written.
+
+    ``out`` as a file: it must not exist (unless ``overwrite``) and its folder must be writable.
+    ``out`` as a folder: it must be writable and hold no ``Safety<Task>-*-<n_episodes>.hdf5``
+    (the file :func:`dsrl_filename` would name; its max-cost part is known only at the end).
+    ``cache_dir`` must be writable too.
+    """
+    from retrofit.outputs import check_output_file, check_writable
+
+    if isinstance(n_episodes, bool) or not isinstance(n_episodes, int) or n_episodes < 1:
+        raise ConfigError(f"n_episodes={n_episodes!r} must be an integer >= 1 (--episodes).")
+    path = Path(out)
+    if cache_dir is not None:
+        check_writable(cache_dir, option="--cache-dir")
+    if path.is_dir() or not path.suffix:
+        check_writable(path)
+        if path.is_dir() and not overwrite:
+            name = task_info(task).env_id.removeprefix("Offline")
+            clashes = sorted(p.name for p in path.glob(f"Safety{name}-*-{n_episodes}.hdf5"))
+            if clashes:
+                raise ConfigError(
+                    f"--out {str(path)!r} already holds {clashes[0]} ({name}, {n_episodes} "
+                    "episodes), which this run could replace; pass --overwrite, or choose "
+                    "another --out."
+                )
+        return
+    check_output_file(path, overwrite)
 
 
 def dsrl_filename(dataset: TrajectoryDataset) -> str:

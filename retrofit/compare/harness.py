@@ -2,24 +2,34 @@
 
 Layout of ``out``::
 
+    compare.json                          the folder's settings (task, dataset sha256, steps, ...)
+                                          and the union of every run's methods, κ values and seeds
     reference/seed{S}.pt, seed{S}.json   π_ref per seed (BC on high-reward episodes) and its scores
     cells/{method}__k{κ}__s{S}.json       one finished cell (its row, checkpoints, hyper-parameters)
-    results.csv, results.md, reward_cost.png, safe_fraction.png
+    results.csv, results.md, reward_cost.png, safe_fraction.png   every finished cell of the folder
+    .retrofit.lock                        the PID of the run writing here (while it runs)
 
-A cell whose JSON exists is not rerun, so an interrupted comparison resumes where it stopped.
-Each cell runs in a fresh ``spawn``ed process by default, so its peak RSS is its own.
+A cell whose JSON exists is not rerun, so an interrupted comparison resumes where it stopped. A
+later run with other methods, κ values or seeds adds its cells to the same results table; a run
+with another dataset (by content) or other settings is refused. Paths inside the folder are
+stored relative to it, so the folder can be moved and resumed from any working directory. Each
+cell runs in a fresh ``spawn``ed process by default, so its peak RSS is its own; a cell process
+exits when the main process dies.
 """
 
 from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import inspect
 import json
+import math
 import os
 import platform
 import resource
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -82,6 +92,32 @@ class CompareConfig:
     isolate: bool = True
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     progress: bool = False
+
+    def __post_init__(self) -> None:
+        def positive_int(name: str, value: Any, minimum: int = 1) -> None:
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise ConfigError(f"{name}={value!r} must be an integer >= {minimum}.")
+
+        for name in ("steps", "eval_episodes", "checkpoint_episodes", "bc_steps", "n_preferred",
+                     "n_nonpreferred", "threads"):
+            positive_int(name, getattr(self, name))
+        if self.batch_size is not None:
+            positive_int("batch_size", self.batch_size)
+        if self.checkpoint_every is not None:
+            positive_int("checkpoint_every", self.checkpoint_every, minimum=0)
+        for seed in self.seeds:
+            positive_int("seeds", seed, minimum=0)
+        fraction = self.safe_reward_fraction
+        if (isinstance(fraction, bool) or not isinstance(fraction, int | float)
+                or not math.isfinite(fraction) or fraction < 0):
+            raise ConfigError(
+                f"safe_reward_fraction={fraction!r} must be a finite number >= 0 (a share of "
+                "π_ref's normalised reward, e.g. 0.8)."
+            )
+        from retrofit.data.splits import check_cost_threshold
+
+        for kappa in self.cost_thresholds or ():
+            check_cost_threshold(kappa, "cost_thresholds")
 
     def thresholds(self) -> tuple[float, ...]:
         """The κ values to run."""
@@ -224,12 +260,31 @@ def _load_dataset(config: CompareConfig) -> Any:
     if config.dataset == "dsrl":
         dsrl_data = TrajectoryDataset.from_dsrl(env_id)
         return dsrl_data, str(dsrl_data.metadata["source"])
-    path = config.dataset
-    return TrajectoryDataset.from_hdf5(path, task=env_id), str(path)
+    path = str(Path(config.dataset).absolute())
+    return TrajectoryDataset.from_hdf5(path, task=env_id), path
 
 
-def ensure_reference(config: CompareConfig, dataset: Any, seed: int) -> dict[str, Any]:
-    """Train (or reuse) π_ref for ``seed`` and evaluate it once; return its record."""
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """sha256 hex digest of a file's bytes (the identity of a dataset, wherever it lies)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def reference_path(out: Path, seed: int) -> Path:
+    """π_ref's policy file of ``seed`` (always inside ``out``; never a stored path)."""
+    return Path(out) / "reference" / f"seed{seed}.pt"
+
+
+def ensure_reference(config: CompareConfig, dataset: Any, seed: int,
+                     dataset_sha256: str | None = None) -> dict[str, Any]:
+    """Train (or reuse) π_ref for ``seed`` and evaluate it once; return its record.
+
+    The record's ``policy`` is relative to ``config.out``; a stored π_ref made from another
+    dataset (by ``dataset_sha256``) or with other ``bc_steps`` is refused.
+    """
     from retrofit.evaluation import evaluate
     from retrofit.policies.io import save_policy
     from retrofit.pretrain import BCConfig, pretrain_reference
@@ -243,15 +298,22 @@ def ensure_reference(config: CompareConfig, dataset: Any, seed: int) -> dict[str
                 f"{record_path}: π_ref was trained with bc_steps={record.get('bc_steps')}, this "
                 f"run asks for {config.bc_steps}; use another --out or the same --bc-steps."
             )
+        stored = record.get("dataset_sha256")
+        if dataset_sha256 is not None and stored is not None and stored != dataset_sha256:
+            raise ConfigError(
+                f"{record_path}: π_ref was trained on another dataset (sha256 {stored[:12]}…, this "
+                f"run's is {dataset_sha256[:12]}…); use another --out for another dataset."
+            )
         return record
     folder.mkdir(parents=True, exist_ok=True)
     policy = pretrain_reference(dataset, BCConfig(steps=config.bc_steps), device=config.device,
                                 seed=seed, progress=config.progress)
-    save_policy(policy, folder / f"seed{seed}.pt")
+    save_policy(policy, reference_path(config.out, seed))
     result = evaluate(policy, dataset.task, config.thresholds()[0],
                       episodes=config.eval_episodes, seed=seed)
     record = {
-        "seed": seed, "policy": str(folder / f"seed{seed}.pt"), "bc_steps": config.bc_steps,
+        "seed": seed, "policy": f"reference/seed{seed}.pt", "bc_steps": config.bc_steps,
+        "dataset_sha256": dataset_sha256,
         "bc_wall_clock_s": float(getattr(policy, "train_wall_clock_s", float("nan"))),
         "reward": result.reward, "cost": result.cost,
         "normalized_reward": result.normalized_reward,
@@ -287,7 +349,7 @@ def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
     )
     cell = CellData(dataset, preferred, nonpreferred, kappa, seed)
     data = DATA_BUILDERS[data_kind(method)](cell)
-    reference = load_policy(spec["reference"]["policy"], device=get_device(config.device))
+    reference = load_policy(reference_path(config.out, seed), device=get_device(config.device))
     target = config.safe_reward_fraction * float(spec["reference"]["normalized_reward"])
 
     checkpoints: list[dict[str, Any]] = []
@@ -334,17 +396,29 @@ def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
         "reward_target": target, "hyperparameters": trainer.hyperparameters(),
         "data_kind": data_kind(method), "isolated": bool(spec.get("isolated", False)),
         "load_average_end": [round(x, 2) for x in os.getloadavg()],
-        "settings": cell_settings(config, method, spec["dataset_path"]),
+        "settings": cell_settings(config, method, spec["dataset_sha256"]),
     }
     atomic_write_text(cell_path(config.out, method, kappa, seed),
                       json.dumps(record, indent=2, default=str))
     return record
 
 
-def cell_settings(config: CompareConfig, method: str, dataset_path: str) -> dict[str, Any]:
+def run_settings(config: CompareConfig, dataset_sha256: str) -> dict[str, Any]:
+    """What every cell of one output folder shares (the grid of methods, κ and seeds aside)."""
+    from retrofit.tasks import task_info
+
+    return {
+        "task": task_info(config.task).env_id, "dataset_sha256": dataset_sha256,
+        **{k: v for k, v in cell_settings(config, "", dataset_sha256).items()
+           if k not in ("overrides", "dataset_sha256")},
+    }
+
+
+def cell_settings(config: CompareConfig, method: str, dataset_sha256: str) -> dict[str, Any]:
     """What a finished cell must share with the current run to be reused."""
     return {
-        "dataset": str(dataset_path), "steps": config.steps, "batch_size": config.batch_size,
+        "dataset_sha256": dataset_sha256, "steps": config.steps,
+        "batch_size": config.batch_size,
         "eval_episodes": config.eval_episodes, "checkpoint_every": config.every(),
         "checkpoint_episodes": config.checkpoint_episodes,
         "safe_reward_fraction": config.safe_reward_fraction, "bc_steps": config.bc_steps,
@@ -354,8 +428,14 @@ def cell_settings(config: CompareConfig, method: str, dataset_path: str) -> dict
     }
 
 
-def _check_reusable(path: Path, expected: dict[str, Any]) -> None:
+def _check_reusable(path: Path, expected: dict[str, Any], dataset_path: str) -> None:
     found = json.loads(path.read_text()).get("settings")
+    if isinstance(found, dict) and "dataset" in found and "dataset_sha256" not in found:
+        # a cell from before datasets were identified by content: same file by path is required
+        legacy = str(found["dataset"])
+        same = Path(legacy).absolute() == Path(dataset_path).absolute()
+        found = {k: v for k, v in found.items() if k != "dataset"}
+        found["dataset_sha256"] = expected["dataset_sha256"] if same else f"file {legacy}"
     if json.loads(json.dumps(expected)) != found:
         raise ConfigError(
             f"{path} was made with other settings ({found}) than this run's ({expected}); "
@@ -381,13 +461,25 @@ def _config_from_spec(spec: dict[str, Any]) -> CompareConfig:
     return CompareConfig(**values)
 
 
+def _exit_with_parent(parent: int, period_s: float = 0.5) -> None:
+    """End this process as soon as its parent is gone (re-parented: ``getppid`` changes)."""
+    while True:
+        if os.getppid() != parent:
+            os._exit(3)
+        time.sleep(period_s)
+
+
 def _cell_process(spec: dict[str, Any]) -> None:
+    parent = spec.get("parent_pid")
+    if parent is not None:  # a SIGKILLed main process must not leave this cell training on
+        threading.Thread(target=_exit_with_parent, args=(int(parent),), daemon=True).start()
     run_cell(spec)
 
 
 def _run_isolated(spec: dict[str, Any]) -> None:
     import multiprocessing
 
+    spec = {**spec, "parent_pid": os.getpid()}
     process = multiprocessing.get_context("spawn").Process(target=_cell_process, args=(spec,))
     process.start()
     process.join()
@@ -400,37 +492,99 @@ def _run_isolated(spec: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------------------- the comparison
+MANIFEST = "compare.json"
+
+
+def _merged(first: Sequence[Any], second: Sequence[Any]) -> list[Any]:
+    return list(first) + [x for x in second if x not in first]
+
+
+def _check_and_merge_manifest(config: CompareConfig, dataset_path: str,
+                              dataset_sha256: str) -> CompareConfig:
+    """Refuse a folder made with another dataset/settings; return the config of the whole folder.
+
+    The returned config's methods, κ values and seeds are the union of every run's (earlier
+    first); ``compare.json`` is updated before any training, so a killed run's grid is kept.
+    """
+    out = Path(config.out)
+    settings = run_settings(config, dataset_sha256)
+    path = out / MANIFEST
+    grid = {"methods": list(config.methods), "cost_thresholds": list(config.thresholds()),
+            "seeds": list(config.seeds)}
+    if path.is_file():
+        try:
+            manifest = json.loads(path.read_text())
+            found = manifest["settings"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{path} is damaged ({exc}); use another --out.") from exc
+        if found != json.loads(json.dumps(settings)):
+            diff = sorted(k for k in set(found) | set(settings)
+                          if found.get(k) != settings.get(k))
+            raise ConfigError(
+                f"--out {str(out)!r} holds a comparison made with other settings ({', '.join(diff)}"
+                f": {', '.join(f'{k}={found.get(k)!r}' for k in diff)}; this run: "
+                f"{', '.join(f'{k}={settings.get(k)!r}' for k in diff)}). One folder holds one "
+                "dataset and one set of settings: use another --out, or the same settings."
+            )
+        grid = {k: _merged(manifest.get(k, []), grid[k]) for k in grid}
+    manifest = {"format": "retrofit-compare-v1", "settings": settings, **grid,
+                "dataset": dataset_path}
+    atomic_write_text(path, json.dumps(manifest, indent=2))
+    return dataclasses.replace(config, methods=tuple(grid["methods"]),
+                               cost_thresholds=tuple(float(k) for k in grid["cost_thresholds"]),
+                               seeds=tuple(int(x) for x in grid["seeds"]))
+
+
 def run_compare(config: CompareConfig, log: Callable[[str], None] = print) -> list[dict]:
-    """Run every missing cell, then write results.csv, results.md and the PNGs; return rows."""
-    from retrofit.compare.report import write_reports
-    from retrofit.methods.registry import get_method
+    """Run every missing cell, then write results.csv, results.md and the PNGs; return rows.
+
+    The results table holds every finished cell of ``config.out``: those of earlier runs with
+    other methods, κ values or seeds are kept. The folder is locked while this runs.
+    """
+    from retrofit.outputs import check_writable, folder_lock
 
     if not config.methods:
         raise ConfigError("methods is empty: name at least one, e.g. --methods prefine,cpq.")
-    if config.steps < 1:
-        raise ConfigError(f"steps={config.steps} must be >= 1.")
+    check_methods(config)
+    check_writable(config.out)
+    with folder_lock(config.out, "retrofit compare"):
+        return _run_compare_locked(config, log)
+
+
+def check_methods(config: CompareConfig) -> None:
+    """Every method is registered, has a data family and accepts its overrides."""
+    from retrofit.methods.registry import get_method
+
     for method in config.methods:
         get_method(method)
         data_kind(method)
         method_hyperparameters(method, config, 1.0)
+
+
+def _run_compare_locked(config: CompareConfig, log: Callable[[str], None]) -> list[dict]:
+    from retrofit.compare.report import write_reports
+
     out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
     import torch
 
     torch.set_num_threads(config.threads)  # π_ref's BC runs in this process
     dataset, dataset_path = _load_dataset(config)
+    dataset_sha256 = file_sha256(dataset_path)
+    folder = _check_and_merge_manifest(config, dataset_path, dataset_sha256)
     started = hardware()
     references = {}
     for seed in config.seeds:
-        references[seed] = ensure_reference(config, dataset, seed)
+        references[seed] = ensure_reference(config, dataset, seed, dataset_sha256)
     del dataset
-    base = {**_config_to_spec(config), "dataset_path": dataset_path}
+    base = {**_config_to_spec(config), "dataset_path": dataset_path,
+            "dataset_sha256": dataset_sha256}
     for seed in config.seeds:
         for kappa in config.thresholds():
             for method in config.methods:
                 path = cell_path(out, method, kappa, seed)
                 if path.is_file():
-                    _check_reusable(path, cell_settings(config, method, dataset_path))
+                    _check_reusable(path, cell_settings(config, method, dataset_sha256),
+                                    dataset_path)
                     log(f"skip  {method} κ={kappa:g} seed={seed} (done: {path.name})")
                     continue
                 log(f"run   {method} κ={kappa:g} seed={seed}")
@@ -443,13 +597,22 @@ def run_compare(config: CompareConfig, log: Callable[[str], None] = print) -> li
                     run_cell(spec)
                 log(f"done  {method} κ={kappa:g} seed={seed} in {time.perf_counter() - tic:.1f} s")
     records = [json.loads(cell_path(out, m, k, s).read_text())
-               for s in config.seeds for k in config.thresholds() for m in config.methods]
+               for s in folder.seeds for k in folder.thresholds() for m in folder.methods
+               if cell_path(out, m, k, s).is_file()]
+    present = {r["row"]["method"] for r in records}
+    folder = dataclasses.replace(folder, methods=tuple(m for m in folder.methods if m in present))
+    refs = []
+    for seed in folder.seeds:
+        ref_file = out / "reference" / f"seed{seed}.json"
+        if ref_file.is_file():
+            refs.append(json.loads(ref_file.read_text()))
     rows = [r["row"] for r in records]
     write_csv(out / "results.csv", rows)
     meta = {"hardware_start": started, "hardware_end": hardware(), "dataset": dataset_path,
-            "config": _config_to_spec(config), "references": list(references.values())}
+            "dataset_sha256": dataset_sha256, "config": _config_to_spec(folder),
+            "references": refs}
     atomic_write_text(out / "run.json", json.dumps(meta, indent=2, default=str))
-    write_reports(out, records, meta, config)
+    write_reports(out, records, meta, folder)
     return rows
 
 

@@ -105,6 +105,9 @@ def markdown(records: list[dict[str, Any]], meta: dict[str, Any], config: Any) -
         parts = []
         for kappa in config.thresholds():
             rows = cells[(method, kappa)]
+            if not rows:  # a method added by a later run with other κ values
+                parts.append("—")
+                continue
             parts.append(f"{np.mean([r['normalized_reward'] for r in rows]):.3f} / "
                          f"{np.mean([r['normalized_cost'] for r in rows]):.3f}")
         lines.append(f"| {method} | " + " | ".join(parts) + " |")

@@ -57,13 +57,26 @@ def read_hdf5(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], dict
                     f"{key}: in {str(path)!r} is an HDF5 group, not an array; DSRL files keep "
                     "every key as a top-level dataset."
                 )
-            arrays[key] = node[()]
-        attrs = handle.attrs
-        task = _str_attr(attrs, ATTR_TASK)
-        raw_metadata = _str_attr(attrs, ATTR_METADATA)
-        metadata = json.loads(raw_metadata) if raw_metadata else {}
-        low = np.asarray(attrs[ATTR_ACTION_LOW]) if ATTR_ACTION_LOW in attrs else None
-        high = np.asarray(attrs[ATTR_ACTION_HIGH]) if ATTR_ACTION_HIGH in attrs else None
+            try:
+                arrays[key] = node[()]
+            except (OSError, RuntimeError, ValueError) as exc:  # h5py: bad chunk/filter data
+                raise DataError(
+                    f"{key}: in {str(path)!r} cannot be read; the file is corrupt "
+                    f"({type(exc).__name__}: {exc}). Copy or download it again, or recreate it "
+                    "(e.g. `retrofit collect`)."
+                ) from exc
+        try:
+            attrs = handle.attrs
+            task = _str_attr(attrs, ATTR_TASK)
+            raw_metadata = _str_attr(attrs, ATTR_METADATA)
+            low = np.asarray(attrs[ATTR_ACTION_LOW]) if ATTR_ACTION_LOW in attrs else None
+            high = np.asarray(attrs[ATTR_ACTION_HIGH]) if ATTR_ACTION_HIGH in attrs else None
+        except (OSError, RuntimeError, KeyError) as exc:
+            raise DataError(
+                f"{str(path)!r}: its attributes cannot be read; the file is corrupt "
+                f"({type(exc).__name__}: {exc}). Copy or recreate it."
+            ) from exc
+        metadata = _parse_metadata(raw_metadata, path)
     missing = [k for k in DSRL_KEYS if k not in arrays]
     if missing:
         raise DataError(
@@ -72,6 +85,26 @@ def read_hdf5(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], dict
         )
     extras = {"task": task, "metadata": metadata, "action_low": low, "action_high": high}
     return arrays, extras
+
+
+def _parse_metadata(raw: str | None, path: pathlib.Path) -> dict[str, Any]:
+    """The ``retrofit_metadata`` attribute as a dict; bad JSON is a :class:`DataError`."""
+    if not raw:
+        return {}
+    try:
+        metadata = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise DataError(
+            f"{ATTR_METADATA}: the attribute of {str(path)!r} is not valid JSON ({exc}; starts "
+            f"{raw[:40]!r}). Fix or delete the attribute (h5py: del f.attrs[{ATTR_METADATA!r}]); "
+            "the arrays themselves are unaffected."
+        ) from exc
+    if not isinstance(metadata, dict):
+        raise DataError(
+            f"{ATTR_METADATA}: the attribute of {str(path)!r} holds a JSON "
+            f"{type(metadata).__name__}, not an object. Store a JSON object (a dict) or delete it."
+        )
+    return metadata
 
 
 def _str_attr(attrs: h5py.AttributeManager, name: str) -> str | None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from retrofit.errors import ConfigError, DataError
+from retrofit.errors import ConfigError, DataError, RetrofitError
 
 PROTOCOL = "PREFINE §5.1 (retrofit choices: top_fraction, n_strata, unsafe_pool; docs/data.md)"
 
@@ -50,6 +50,28 @@ def stratified_draw(
     return np.concatenate(chosen).astype(np.int64)
 
 
+def check_cost_threshold(cost_threshold: Any, name: str = "cost_threshold",
+                         error: type[RetrofitError] = ConfigError) -> float:
+    """Return κ as a float; raise ``error`` unless it is a finite real number >= 0.
+
+    ``True``/``False``, strings and NaN are refused rather than cast (``True`` is not κ = 1).
+    """
+    if isinstance(cost_threshold, bool | np.bool_) or not isinstance(
+        cost_threshold, int | float | np.integer | np.floating
+    ):
+        raise error(
+            f"{name}={cost_threshold!r} ({type(cost_threshold).__name__}) must be a real number, "
+            "the episode cost limit κ, e.g. 10 or 20.0."
+        )
+    value = float(cost_threshold)
+    if not math.isfinite(value) or value < 0:
+        raise error(
+            f"{name}={cost_threshold!r} must be a finite number >= 0 (the episode cost limit κ), "
+            "e.g. 10 or 20.0."
+        )
+    return value
+
+
 def _check_params(
     seed: int,
     cost_threshold: float,
@@ -61,8 +83,7 @@ def _check_params(
 ) -> None:
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
         raise ConfigError(f"seed={seed!r} must be a non-negative integer (it fixes the draw).")
-    if not math.isfinite(float(cost_threshold)):
-        raise ConfigError(f"cost_threshold={cost_threshold} must be a finite number (e.g. 10).")
+    check_cost_threshold(cost_threshold)
     for name, value in (
         ("n_preferred", n_preferred),
         ("n_nonpreferred", n_nonpreferred),

@@ -263,6 +263,7 @@ def validate_arrays(
         with np.errstate(over="ignore"):  # overflow becomes inf, which _check_finite reports
             arrays[key] = arrays[key].astype(np.float32, copy=False)
         _check_finite(key, arrays[key])
+    _check_costs(arrays["costs"])
     for key in FLAG_KEYS:
         arrays[key] = _check_flags(key, arrays[key])
 
@@ -296,4 +297,90 @@ def validate_arrays(
         )
     ends = np.flatnonzero(done) + 1
     episode_starts = np.concatenate(([0], ends)).astype(np.int64)
+    if task is not None:
+        _check_episode_lengths(episode_starts, task)
     return arrays, episode_starts
+
+
+def _check_costs(costs: np.ndarray) -> None:
+    """Costs count constraint violations (DSRL: 0/1 per step); a negative one is corrupt data."""
+    negative = np.flatnonzero(costs < 0)
+    if negative.size:
+        first = int(negative[0])
+        raise DataError(
+            f"costs: {negative.size} value(s) are negative (first at index {first}: "
+            f"{float(costs[first])!r}). A cost counts constraint violations and is >= 0 (DSRL: "
+            "0 or 1 per step); a negative one would make unsafe episodes look safe. Fix the "
+            "costs (e.g. a sign flip or a shaped reward stored as cost) before building the "
+            "dataset."
+        )
+
+
+def _check_episode_lengths(episode_starts: np.ndarray, task: str) -> None:
+    """No episode may be longer than the task's time limit (episode ends missing otherwise)."""
+    from retrofit.tasks import task_info
+
+    limit = task_info(task).max_episode_steps
+    lengths = np.diff(episode_starts)
+    too_long = np.flatnonzero(lengths > limit)
+    if too_long.size:
+        i = int(too_long[0])
+        raise DataError(
+            f"episode_lengths: {too_long.size} episode(s) are longer than {task}'s time limit "
+            f"of {limit} steps (first: episode {i}, {int(lengths[i])} steps, from transition "
+            f"{int(episode_starts[i])}). Episode ends are probably missing: set timeouts=True "
+            "at each time-limit cut, or pass the right task (task=None skips the check)."
+        )
+
+
+def check_preference_sets(preferred: Any, nonpreferred: Any) -> None:
+    """Raise :class:`DataError` if ``D_p`` and ``D_np`` are the same data or share an episode.
+
+    Preference methods (PREFINE §4, Eq. 4; DPO-style losses) push ``D_p``'s likelihood up and
+    ``D_np``'s down; an episode in both cancels out and ``fit(d, d)`` learns nothing while
+    looking like a run. Episodes are compared by their observations and actions (a hash of
+    their bytes), so copies are caught, not only the same object. Objects without DSRL arrays
+    (e.g. feedback) are not checked.
+    """
+    if preferred is nonpreferred:
+        raise DataError(
+            "preferred and nonpreferred are the same object: preference methods need two "
+            "different episode sets. Split the data first, e.g. "
+            "preferred, nonpreferred = dataset.split_preferences(cost_threshold=...)."
+        )
+    digests = [_episode_digests(d) for d in (preferred, nonpreferred)]
+    if digests[0] is None or digests[1] is None:
+        return
+    shared = set(digests[0]) & set(digests[1])
+    if not shared:
+        return
+    first_p = next(i for i, h in enumerate(digests[0]) if h in shared)
+    first_np = next(i for i, h in enumerate(digests[1]) if h in shared)
+    what = (
+        "identical"
+        if sorted(digests[0]) == sorted(digests[1])
+        else f"overlapping ({len(shared)} shared episode(s))"
+    )
+    raise DataError(
+        f"preferred/nonpreferred: the episode sets are {what}; e.g. preferred episode "
+        f"{first_p} equals nonpreferred episode {first_np}. An episode cannot be both preferred "
+        "and not; build disjoint sets, e.g. with dataset.split_preferences(cost_threshold=...)."
+    )
+
+
+def _episode_digests(data: Any) -> list[str] | None:
+    import hashlib
+
+    starts = getattr(data, "episode_starts", None)
+    obs = getattr(data, "observations", None)
+    act = getattr(data, "actions", None)
+    if starts is None or obs is None or act is None:
+        return None
+    obs = np.ascontiguousarray(obs)
+    act = np.ascontiguousarray(act)
+    out = []
+    for lo, hi in zip(starts[:-1], starts[1:], strict=True):
+        h = hashlib.sha256(obs[lo:hi].tobytes())
+        h.update(act[lo:hi].tobytes())
+        out.append(h.hexdigest())
+    return out

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from retrofit.data.splits import check_cost_threshold
 from retrofit.errors import DataError
 
 SAFE = 1
@@ -85,7 +86,8 @@ class Feedback:
         self.starts = np.asarray(starts)
         self.safety = np.asarray(safety)
         self.segment_length = segment_length
-        self.cost_threshold = None if cost_threshold is None else float(cost_threshold)
+        self.cost_threshold = (None if cost_threshold is None
+                               else check_cost_threshold(cost_threshold, error=DataError))
         self.metadata: dict[str, Any] = dict(metadata or {})
         self.validate(require_both_classes=require_both_classes)
         self.starts = self.starts.astype(np.int64)

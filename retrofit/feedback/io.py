@@ -163,7 +163,13 @@ def load(
         safety = _read_array(handle, "safety", path)
         task = str(handle.attrs.get("task", "")) or None
         threshold = float(handle.attrs.get("cost_threshold", math.nan))
-        metadata = json.loads(str(handle.attrs.get("metadata", "{}")))
+        try:
+            metadata = json.loads(str(handle.attrs.get("metadata", "{}")))
+        except json.JSONDecodeError as exc:
+            raise DataError(
+                f"metadata: the attribute of {str(path)!r} is not valid JSON ({exc}); fix or "
+                "delete it (h5py: del f.attrs['metadata']), the labels are unaffected."
+            ) from exc
         fingerprint = handle.attrs.get("dataset_fingerprint")
         stored_path = handle.attrs.get("dataset_path")
         if dataset is None and "dataset" in handle:

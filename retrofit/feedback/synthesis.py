@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from retrofit.data.splits import check_cost_threshold
 from retrofit.errors import DataError
 from retrofit.feedback.core import SAFE, UNSAFE, Feedback
 
@@ -90,8 +91,7 @@ def synthesize(
     for name, value in (("n_pairs", n_pairs), ("segment_length", segment_length)):
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
             raise DataError(f"{name}={value!r} must be an integer >= 1.")
-    if not np.isfinite(cost_threshold) or cost_threshold < 0:
-        raise DataError(f"cost_threshold={cost_threshold!r} must be a finite number >= 0.")
+    check_cost_threshold(cost_threshold, error=DataError)  # True is not κ = 1; NaN is refused
     if ties not in ("resample", "random"):
         raise DataError(f"ties={ties!r}: use 'resample' or 'random'.")
     horizon = _max_episode_steps(dataset, max_episode_steps)

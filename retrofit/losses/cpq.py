@@ -9,11 +9,11 @@ from __future__ import annotations
 import torch
 
 
-def cost_thresholds(cost_limit: float, gamma: float, episode_len: int, qc_scalar: float = 1.5
+def cost_thresholds(cost_threshold: float, gamma: float, episode_len: int, qc_scalar: float = 1.5
                     ) -> tuple[float, float]:
     """``q_thres = L (1-γ^T) / ((1-γ) T)`` (the discounted per-step share of L); ``qc_thres =
     qc_scalar · q_thres`` (OSRL ``CPQ.__init__``)."""
-    q_thres = cost_limit * (1 - gamma**episode_len) / (1 - gamma) / episode_len
+    q_thres = cost_threshold * (1 - gamma**episode_len) / (1 - gamma) / episode_len
     return q_thres, qc_scalar * q_thres
 
 

@@ -54,6 +54,7 @@ class PPLTrainer(BaseTrainer):
 
     config_class = PPLConfig
     data_kind = "pairs"
+    distinct_sets = True
     config: PPLConfig
 
     def setup(self, policy: PolicyAdapter, reference: PolicyAdapter | None = None) -> None:

@@ -72,6 +72,7 @@ class PrefineTrainer(BaseTrainer):
 
     config_class = PrefineConfig
     data_kind = "pairs"
+    distinct_sets = True
     config: PrefineConfig
 
     def setup(self, policy: PolicyAdapter, reference: PolicyAdapter | None = None) -> None:

@@ -1,12 +1,20 @@
 """Save and load retrofit's own policies without pickling objects.
 
-A file holds a plain dict: format tag, library version, class name, JSON config and the state
-dict. Loading uses ``torch.load(weights_only=True)``. Writes are atomic (temp file + rename).
+A file holds a plain dict: format tag, library version, class name, JSON config, the state dict
+and ``sha256``, a checksum of the class, config and every tensor's bytes. Loading uses
+``torch.load(weights_only=True)`` and recomputes the checksum, so a file damaged on disk is a
+:class:`~retrofit.errors.PolicyError`, never a policy with garbage weights. Writes are atomic
+(temp file + rename).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import warnings
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -24,33 +32,69 @@ _CLASSES: dict[str, type[torch.nn.Module]] = {
 RetrofitPolicy = TanhGaussianPolicy | VAEPolicy | DeterministicPolicy
 
 
+def state_checksum(class_name: str, config: Mapping[str, Any],
+                   state_dict: Mapping[str, torch.Tensor]) -> str:
+    """sha256 hex digest of the class name, the JSON config and every tensor (name, dtype,
+    shape and bytes, in sorted name order)."""
+    digest = hashlib.sha256()
+    digest.update(class_name.encode())
+    digest.update(json.dumps(dict(config), sort_keys=True, default=str).encode())
+    for name in sorted(state_dict):
+        tensor = state_dict[name].detach().cpu().contiguous()
+        digest.update(f"\n{name}|{tensor.dtype}|{tuple(tensor.shape)}\n".encode())
+        digest.update(tensor.view(-1).view(torch.uint8).numpy().tobytes()
+                      if tensor.numel() else b"")
+    return digest.hexdigest()
+
+
+def _non_finite(state_dict: Mapping[str, torch.Tensor]) -> list[str]:
+    return [name for name, t in state_dict.items()
+            if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+
+
 def save_policy(policy: RetrofitPolicy, path: str | Path) -> Path:
-    """Atomically write ``policy`` (config + state dict) to ``path``; return the path."""
+    """Atomically write ``policy`` (config + state dict + checksum) to ``path``; return the path.
+
+    A policy with NaN/inf parameters is refused (:class:`PolicyError`): it would load as a
+    policy that acts NaN.
+    """
     if type(policy).__name__ not in _CLASSES:
         raise PolicyError(
             f"save_policy writes retrofit's own policies ({', '.join(_CLASSES)}); for a "
             f"{type(policy).__name__} use its library's own save (e.g. SB3 model.save)."
         )
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu() for k, v in policy.state_dict().items()}
+    bad = _non_finite(state)
+    if bad:
+        raise PolicyError(
+            f"policy: parameter(s) {bad[:5]} hold NaN or inf; not saving to {str(path)!r}. "
+            "Training diverged: lower the learning rate or check the data, then fit again."
+        )
+    config = policy.config()
     payload = {
         "format": _FORMAT,
         "retrofit_version": __version__,
         "class": type(policy).__name__,
-        "config": policy.config(),
-        "state_dict": {k: v.detach().cpu() for k, v in policy.state_dict().items()},
+        "config": config,
+        "state_dict": state,
+        "sha256": state_checksum(type(policy).__name__, config, state),
     }
     atomic_torch_save(path, payload)
     return path
 
 
 def load_policy(path: str | Path, device: str | torch.device = "cpu") -> torch.nn.Module:
-    """Load a policy written by ``save_policy`` (``weights_only=True``: no code is unpickled)."""
+    """Load a policy written by ``save_policy`` (``weights_only=True``: no code is unpickled).
+
+    The stored checksum is verified; a mismatch (the file changed on disk) is a
+    :class:`PolicyError`. Files from before checksums load with a ``UserWarning``.
+    """
     path = Path(path)
     if not path.is_file():
         raise PolicyError(f"path={str(path)!r}: no such policy file.")
     try:
-        payload = torch.load(path, map_location=device, weights_only=True)
+        payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises RuntimeError, UnpicklingError, EOFError, ...
         raise PolicyError(
             f"{path} is not a retrofit policy file ({type(exc).__name__}). retrofit's own policies "
@@ -59,9 +103,73 @@ def load_policy(path: str | Path, device: str | torch.device = "cpu") -> torch.n
         ) from exc
     if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
         raise PolicyError(f"{path} is not a retrofit policy file (format tag {_FORMAT!r} missing).")
-    cls = _CLASSES.get(payload["class"])
+    cls = _CLASSES.get(payload.get("class"))  # type: ignore[arg-type]
     if cls is None:
-        raise PolicyError(f"{path}: unknown policy class {payload['class']!r}.")
-    policy = cls(**payload["config"])
-    policy.load_state_dict(payload["state_dict"])
+        raise PolicyError(f"{path}: unknown policy class {payload.get('class')!r}.")
+    state = payload.get("state_dict")
+    config = payload.get("config")
+    if not isinstance(state, dict) or not isinstance(config, dict):
+        raise PolicyError(f"{path}: the file lacks its state_dict or config; save it again.")
+    stored = payload.get("sha256")
+    if stored is None:
+        warnings.warn(
+            f"{path} has no checksum (written before retrofit stored one); it cannot be checked "
+            "for damage. Save it again with save_policy to add one.",
+            UserWarning,
+            stacklevel=2,
+        )
+    elif state_checksum(payload["class"], config, state) != stored:
+        raise PolicyError(
+            f"{path}: checksum mismatch (sha256 of its tensors differs from the one saved with "
+            "them): the file was damaged or edited after saving. Restore it from a backup or "
+            "train and save the policy again."
+        )
+    bad = _non_finite(state)
+    if bad:
+        raise PolicyError(f"{path}: parameter(s) {bad[:5]} hold NaN or inf; train it again.")
+    try:
+        policy = cls(**config)
+        policy.load_state_dict(state)
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise PolicyError(f"{path}: config and weights do not fit {cls.__name__} ({exc}).") from exc
     return policy.to(device).eval()
+
+
+def _policy_dims(policy: Any) -> tuple[int | None, int | None]:
+    for obs_name, act_name in (("observation_dim", "action_dim"), ("obs_dim", "act_dim")):
+        obs_dim, act_dim = getattr(policy, obs_name, None), getattr(policy, act_name, None)
+        if obs_dim is not None or act_dim is not None:
+            return (None if obs_dim is None else int(obs_dim),
+                    None if act_dim is None else int(act_dim))
+    return None, None
+
+
+def check_policy_matches_data(adapter: Any, dataset: Any) -> None:
+    """Raise :class:`PolicyError` unless the policy's observation/action sizes equal the data's.
+
+    ``adapter`` is a :class:`~retrofit.adapters.base.PolicyAdapter` (``observation_dim`` /
+    ``action_dim``) or one of retrofit's own policies (``obs_dim`` / ``act_dim``); ``dataset`` a
+    :class:`~retrofit.data.TrajectoryDataset` or anything holding one as ``.dataset`` (PreSa's
+    feedback). Call it before the first training step: a mismatch otherwise surfaces as a
+    shape error deep inside torch.
+    """
+    data = dataset if hasattr(dataset, "obs_dim") else getattr(dataset, "dataset", None)
+    if data is None or not hasattr(data, "obs_dim"):
+        raise PolicyError(
+            f"dataset: a {type(dataset).__name__} has no obs_dim/act_dim to check the policy "
+            "against; pass a TrajectoryDataset (or feedback holding one)."
+        )
+    obs_dim, act_dim = _policy_dims(adapter)
+    if obs_dim is None or act_dim is None:
+        raise PolicyError(
+            f"policy: a {type(adapter).__name__} has no observation_dim/action_dim; wrap it with "
+            "retrofit.adapters.wrap(policy) first."
+        )
+    for what, mine, theirs in (("observation", obs_dim, data.obs_dim),
+                               ("action", act_dim, data.act_dim)):
+        if mine != theirs:
+            raise PolicyError(
+                f"{what}_dim: the policy takes {what}s of size {mine} but the data's are of size "
+                f"{theirs} (task {data.task!r}). Use a policy trained on this task, or data "
+                "collected with this policy's environment."
+            )

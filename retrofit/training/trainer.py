@@ -24,9 +24,11 @@ from typing import Any, ClassVar, Literal
 import torch
 
 from retrofit.adapters.base import PolicyAdapter
+from retrofit.data.validation import check_preference_sets
 from retrofit.device import get_device, make_adam, set_random_seed, synchronize
 from retrofit.errors import ConfigError, TrainingError
 from retrofit.metrics_log import MetricsLogger, NullLogger
+from retrofit.policies.io import check_policy_matches_data
 from retrofit.training.checkpoint import (
     CHECKPOINT_NAME,
     apply_checkpoint,
@@ -70,6 +72,8 @@ class BaseTrainer(ABC):
     config_class: ClassVar[type[TrainerConfig]]
     data_kind: ClassVar[DataKind]
     method_name: ClassVar[str] = ""
+    distinct_sets: ClassVar[bool] = False
+    """True where ``fit(preferred, nonpreferred)`` must get two disjoint episode sets."""
 
     def __init__(
         self,
@@ -154,6 +158,7 @@ class BaseTrainer(ABC):
         if checkpoint_every < 0:
             raise ConfigError(f"checkpoint_every={checkpoint_every} must be >= 0 (0: only on "
                               "interrupt).")
+        self.check_data(*data)
         logger = logger or NullLogger()
         plan = self.stages(*data, steps=steps)
         path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
@@ -228,6 +233,16 @@ class BaseTrainer(ABC):
         self.policy.train(False)
         check_parameters(self._named_policy_parameters(), f"after step {self.steps_done}")
         return self.policy
+
+    def check_data(self, *data: Any) -> None:
+        """Before any step: the policy's observation/action sizes equal the data's, and (for
+        ``distinct_sets`` methods) D_p and D_np share no episode."""
+        if data and data[0] is not None and (hasattr(data[0], "obs_dim")
+                                             or hasattr(getattr(data[0], "dataset", None),
+                                                        "obs_dim")):
+            check_policy_matches_data(self.policy, data[0])
+        if self.distinct_sets and len(data) >= 2 and data[1] is not None:
+            check_preference_sets(data[0], data[1])
 
     def _named_policy_parameters(self) -> Iterator[tuple[str, torch.Tensor]]:
         for i, p in enumerate(self.policy.parameters()):

@@ -184,7 +184,7 @@ def small_dataset(seed: int = 0) -> TrajectoryDataset:
             "next_observations": rng.normal(size=(5, 2)),
             "actions": rng.normal(size=(5, 1)),
             "rewards": rng.normal(size=5),
-            "costs": rng.normal(size=5),
+            "costs": rng.uniform(size=5),  # costs are >= 0
             "terminals": np.zeros(5, dtype=bool),
             "timeouts": timeouts,
         }
