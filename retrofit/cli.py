@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -268,7 +268,7 @@ def fit(
     quiet: Annotated[bool, typer.Option(help="Hide progress bars.")] = False,
 ) -> None:
     """Retrofit a policy file with any registered method; write it back in its own format."""
-    from retrofit.fit_command import FitRequest, run_fit
+    from retrofit.fit_command import FitRequest
 
     request = FitRequest(
         policy=policy, data=data, out=out, method=method, cost_threshold=cost_threshold,
@@ -278,9 +278,15 @@ def fit(
         overrides=_assignments(set_, "FIELD=VALUE, e.g. beta=0.2"), seed=seed, device=device,
         progress=not quiet,
     )
+    _run_and_print(request)
+
+
+def _run_and_print(request: Any) -> None:
+    from retrofit.fit_command import run_fit
+
     report = run_fit(request)
-    typer.echo(f"wrote {out} ({report['steps']} steps, {report['train_wall_clock_s']:.0f} s); "
-               f"report in {request.report_folder}")
+    typer.echo(f"wrote {request.out} ({report['steps']} steps, "
+               f"{report['train_wall_clock_s']:.0f} s); report in {request.report_folder}")
     for name in ("reference", "retrofitted"):
         if name in report:
             r = report[name]
@@ -328,10 +334,14 @@ def presa(
     if method not in available_methods("feedback"):
         raise typer.BadParameter(
             f"--method {method!r}: use one of {', '.join(available_methods('feedback'))}.")
-    fit(policy, feedback_file, out, method=method, cost_threshold=cost_threshold, algo=None,
-        steps=steps, n_preferred=100, n_nonpreferred=20, episodes=episodes, report_dir=log_dir,
-        log="csv", checkpoint_every=10_000, resume=False, overwrite=overwrite, set_=set_,
-        seed=seed, device=device, quiet=quiet)
+    from retrofit.fit_command import FitRequest
+
+    _run_and_print(FitRequest(
+        policy=policy, data=feedback_file, out=out, method=method, cost_threshold=cost_threshold,
+        steps=steps, episodes=episodes, report_dir=log_dir, overwrite=overwrite,
+        overrides=_assignments(set_, "FIELD=VALUE, e.g. eta=0.5"), seed=seed, device=device,
+        progress=not quiet, report_option="--log-dir",
+    ))
 
 
 @app.command("export")

@@ -38,6 +38,7 @@ class FitRequest:
     resume: bool = False
     overwrite: bool = False
     overrides: dict[str, Any] = field(default_factory=dict)
+    report_option: str = "--report-dir"
     seed: int = 0
     device: str = "auto"
     progress: bool = True
@@ -50,7 +51,7 @@ class FitRequest:
 
 def check_request(request: FitRequest) -> None:
     """Refuse a call that would fail late or destroy earlier outputs, before any training."""
-    from retrofit.outputs import check_output_file, check_writable
+    from retrofit.outputs import check_output_file, check_output_free, check_writable
     from retrofit.policy_files import policy_format
 
     if policy_format(request.out) != policy_format(request.policy):
@@ -67,13 +68,9 @@ def check_request(request: FitRequest) -> None:
     folder = request.report_folder
     keep = request.overwrite or request.resume
     check_output_file(request.out, keep)
-    if folder.exists() and any(folder.iterdir()) and not keep:
-        raise ConfigError(
-            f"{folder} holds an earlier fit: --resume to continue it, --overwrite to replace it, "
-            "or --report-dir for another folder."
-        )
+    check_output_free(folder, keep, option=request.report_option)
     check_writable(request.out.parent)
-    check_writable(folder, option="--report-dir")
+    check_writable(folder, option=request.report_option)
 
 
 def load_training_data(request: FitRequest, data_kind: str) -> tuple[tuple[Any, ...], Any, float]:

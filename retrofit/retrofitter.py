@@ -102,6 +102,7 @@ class Retrofitter:
         if steps is not None:
             config = replace(config, steps=steps)
         self.trainer = self._trainer_cls(self.adapter, config, device=self.device, seed=self.seed)
+        self.trainer.check_data(*data)  # before anything is written
         logger, checkpoint = self._outputs(resume)
         if self.log_dir is not None:
             atomic_write_text(self.log_dir / "config.json", json.dumps({

@@ -265,7 +265,7 @@ CLI_CASES = [
     # click's own usage errors are one line too, not a usage box
     (["demo", "--out", "{root}/d", "--episodes", "abc"], "Invalid value for '--episodes'"),
     (["presa", "{ref}", "{fb}", "--out", "{root}/p.pt", "--method", "dpo"],
-     "--method 'dpo': use one of presa,"),
+     "--method 'dpo': use one of bc-safe-seg,"),
     (["compare", "--out", "{root}/cmp"], "Missing argument 'task'"),
 ]
 
