@@ -173,6 +173,11 @@ def compare(
     threads: Annotated[int, typer.Option(help="torch CPU threads per cell.")] = 1,
     in_process: Annotated[bool, typer.Option(help="Run cells in this process (peak RSS is then "
                                              "the whole run's).")] = False,
+    executor: Annotated[str, typer.Option(help="local (this machine) or ray (a Ray cluster; "
+                                          "docs/cluster.md).")] = "local",
+    workers: Annotated[int, typer.Option(help="Cells at once with the local executor.")] = 1,
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster address ('auto' after "
+                                                    "`ray start`; default: a local Ray).")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="METHOD.FIELD=VALUE config "
                                                    "override; repeatable.")] = None,
     quiet: Annotated[bool, typer.Option(help="Hide progress bars.")] = True,
@@ -191,8 +196,8 @@ def compare(
         steps=steps, batch_size=batch_size, eval_episodes=episodes,
         checkpoint_every=checkpoint_every, checkpoint_episodes=checkpoint_episodes,
         safe_reward_fraction=safe_reward_fraction, bc_steps=bc_steps, device=device,
-        threads=threads, isolate=not in_process,
-        overrides=_overrides(set_), progress=not quiet,
+        threads=threads, isolate=not in_process, executor=executor, workers=workers,
+        ray_address=ray_address, overrides=_overrides(set_), progress=not quiet,
     )
     run_compare(config, log=typer.echo)
     typer.echo((out / "results.md").read_text())

@@ -68,6 +68,12 @@ class CompareConfig:
     bc_steps: BC steps of π_ref. n_preferred / n_nonpreferred: N_p / N_np of the split.
     device: "auto" | "cpu" | "cuda". threads: torch CPU threads per cell.
     isolate: run each cell in a fresh process (own peak RSS); False runs them in this process.
+    executor: "local" (this machine; ``workers`` cells at a time) or "ray" (a Ray cluster:
+        each cell a Ray task with ``threads`` CPUs and, with device "cuda", one GPU; results
+        come back to this process, which writes the cell files: no shared filesystem needed).
+    workers: cells run at once by the local executor (1: one after another).
+    ray_address: the cluster to join ("auto": the one started with ``ray start``; None: a
+        local Ray instance with this machine's CPUs).
     overrides: method name -> {config field: value} (e.g. {"cpq": {"num_q": 2}}).
     progress: tqdm bars.
     """
@@ -90,6 +96,9 @@ class CompareConfig:
     device: str = "auto"
     threads: int = 1
     isolate: bool = True
+    executor: str = "local"
+    workers: int = 1
+    ray_address: str | None = None
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     progress: bool = False
 
@@ -98,8 +107,10 @@ class CompareConfig:
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise ConfigError(f"{name}={value!r} must be an integer >= {minimum}.")
 
+        if self.executor not in ("local", "ray"):
+            raise ConfigError(f"executor={self.executor!r}: use 'local' or 'ray'.")
         for name in ("steps", "eval_episodes", "checkpoint_episodes", "bc_steps", "n_preferred",
-                     "n_nonpreferred", "threads"):
+                     "n_nonpreferred", "threads", "workers"):
             positive_int(name, getattr(self, name))
         if self.batch_size is not None:
             positive_int("batch_size", self.batch_size)
@@ -328,10 +339,25 @@ def _peak_rss_mb() -> float:
 
 
 def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
-    """Train and evaluate one (method, κ, seed) cell; write and return its record.
+    """Train and evaluate one (method, κ, seed) cell; write and return its record."""
+    return write_cell(Path(spec["out"]), train_cell(spec))
 
-    ``spec`` is JSON-able (it crosses a process boundary): the config fields plus ``method``,
-    ``cost_threshold``, ``seed``, ``dataset_path`` and ``reference``.
+
+def write_cell(out: Path, record: dict[str, Any]) -> dict[str, Any]:
+    """Write a finished cell's record to its file in ``out`` (atomically); return it."""
+    row = record["row"]
+    atomic_write_text(cell_path(out, row["method"], float(row["cost_threshold"]),
+                                int(row["seed"])),
+                      json.dumps(record, indent=2, default=str))
+    return record
+
+
+def train_cell(spec: dict[str, Any]) -> dict[str, Any]:
+    """Train and evaluate one (method, κ, seed) cell and return its record; writes nothing.
+
+    ``spec`` is JSON-able (it crosses a process boundary, or a network with Ray): the config
+    fields plus ``method``, ``cost_threshold``, ``seed``, ``dataset_path`` and ``reference``;
+    π_ref is read from ``reference_path(out, seed)``.
     """
     import torch
 
@@ -398,8 +424,6 @@ def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
         "load_average_end": [round(x, 2) for x in os.getloadavg()],
         "settings": cell_settings(config, method, spec["dataset_sha256"]),
     }
-    atomic_write_text(cell_path(config.out, method, kappa, seed),
-                      json.dumps(record, indent=2, default=str))
     return record
 
 
@@ -578,6 +602,7 @@ def _run_compare_locked(config: CompareConfig, log: Callable[[str], None]) -> li
     del dataset
     base = {**_config_to_spec(config), "dataset_path": dataset_path,
             "dataset_sha256": dataset_sha256}
+    pending = []
     for seed in config.seeds:
         for kappa in config.thresholds():
             for method in config.methods:
@@ -587,15 +612,12 @@ def _run_compare_locked(config: CompareConfig, log: Callable[[str], None]) -> li
                                     dataset_path)
                     log(f"skip  {method} κ={kappa:g} seed={seed} (done: {path.name})")
                     continue
-                log(f"run   {method} κ={kappa:g} seed={seed}")
-                tic = time.perf_counter()
-                spec = {**base, "method": method, "cost_threshold": kappa, "seed": seed,
-                        "reference": references[seed], "isolated": config.isolate}
-                if config.isolate:
-                    _run_isolated(spec)
-                else:
-                    run_cell(spec)
-                log(f"done  {method} κ={kappa:g} seed={seed} in {time.perf_counter() - tic:.1f} s")
+                pending.append({**base, "method": method, "cost_threshold": kappa,
+                                "seed": seed, "reference": references[seed],
+                                "isolated": config.isolate})
+    from retrofit.compare.executors import run_cells
+
+    run_cells(pending, config, log)
     records = [json.loads(cell_path(out, m, k, s).read_text())
                for s in folder.seeds for k in folder.thresholds() for m in folder.methods
                if cell_path(out, m, k, s).is_file()]
