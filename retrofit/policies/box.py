@@ -15,9 +15,20 @@ import numpy as np
 import torch
 from torch import nn
 
+POLICY_CLASSES: dict[str, type[BoxPolicy]] = {}
+"""Every policy class retrofit can save and load, by class name (filled as classes are defined)."""
+
 
 class BoxPolicy(nn.Module):
-    """Base module: bounds ``[action_low, action_high]`` and observation standardisation buffers."""
+    """Base module: bounds ``[action_low, action_high]`` and observation standardisation buffers.
+
+    Subclasses register themselves in ``POLICY_CLASSES`` (``save_policy``/``load_policy`` read
+    it), so a new policy class needs no edit elsewhere.
+    """
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        POLICY_CLASSES[cls.__name__] = cls
 
     def __init__(
         self,

@@ -21,14 +21,12 @@ import torch
 from retrofit import __version__
 from retrofit.atomic import atomic_torch_save
 from retrofit.errors import PolicyError
+from retrofit.policies.box import POLICY_CLASSES
 from retrofit.policies.deterministic import DeterministicPolicy
 from retrofit.policies.gaussian import TanhGaussianPolicy
 from retrofit.policies.vae import VAEPolicy
 
 _FORMAT = "retrofit-policy-v1"
-_CLASSES: dict[str, type[torch.nn.Module]] = {
-    cls.__name__: cls for cls in (TanhGaussianPolicy, VAEPolicy, DeterministicPolicy)
-}
 RetrofitPolicy = TanhGaussianPolicy | VAEPolicy | DeterministicPolicy
 
 
@@ -52,15 +50,26 @@ def _non_finite(state_dict: Mapping[str, torch.Tensor]) -> list[str]:
             if t.is_floating_point() and not bool(torch.isfinite(t).all())]
 
 
+def _import_policy_modules() -> None:
+    """Import every module of ``retrofit.policies`` so each policy class has registered."""
+    import pkgutil
+    from importlib import import_module
+
+    import retrofit.policies as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        import_module(f"{package.__name__}.{info.name}")
+
+
 def save_policy(policy: RetrofitPolicy, path: str | Path) -> Path:
     """Atomically write ``policy`` (config + state dict + checksum) to ``path``; return the path.
 
     A policy with NaN/inf parameters is refused (:class:`PolicyError`): it would load as a
     policy that acts NaN.
     """
-    if type(policy).__name__ not in _CLASSES:
+    if type(policy).__name__ not in POLICY_CLASSES:
         raise PolicyError(
-            f"save_policy writes retrofit's own policies ({', '.join(_CLASSES)}); for a "
+            f"save_policy writes retrofit's own policies ({', '.join(POLICY_CLASSES)}); for a "
             f"{type(policy).__name__} use its library's own save (e.g. SB3 model.save)."
         )
     path = Path(path)
@@ -103,7 +112,8 @@ def load_policy(path: str | Path, device: str | torch.device = "cpu") -> torch.n
         ) from exc
     if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
         raise PolicyError(f"{path} is not a retrofit policy file (format tag {_FORMAT!r} missing).")
-    cls = _CLASSES.get(payload.get("class"))  # type: ignore[arg-type]
+    _import_policy_modules()
+    cls = POLICY_CLASSES.get(payload.get("class"))  # type: ignore[arg-type]
     if cls is None:
         raise PolicyError(f"{path}: unknown policy class {payload.get('class')!r}.")
     state = payload.get("state_dict")
