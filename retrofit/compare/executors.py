@@ -62,8 +62,6 @@ def _run_pool(specs: list[dict[str, Any]], config: Any, log: Log) -> None:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
-    from retrofit.compare.harness import write_cell
-
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=config.workers, mp_context=context,
                              max_tasks_per_child=1) as pool:
@@ -73,16 +71,23 @@ def _run_pool(specs: list[dict[str, Any]], config: Any, log: Log) -> None:
             futures[pool.submit(_pool_cell, {**spec, "parent_pid": os.getpid(),
                                              "isolated": True})] = spec
         for future in as_completed(futures):
-            spec = futures[future]
-            try:
-                record = future.result()
-            except Exception as exc:
-                raise RuntimeError(
-                    f"cell {_name(spec)} failed: {exc}. Finished cells are kept: rerun the same "
-                    "command to resume."
-                ) from exc
-            write_cell(Path(config.out), record)
-            log(f"done  {_name(spec)} in {record['row']['train_wall_clock_s']:.1f} s of training")
+            _finish(futures[future], future.result, config, log)
+
+
+def _finish(spec: dict[str, Any], result: Callable[[], dict[str, Any]], config: Any,
+            log: Log) -> None:
+    """Collect one cell's record (``result()`` raises the worker's error) and write it."""
+    from retrofit.compare.harness import write_cell
+
+    try:
+        record = result()
+    except Exception as exc:
+        raise RuntimeError(
+            f"cell {_name(spec)} failed: {exc}. Finished cells are kept: rerun the same command "
+            "to resume."
+        ) from exc
+    write_cell(Path(config.out), record)
+    log(f"done  {_name(spec)} in {record['row']['train_wall_clock_s']:.1f} s of training")
 
 
 def _ray_cell(spec: dict[str, Any], dataset: bytes, reference: bytes) -> dict[str, Any]:
@@ -106,7 +111,7 @@ def _run_ray(specs: list[dict[str, Any]], config: Any, log: Log) -> None:
         import ray
     except ImportError as exc:  # ray is pinned in requirements; say so if it is missing
         raise ConfigError("executor='ray' needs the ray package (pip install ray).") from exc
-    from retrofit.compare.harness import reference_path, write_cell
+    from retrofit.compare.harness import reference_path
 
     started_here = not ray.is_initialized()
     if started_here:
@@ -127,16 +132,7 @@ def _run_ray(specs: list[dict[str, Any]], config: Any, log: Log) -> None:
             pending[ref] = spec
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
-            spec = pending.pop(done[0])
-            try:
-                record = ray.get(done[0])
-            except Exception as exc:
-                raise RuntimeError(
-                    f"cell {_name(spec)} failed on Ray: {exc}. Finished cells are kept: rerun "
-                    "the same command to resume."
-                ) from exc
-            write_cell(Path(config.out), record)
-            log(f"done  {_name(spec)} in {record['row']['train_wall_clock_s']:.1f} s of training")
+            _finish(pending.pop(done[0]), lambda ref=done[0]: ray.get(ref), config, log)
     finally:
         if started_here:
             ray.shutdown()
