@@ -18,6 +18,15 @@ class TanhGaussianAdapter(ModuleAdapter):
         mean, log_std = self.module(obs)
         return self.module.squashed_log_prob(mean, log_std, act)
 
+    def distribution_params(self, obs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """One forward pass: the per-state parameters ``(mean, log_std)`` that ``log_prob``
+        scores actions with (a frozen reference's can be computed once per dataset state)."""
+        return self.module(obs)
+
+    def log_prob_from(self, params: tuple[torch.Tensor, ...], act: torch.Tensor) -> torch.Tensor:
+        """``log π(act)`` from ``distribution_params``; ``act`` may carry leading sample dims."""
+        return self.module.squashed_log_prob(*params, act)
+
     def log_prob_and_sample(
         self, obs: torch.Tensor, act: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

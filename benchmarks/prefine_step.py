@@ -3,8 +3,8 @@
 Setting (PREFINE A.4): 256 preferred + 256 non-preferred states per step, [256, 256] MLP
 tanh-Gaussian policy, Adam. The roofline is this machine's measured dense float32 matmul rate
 (``torch.mm`` on 2048² matrices, same thread count); the update's useful work is counted as the
-MLP matmul FLOPs: trainable forward + backward (3× forward) plus the reference's forward, over
-both halves of the batch.
+MLP matmul FLOPs: trainable forward + backward (3× forward) plus, with ``--no-precompute``, the
+reference's forward, over both halves of the batch.
 
     python benchmarks/prefine_step.py            # a table
     python benchmarks/prefine_step.py --json     # one JSON line
@@ -72,6 +72,8 @@ def main() -> None:
     parser.add_argument("--act-dim", type=int, default=6, help="HalfCheetah: 6")
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--warmup", type=int, default=100)
+    parser.add_argument("--no-precompute", action="store_true",
+                        help="run the reference's forward pass every step (the old path)")
     args = parser.parse_args()
 
     device = get_device(args.device)
@@ -81,8 +83,9 @@ def main() -> None:
                                 np.ones(args.act_dim), hidden)
     from retrofit.adapters import wrap
 
-    trainer = PrefineTrainer(wrap(policy), PrefineConfig(beta=0.2, sft_weight=1.0,
-                                                         batch_size=args.batch_size),
+    trainer = PrefineTrainer(wrap(policy), PrefineConfig(
+        beta=0.2, sft_weight=1.0, batch_size=args.batch_size,
+        precompute_reference=not args.no_precompute),
                              device=device)
     data_p = _Arrays(rng, 20_000, args.obs_dim, args.act_dim)
     data_n = _Arrays(rng, 4_000, args.obs_dim, args.act_dim)
@@ -92,11 +95,15 @@ def main() -> None:
     updates_per_s = args.steps / trainer.train_wall_clock_s
 
     per_sample = mlp_forward_flops(args.obs_dim, args.act_dim, hidden)
-    flops_per_update = (3 + 1) * per_sample * 2 * args.batch_size
+    # trainable forward + backward (3x forward), plus the reference's forward unless its
+    # per-state parameters were precomputed (then the step does no reference forward)
+    forwards = 3 if not args.no_precompute else 4
+    flops_per_update = forwards * per_sample * 2 * args.batch_size
     peak = matmul_peak_flops(device)
     result = {
         "updates_per_s": round(updates_per_s, 1),
         "batch_size": args.batch_size,
+        "precompute_reference": not args.no_precompute,
         "hidden_sizes": list(hidden),
         "device": str(device) if device.type == "cpu" else torch.cuda.get_device_name(device),
         "roofline_fraction": round(flops_per_update * updates_per_s / peak, 4),

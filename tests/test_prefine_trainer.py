@@ -144,3 +144,29 @@ def test_retrofitter_clear_errors(datasets):
         Retrofitter(_policy(), betta=0.1)
     with pytest.raises(DataError, match="nonpreferred"):
         Retrofitter(_policy(), progress=False).fit(datasets[0])
+
+
+def test_precomputed_reference_gives_the_same_training() -> None:
+    """The reference's per-state parameters computed once equal its per-step forward pass."""
+    from retrofit.adapters import wrap
+    from retrofit.data.dataset import TrajectoryDataset, action_bounds
+    from retrofit.data.shipped import default_dataset_path
+    from retrofit.methods.prefine import PrefineConfig, PrefineTrainer
+    from retrofit.policies.gaussian import TanhGaussianPolicy
+
+    data = TrajectoryDataset.from_hdf5(default_dataset_path()).select_episodes(list(range(60)))
+    pref, nonpref = data.split_preferences(20, n_preferred=10, n_nonpreferred=5, seed=0)
+    torch.manual_seed(0)
+    policy = TanhGaussianPolicy(data.observations.shape[1], data.actions.shape[1],
+                                *action_bounds(data), hidden_sizes=(32, 32))
+    runs = []
+    for precompute in (True, False):
+        trainer = PrefineTrainer(wrap(policy), PrefineConfig(batch_size=16, beta=0.2,
+                                                             sft_weight=1.0,
+                                                             precompute_reference=precompute),
+                                 device="cpu", seed=0)
+        runs.append([p.detach() for p in trainer.fit(pref, nonpref, steps=20,
+                                                      progress=False).parameters()])
+        assert (trainer._ref_table is not None) == precompute
+    for a, b in zip(*runs, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)

@@ -40,6 +40,13 @@ class PrefineConfig(TrainerConfig):
     steps: training iterations (500k in the paper).
     sampling: "transitions" (uniform pairs, default) or "trajectories" (Algorithm 1; then
         ``batch_size`` counts whole trajectories per side).
+    precompute_reference: compute the frozen reference's per-state distribution parameters
+        once for every dataset state (one chunked forward pass) and score each step's actions
+        from that table instead of a reference forward pass per step — exact up to float
+        rounding, since π_ref is frozen and in eval mode (TRL's ``precompute_ref_log_probs``
+        idea, for a reference whose density is a closed form of per-state parameters). Used
+        when the reference adapter offers ``distribution_params`` (retrofit's Gaussian
+        policies); otherwise the reference runs every step. True by default.
     """
 
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = PREFINE_PRESETS
@@ -50,6 +57,7 @@ class PrefineConfig(TrainerConfig):
     batch_size: int = 256
     steps: int = 500_000
     sampling: Sampling = "transitions"
+    precompute_reference: bool = True
 
     def check(self) -> None:
         """Raise ``ConfigError`` on out-of-range values."""
@@ -74,17 +82,27 @@ class PrefineTrainer(BaseTrainer):
     data_kind = "pairs"
     distinct_sets = True
     config: PrefineConfig
+    derived_state = ("_ref_table",)
 
     def setup(self, policy: PolicyAdapter, reference: PolicyAdapter | None = None) -> None:
         """Frozen reference (``reference`` or ``policy``), trainable copy, Adam."""
         self.fine_tuning_copies(policy, reference)
         self.optimizer = self.adam(self.trainable_parameters(), self.config.learning_rate)
 
-    def update(self, obs: torch.Tensor, act: torch.Tensor, n_pref: int) -> dict[str, torch.Tensor]:
-        """One PREFINE step on a batch whose first ``n_pref`` rows are preferred."""
+    def update(self, obs: torch.Tensor, act: torch.Tensor, n_pref: int,
+               ref_params: tuple[torch.Tensor, ...] | None = None) -> dict[str, torch.Tensor]:
+        """One PREFINE step on a batch whose first ``n_pref`` rows are preferred.
+
+        ``ref_params``: the reference's precomputed distribution parameters of these states
+        (then the reference runs no forward pass).
+        """
         logp_data, sampled, logp_sampled = self.policy.log_prob_and_sample(obs, act)
         with torch.no_grad():
-            ref_data, ref_sampled = self.reference.log_prob(obs, torch.stack([act, sampled]))
+            both = torch.stack([act, sampled])
+            if ref_params is not None:
+                ref_data, ref_sampled = self.reference.log_prob_from(ref_params, both)
+            else:
+                ref_data, ref_sampled = self.reference.log_prob(obs, both)
         p, n = slice(0, n_pref), slice(n_pref, None)
         preferred = PairLogProbs(logp_data[p], logp_sampled[p], ref_data[p], ref_sampled[p])
         nonpreferred = PairLogProbs(logp_sampled[n], logp_data[n], ref_sampled[n], ref_data[n])
@@ -109,8 +127,29 @@ class PrefineTrainer(BaseTrainer):
             preferred, nonpreferred, self.config.batch_size, self.device, self.seed,
             self.config.sampling,
         )
-        return [Stage(self.method_name or "prefine", steps,
-                      lambda: self.update(*self.batcher.sample()))]
+        self._ref_table: tuple[torch.Tensor, ...] | None = None
+        cached = self.config.precompute_reference and hasattr(self.reference,
+                                                               "distribution_params")
+
+        def precompute() -> None:
+            if cached:
+                self._ref_table = _reference_table(self.reference, self.batcher.obs)
+
+        def update() -> dict[str, torch.Tensor]:
+            rows, n_pref = self.batcher.sample_index()
+            params = None if self._ref_table is None else tuple(t[rows] for t in self._ref_table)
+            return self.update(self.batcher.obs[rows], self.batcher.act[rows], n_pref, params)
+
+        return [Stage(self.method_name or "prefine", steps, update, prepare=precompute)]
+
+
+def _reference_table(reference: PolicyAdapter, obs: torch.Tensor,
+                     chunk: int = 65_536) -> tuple[torch.Tensor, ...]:
+    """The frozen reference's ``distribution_params`` of every state, in chunks, no gradients."""
+    with torch.no_grad():
+        parts = [reference.distribution_params(obs[i:i + chunk])  # type: ignore[attr-defined]
+                 for i in range(0, len(obs), chunk)]
+    return tuple(torch.cat(column) for column in zip(*parts, strict=True))
 
 
 register_method("prefine", PrefineTrainer, PrefineConfig,

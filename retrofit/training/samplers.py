@@ -127,12 +127,15 @@ class PairedBatcher:
         index = torch.as_tensor(np.concatenate(parts), device=self.device)
         return index, len(parts[0])
 
+    def sample_index(self) -> tuple[torch.Tensor, int]:
+        """``(rows, n_preferred_rows)``: indices into ``obs``/``act``, preferred rows first."""
+        if self.sampling == "transitions":
+            return self._transition_index()
+        return self._trajectory_index()
+
     def sample(self) -> tuple[torch.Tensor, torch.Tensor, int]:
         """Return ``(obs, actions, n_preferred_rows)``: preferred rows first, then non-preferred."""
-        if self.sampling == "transitions":
-            index, n_pref = self._transition_index()
-        else:
-            index, n_pref = self._trajectory_index()
+        index, n_pref = self.sample_index()
         return self.obs[index], self.act[index], n_pref
 
 
