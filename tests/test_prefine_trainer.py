@@ -39,16 +39,18 @@ def datasets(rng):
     return _data(rng, 10, 20, 0.5), _data(rng, 4, 20, -0.5)
 
 
-def test_one_forward_per_network_per_step(datasets):
-    trainer = PrefineTrainer(wrap(_policy()), PrefineConfig(beta=0.2, sft_weight=1.0,
-                                                            batch_size=16), device="cpu")
+@pytest.mark.parametrize("precompute", [False, True])
+def test_one_forward_per_network_per_step(datasets, precompute):
+    trainer = PrefineTrainer(wrap(_policy()), PrefineConfig(
+        beta=0.2, sft_weight=1.0, batch_size=16, precompute_reference=precompute), device="cpu")
     calls = {"policy": 0, "reference": 0}
     trainer.policy.module.register_forward_hook(lambda *_: calls.__setitem__(
         "policy", calls["policy"] + 1))
     trainer.reference.module.register_forward_hook(lambda *_: calls.__setitem__(
         "reference", calls["reference"] + 1))
     trainer.fit(*datasets, steps=7, progress=False)
-    assert calls == {"policy": 7, "reference": 7}
+    # precomputed: one chunked pass over the dataset's states before the first step, none after
+    assert calls == {"policy": 7, "reference": 1 if precompute else 7}
 
 
 def test_reference_stays_frozen_and_policy_moves(datasets):
