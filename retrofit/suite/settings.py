@@ -7,7 +7,7 @@ behaviour run, fixed penalties ``k``, PPO-Lagrangian budgets, episodes, action n
 (DSRL's constraint variation, PREFINE §5.1) and the seeds.
 
 Where a collection was run, its settings are the ones recorded here (``data`` says where the
-file is): BallRun and BallCircle ship with retrofit; HalfCheetahVelocity is recorded in
+file is): BallRun, BallCircle and CarRun ship with retrofit; HalfCheetahVelocity is recorded in
 ``docs/collection.md``; CarRun, DroneRun, CarCircle and the Swimmer/Hopper/Walker2d/Ant velocity
 tasks use the settings of the collection run for PREFINE's ten tasks (Table 1). The other tasks
 carry their domain's untried preset (``data="untried"``); their smoke run is in the slow tests.
@@ -186,8 +186,8 @@ SETTINGS: dict[str, TaskSettings] = {s.task: s for s in (
     # BulletGym — shipped data (retrofit/data/default/README.md has the commands)
     _row("BallRun", "shipped", episodes=972, train_steps=60_000),
     _row("BallCircle", "shipped", episodes=800, train_steps=60_000),
-    # BulletGym — PREFINE's Table 1 tasks, the ten-task collection run
-    _row("CarRun", "collection-run", episodes=600, **_BULLET),
+    # BulletGym — PREFINE's Table 1 tasks, the ten-task collection run (CarRun's file ships)
+    _row("CarRun", "shipped", episodes=600, **_BULLET),
     _row("DroneRun", "collection-run", episodes=600, **_BULLET),
     _row("CarCircle", "collection-run", episodes=400, **_BULLET),
     # BulletGym — the rest: the preset; Ant learns slowly, so twice the PPO steps
