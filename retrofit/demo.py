@@ -24,6 +24,7 @@ DEMO_TASK = "OfflineBallCircle-v0"
 SHIPPED_DATASETS = {
     "OfflineBallCircle-v0": "SafetyBallCircle-v0-167-800.hdf5",
     "OfflineBallRun-v0": "SafetyBallRun-v0-93-972.hdf5",
+    "OfflineCarRun-v0": "SafetyCarRun-v0-185-600.hdf5",
 }
 
 

@@ -58,6 +58,13 @@ def test_shipped_files_were_made_with_their_tasks_settings(name):
         assert tuple(made[name]) == getattr(c, name)
 
 
+def test_every_shipped_file_is_listed_for_its_task():
+    on_disk = sorted(p.name for p in shipped_dir().glob("*.hdf5"))
+    assert sorted(SHIPPED_DATASETS.values()) == on_disk
+    shipped = sorted(s.task for s in SETTINGS.values() if s.data == "shipped")
+    assert shipped == sorted(SHIPPED_DATASETS)
+
+
 def test_unknown_task_lists_every_task():
     with pytest.raises(EnvironmentError_) as info:
         settings_for("carrun")
