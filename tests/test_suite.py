@@ -63,6 +63,8 @@ def test_every_shipped_file_is_listed_for_its_task():
     assert sorted(SHIPPED_DATASETS.values()) == on_disk
     shipped = sorted(s.task for s in SETTINGS.values() if s.data == "shipped")
     assert shipped == sorted(SHIPPED_DATASETS)
+    sizes = [p.stat().st_size for p in shipped_dir().glob("*.hdf5")]
+    assert max(sizes) <= 10 * 2**20 and sum(sizes) <= 60 * 2**20  # the project's size rule
 
 
 def test_unknown_task_lists_every_task():
