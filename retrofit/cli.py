@@ -83,7 +83,8 @@ def collect(
 
 @app.command()
 def tasks() -> None:
-    """List the DSRL tasks with their constants and cost thresholds."""
+    """List the DSRL tasks: constants, cost thresholds and `retrofit suite` settings."""
+    from retrofit.suite.settings import SETTINGS
     from retrofit.tasks import TASKS
 
     for info in TASKS.values():
@@ -92,6 +93,7 @@ def tasks() -> None:
             f"{info.env_id:42s} steps={info.max_episode_steps:<5d} R=[{info.min_reward:g}, "
             f"{info.max_reward:g}] C_max={info.max_cost:g} κ={kappas}"
         )
+        typer.echo(f"    {SETTINGS[info.env_id].name}: {SETTINGS[info.env_id].summary()}")
 
 
 def _csv_list(text: str | None, cast: type, option: str) -> tuple | None:
@@ -369,6 +371,56 @@ def export_cmd(
     typer.echo(f"wrote {path}: raw observations in, deterministic actions out")
 
 
+@app.command()
+def suite(
+    task: Annotated[str, typer.Argument(help="DSRL task, e.g. CarRun (`retrofit tasks` lists "
+                                        "them with their settings).")],
+    out: Annotated[Path | None, typer.Option(help="Output folder (default runs/suite/TASK); "
+                                             "finished cells in it are reused.")] = None,
+    dataset: Annotated[Path | None, typer.Option(help="DSRL-format HDF5 file to use.")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Where collected files are looked up "
+                                                  "and made (default runs/suite/data).")] = None,
+    collect: Annotated[bool, typer.Option(help="Collect the data when none is found.")] = True,
+    methods: Annotated[str, typer.Option(help="Comma-separated methods, e.g. prefine,bc-safe.")
+                       ] = "prefine",
+    thresholds: Annotated[str | None, typer.Option(help="κ values (default: the task's).")
+                          ] = None,
+    seeds: Annotated[str | None, typer.Option(help="Seeds (default: the settings', 0,1,2).")
+                     ] = None,
+    bc_steps: Annotated[int | None, typer.Option(help="π_ref BC steps.")] = None,
+    steps: Annotated[int | None, typer.Option(help="Training steps of every method.")] = None,
+    episodes: Annotated[int | None, typer.Option(help="Evaluation episodes per policy.")] = None,
+    n_preferred: Annotated[int | None, typer.Option(help="N_p of the split.")] = None,
+    n_nonpreferred: Annotated[int | None, typer.Option(help="N_np of the split.")] = None,
+    collect_episodes: Annotated[int | None, typer.Option(help="Episodes to collect.")] = None,
+    train_steps: Annotated[int | None, typer.Option(help="PPO steps per behaviour run.")] = None,
+    penalties: Annotated[str | None, typer.Option(help="Collection penalties k.")] = None,
+    budgets: Annotated[str | None, typer.Option(help="Collection budgets ('' = none).")] = None,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    threads: Annotated[int, typer.Option(help="torch CPU threads per cell.")] = 1,
+    in_process: Annotated[bool, typer.Option(help="Run cells in this process.")] = False,
+    quiet: Annotated[bool, typer.Option(help="Hide progress bars.")] = False,
+) -> None:
+    """Any DSRL task end to end: data (DSRL's, shipped or collected), π_ref, PREFINE, table."""
+    from retrofit.suite.runner import run_suite, suite_settings
+
+    settings = suite_settings(
+        task, cost_thresholds=_csv_list(thresholds, float, "--thresholds"),
+        seeds=_csv_list(seeds, int, "--seeds"),
+        bc_steps=bc_steps, prefine_steps=steps, eval_episodes=episodes,
+        n_preferred=n_preferred, n_nonpreferred=n_nonpreferred, episodes=collect_episodes,
+        train_steps=train_steps, penalties=None if penalties is None else _floats(penalties, "--penalties"),
+        budgets=None if budgets is None else _floats(budgets, "--budgets"),
+    )
+    out = out or Path("runs/suite") / settings.name
+    run_suite(settings, out, dataset=dataset, data_dir=data_dir, collect=collect,
+              methods=_csv_list(methods, str, "--methods") or (), device=device,
+              threads=threads,
+              isolate=not in_process, progress=not quiet, log=typer.echo)
+    typer.echo(f"wrote {out / 'results.csv'}, {out / 'table.md'}, {out / 'reward_cost.png'}, "
+               f"{out / 'suite.json'}")
+
+
 def main() -> None:
     """Entry point of the ``retrofit`` console script.
 
@@ -400,7 +452,7 @@ def main() -> None:
     except click.ClickException as exc:
         typer.echo(f"error: {' '.join(exc.format_message().split())}", err=True)
         raise SystemExit(exc.exit_code) from None
-    except click.Abort:
+    except typer.Abort:
         typer.echo("Aborted!", err=True)
         raise SystemExit(1) from None
     if isinstance(code, int) and code:  # click's Exit (e.g. Ctrl-C: 130) comes back as a code

@@ -282,7 +282,8 @@ def test_errors_name_the_fix(policies: dict, tmp_path: pathlib.Path) -> None:
     with pytest.raises(PolicyError, match="no deterministic action"):
         export_onnx(stochastic, tmp_path / "x.onnx")
     result = CliRunner().invoke(app, ["export", str(tmp_path / "none.pt"), "--out", "y.pt"])
-    assert isinstance(result.exception, PolicyError) and "no such policy file" in str(result.exception)
+    assert isinstance(result.exception, PolicyError)
+    assert "no such policy file" in str(result.exception)
     policies["sb3-SAC-shifted"].save(tmp_path / "s.zip")
     zipped = CliRunner().invoke(app, ["export", str(tmp_path / "s.zip"), "--out", "y.pt"])
     assert isinstance(zipped.exception, ConfigError) and "--algo" in str(zipped.exception)

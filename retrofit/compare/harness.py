@@ -328,6 +328,7 @@ def ensure_reference(config: CompareConfig, dataset: Any, seed: int,
         "bc_wall_clock_s": float(getattr(policy, "train_wall_clock_s", float("nan"))),
         "reward": result.reward, "cost": result.cost,
         "normalized_reward": result.normalized_reward,
+        "eval_episodes": config.eval_episodes, "eval_wall_clock_s": result.wall_clock_s,
     }
     atomic_write_text(record_path, json.dumps(record, indent=2))
     return record
@@ -420,6 +421,7 @@ def train_cell(spec: dict[str, Any]) -> dict[str, Any]:
     record = {
         "row": row, "checkpoints": checkpoints, "first_safe_step": first_safe.get("step"),
         "reward_target": target, "hyperparameters": trainer.hyperparameters(),
+        "eval_wall_clock_s": final.wall_clock_s,
         "data_kind": data_kind(method), "isolated": bool(spec.get("isolated", False)),
         "load_average_end": [round(x, 2) for x in os.getloadavg()],
         "settings": cell_settings(config, method, spec["dataset_sha256"]),

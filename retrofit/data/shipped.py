@@ -11,6 +11,7 @@ from retrofit.errors import DataError
 SHIPPED_DATASETS = {
     "OfflineBallCircle-v0": "SafetyBallCircle-v0-167-800.hdf5",
     "OfflineBallRun-v0": "SafetyBallRun-v0-93-972.hdf5",
+    "OfflineCarRun-v0": "SafetyCarRun-v0-185-600.hdf5",
 }
 
 

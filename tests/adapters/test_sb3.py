@@ -240,7 +240,8 @@ def test_data_of_another_task_is_rejected(models):
     from retrofit.data.dataset import TrajectoryDataset
 
     wide = TrajectoryDataset.from_arrays(arrays, action_low=-1.0, action_high=1.0)
-    with pytest.raises(PolicyError, match=r"observation_dim: the policy takes observations of size 7"):
+    with pytest.raises(PolicyError,
+                       match=r"observation_dim: the policy takes observations of size 7"):
         Retrofitter(models["SAC"], progress=False).fit(wide, wide, steps=1)
 
 
