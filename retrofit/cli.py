@@ -409,7 +409,8 @@ def suite(
         seeds=_csv_list(seeds, int, "--seeds"),
         bc_steps=bc_steps, prefine_steps=steps, eval_episodes=episodes,
         n_preferred=n_preferred, n_nonpreferred=n_nonpreferred, episodes=collect_episodes,
-        train_steps=train_steps, penalties=None if penalties is None else _floats(penalties, "--penalties"),
+        train_steps=train_steps,
+        penalties=None if penalties is None else _floats(penalties, "--penalties"),
         budgets=None if budgets is None else _floats(budgets, "--budgets"),
     )
     out = out or Path("runs/suite") / settings.name
