@@ -11,4 +11,8 @@ METHODS = [
         "dpo", "retrofit.methods.prefine", "PrefineTrainer", "VanillaDPOConfig",
         "PREFINE without the SFT anchor (sft_weight = 0), the paper's ablation",
     ),
+    MethodSpec(
+        "sft-only", "retrofit.methods.prefine", "PrefineTrainer", "SFTOnlyConfig",
+        "PREFINE's SFT term alone (dpo_weight = 0): likelihood on D_p from pi_ref",
+    ),
 ]

@@ -40,6 +40,7 @@ class PrefineConfig:
     steps: training iterations (500k in the paper).
     sampling: "transitions" (uniform pairs, default) or "trajectories" (Algorithm 1; then
         ``batch_size`` counts whole trajectories per side).
+    dpo_weight: weight of both DPO terms (1, Eq. 9; 0 is the SFT-only ablation).
     """
 
     beta: float | None = None
@@ -48,6 +49,7 @@ class PrefineConfig:
     batch_size: int = 256
     steps: int = 500_000
     sampling: Sampling = "transitions"
+    dpo_weight: float = 1.0
 
     def resolved(self, domain: str | None) -> PrefineConfig:
         """Fill ``beta``/``sft_weight`` left as None from the domain preset, then validate."""
@@ -66,6 +68,8 @@ class PrefineConfig:
             raise ConfigError(f"beta={self.beta} must be > 0 (paper sweeps 0.05–0.95).")
         if self.sft_weight is not None and self.sft_weight < 0:
             raise ConfigError(f"sft_weight={self.sft_weight} must be >= 0 (0 is vanilla DPO).")
+        if self.dpo_weight < 0:
+            raise ConfigError(f"dpo_weight={self.dpo_weight} must be >= 0 (0 is SFT only).")
         if self.learning_rate <= 0:
             raise ConfigError(f"learning_rate={self.learning_rate} must be > 0.")
         if self.batch_size < 1 or self.steps < 0:
@@ -79,6 +83,13 @@ class VanillaDPOConfig(PrefineConfig):
     """PREFINE without the SFT anchor (λ = 0): the paper's "vanilla DPO" ablation (Fig. 6)."""
 
     sft_weight: float | None = 0.0
+
+
+@dataclass(frozen=True)
+class SFTOnlyConfig(PrefineConfig):
+    """PREFINE's SFT term alone (``dpo_weight = 0``): maximum likelihood on D_p from π_ref."""
+
+    dpo_weight: float = 0.0
 
 
 class PrefineTrainer:
@@ -118,7 +129,8 @@ class PrefineTrainer:
         nonpreferred = PairLogProbs(logp_sampled[n], logp_data[n], ref_sampled[n], ref_data[n])
         assert self.config.beta is not None and self.config.sft_weight is not None
         loss, metrics = prefine_loss(
-            preferred, nonpreferred, self.config.beta, self.config.sft_weight
+            preferred, nonpreferred, self.config.beta, self.config.sft_weight,
+            self.config.dpo_weight,
         )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

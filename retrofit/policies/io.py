@@ -14,15 +14,18 @@ import torch
 
 from retrofit import __version__
 from retrofit.errors import PolicyError
+from retrofit.policies.clipped_gaussian import ClippedGaussianPolicy
 from retrofit.policies.deterministic import DeterministicPolicy
 from retrofit.policies.gaussian import TanhGaussianPolicy
 from retrofit.policies.vae import VAEPolicy
 
 _FORMAT = "retrofit-policy-v1"
 _CLASSES: dict[str, type[torch.nn.Module]] = {
-    cls.__name__: cls for cls in (TanhGaussianPolicy, VAEPolicy, DeterministicPolicy)
+    cls.__name__: cls for cls in (
+        TanhGaussianPolicy, VAEPolicy, DeterministicPolicy, ClippedGaussianPolicy
+    )
 }
-RetrofitPolicy = TanhGaussianPolicy | VAEPolicy | DeterministicPolicy
+RetrofitPolicy = TanhGaussianPolicy | VAEPolicy | DeterministicPolicy | ClippedGaussianPolicy
 
 
 def save_policy(policy: RetrofitPolicy, path: str | Path) -> Path:

@@ -1,0 +1,33 @@
+"""Adapter for retrofit's ``ClippedGaussianPolicy`` (exact density for clipped actions)."""
+
+from __future__ import annotations
+
+import torch
+
+from retrofit.adapters.module_adapter import ModuleAdapter
+from retrofit.policies.clipped_gaussian import ClippedGaussianPolicy
+
+
+class ClippedGaussianAdapter(ModuleAdapter):
+    """``PolicyAdapter`` over a ``ClippedGaussianPolicy``; ``export()`` returns the module."""
+
+    module: ClippedGaussianPolicy
+
+    def log_prob(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+        """Exact ``log π(act|obs)`` with atoms at the bounds; ``act`` may carry sample dims."""
+        mean, std = self.module(obs)
+        return self.module.clipped_log_prob(mean, std, act)
+
+    def log_prob_and_sample(
+        self, obs: torch.Tensor, act: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One forward: ``(log π(act|obs), a_s, log π(a_s|obs))`` with ``a_s ~ π`` detached."""
+        mean, std = self.module(obs)
+        sampled, sampled_logp = self.module.sample_from(mean, std)
+        return self.module.clipped_log_prob(mean, std, act), sampled, sampled_logp
+
+    def sample(self, obs: torch.Tensor) -> torch.Tensor:
+        """Detached actions ``clip(m + s·ε)``."""
+        with torch.no_grad():
+            mean, std = self.module(obs)
+            return self.module.sample_from(mean, std)[0]
