@@ -9,7 +9,8 @@ the last 20 % of steps) and the rolled-out normalised reward / cost.
 
     .venv/bin/python benchmarks/prefine_likelihood.py --task OfflineBallCircle-v0 \
         --likelihoods tanh clipped clipped-fixed0.3 --seeds 0 --bc-steps 5000 --steps 2000
-    .venv/bin/python benchmarks/prefine_likelihood.py ... --json     # one JSON line per run
+    .venv/bin/python benchmarks/prefine_likelihood.py ... --json > runs.jsonl   # JSON lines
+    .venv/bin/python benchmarks/prefine_likelihood.py --summarize runs*.jsonl  # markdown table
 
 Likelihood names: ``tanh`` (TanhGaussianPolicy), ``clipped`` (ClippedGaussianPolicy, learned
 spread ≥ 0.05 half-ranges), ``clipped-fixedS`` (ClippedGaussianPolicy with constant spread S).
@@ -98,7 +99,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--summarize", nargs="+", default=None, metavar="JSONL",
+                        help="print the markdown table of earlier --json runs and exit")
     args = parser.parse_args(argv)
+    if args.summarize:
+        rows = [json.loads(line) for path in args.summarize for line in open(path) if line.strip()]
+        print(summarize(rows))
+        return rows
 
     torch.set_num_threads(1)
     dataset = TrajectoryDataset.from_hdf5(
@@ -136,6 +143,38 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 rows.append(row)
                 print(json.dumps(row) if args.json else _format(row), flush=True)
     return rows
+
+
+def summarize(rows: list[dict]) -> str:
+    """Markdown table: per (task, likelihood, method), per-seed reward / cost and their means."""
+    groups: dict[tuple[str, str, str], list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["task"], row["likelihood"], row["method"]), []).append(row)
+    lines = [
+        "| task | likelihood | method | seeds | reward (per seed) | cost (per seed) | mean reward "
+        "| mean cost | safe cells | logp min | acc. pref. | acc. non-pref. |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for (task, likelihood, method), group in groups.items():
+        group.sort(key=lambda r: r["seed"])
+        rewards = [r["reward"] for r in group]
+        costs = [r["cost"] for r in group]
+
+        def stat(key: str, fn=min, rows=group) -> str:  # type: ignore[no-untyped-def]
+            values = [r[key] for r in rows if key in r]
+            return f"{fn(values):.3g}" if values else "–"
+
+        def mean(values: list[float]) -> float:
+            return sum(values) / len(values)
+
+        lines.append(
+            f"| {task.removeprefix('Offline').removesuffix('-v0')} | {likelihood} | {method} | "
+            f"{len(group)} | {' / '.join(f'{v:.3f}' for v in rewards)} | "
+            f"{' / '.join(f'{v:.3f}' for v in costs)} | {mean(rewards):.3f} | {mean(costs):.3f} | "
+            f"{sum(c <= 1 for c in costs)}/{len(costs)} | {stat('logp_nonpreferred_min')} | "
+            f"{stat('accuracy_preferred', mean)} | {stat('accuracy_nonpreferred', mean)} |"
+        )
+    return "\n".join(lines)
 
 
 def _format(row: dict) -> str:

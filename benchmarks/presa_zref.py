@@ -67,6 +67,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--reference", choices=("high-reward", "segments"), default="high-reward")
     parser.add_argument("--threshold", type=float, default=20.0)
     parser.add_argument("--bc-steps", type=int, default=5000)
+    parser.add_argument("--bc-policy", choices=("tanh-gaussian", "clipped-gaussian"),
+                        default="tanh-gaussian", help="high-reward π_ref's class")
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
@@ -83,8 +85,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
         reference = presa_reference(feedback, steps=args.bc_steps, device="cpu", seed=0,
                                     progress=False)
     else:
-        reference = pretrain_reference(dataset, BCConfig(steps=args.bc_steps), device="cpu",
-                                       seed=0, progress=False)
+        reference = pretrain_reference(
+            dataset, BCConfig(steps=args.bc_steps, policy=args.bc_policy), device="cpu",
+            seed=0, progress=False,
+        )
     ref = evaluate(reference, args.task, args.threshold, episodes=args.episodes, seed=args.seed)
     rows = [{"cell": "reference", "reward": round(float(ref.normalized_reward), 3),
              "cost": round(float(ref.normalized_cost), 3)}]
