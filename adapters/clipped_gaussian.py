@@ -26,6 +26,17 @@ class ClippedGaussianAdapter(ModuleAdapter):
         sampled, sampled_logp = self.module.sample_from(mean, std)
         return self.module.clipped_log_prob(mean, std, act), sampled, sampled_logp
 
+    def mean_action(self, obs: torch.Tensor) -> torch.Tensor:
+        """The unclipped mean ``centre + half_range · m(s)``, differentiable everywhere.
+
+        PreSa's fixed-variance likelihood ``−‖μ(s) − a‖²`` uses it; the clipped action the policy
+        takes would have zero gradient wherever ``m(s)`` lies beyond a bound.
+        """
+        mean, _ = self.module(obs)
+        centre = (self.module.action_high + self.module.action_low) / 2
+        half_range = (self.module.action_high - self.module.action_low) / 2
+        return centre + half_range * mean
+
     def sample(self, obs: torch.Tensor) -> torch.Tensor:
         """Detached actions ``clip(m + s·ε)``."""
         with torch.no_grad():
