@@ -101,3 +101,14 @@ def test_learned_spread_is_bounded_below():
     torch.nn.init.constant_(pol.std_head.bias, -50.0)
     _, std = pol(torch.randn(5, 3))
     assert torch.all(std >= 0.05)
+
+
+def test_mean_action_has_a_gradient_beyond_the_bound():
+    pol = ClippedGaussianPolicy(1, 1, [-1.0], [1.0], hidden_sizes=(4,), fixed_std=0.2)
+    torch.nn.init.constant_(pol.mean_head.bias, 3.0)  # mean far beyond the upper bound
+    torch.nn.init.zeros_(pol.mean_head.weight)
+    adapter = wrap(pol)
+    obs = torch.zeros(2, 1)
+    assert torch.all(adapter.act(obs.numpy()) == 1.0)  # the action taken is clipped
+    adapter.mean_action(obs).sum().backward()
+    assert pol.mean_head.bias.grad.item() == pytest.approx(2.0)  # d(unclipped mean)/d bias
