@@ -38,6 +38,24 @@ def _tanh_gaussian(obj: Any) -> PolicyAdapter:
 register_adapter("retrofit.policies.TanhGaussianPolicy", _is_tanh_gaussian, _tanh_gaussian)
 
 
+def _is_clipped_gaussian(obj: Any) -> bool:
+    from retrofit.policies.clipped_gaussian import ClippedGaussianPolicy
+
+    return isinstance(obj, ClippedGaussianPolicy)
+
+
+def _clipped_gaussian(obj: Any) -> PolicyAdapter:
+    from retrofit.adapters.clipped_gaussian import ClippedGaussianAdapter
+
+    return ClippedGaussianAdapter(obj)
+
+
+register_adapter(
+    "retrofit.policies.clipped_gaussian.ClippedGaussianPolicy", _is_clipped_gaussian,
+    _clipped_gaussian,
+)
+
+
 def _is_vae(obj: Any) -> bool:
     from retrofit.policies.vae import VAEPolicy
 

@@ -8,6 +8,7 @@ reference's forward, over both halves of the batch.
 
     python benchmarks/prefine_step.py            # a table
     python benchmarks/prefine_step.py --json     # one JSON line
+    python benchmarks/prefine_step.py --policy clipped-gaussian   # the clipped-Gaussian likelihood
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import torch
 
 from retrofit.device import get_device, synchronize
 from retrofit.methods.prefine import PrefineConfig, PrefineTrainer
+from retrofit.policies.clipped_gaussian import ClippedGaussianPolicy
 from retrofit.policies.gaussian import TanhGaussianPolicy
 
 
@@ -74,13 +76,16 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--no-precompute", action="store_true",
                         help="run the reference's forward pass every step (the old path)")
+    parser.add_argument("--policy", choices=("tanh-gaussian", "clipped-gaussian"),
+                        default="tanh-gaussian", help="the reference's class (its likelihood)")
     args = parser.parse_args()
 
     device = get_device(args.device)
     hidden = (256, 256)
     rng = np.random.default_rng(0)
-    policy = TanhGaussianPolicy(args.obs_dim, args.act_dim, -np.ones(args.act_dim),
-                                np.ones(args.act_dim), hidden)
+    cls = ClippedGaussianPolicy if args.policy == "clipped-gaussian" else TanhGaussianPolicy
+    policy = cls(args.obs_dim, args.act_dim, -np.ones(args.act_dim), np.ones(args.act_dim),
+                 hidden)
     from retrofit.adapters import wrap
 
     trainer = PrefineTrainer(wrap(policy), PrefineConfig(
@@ -102,6 +107,7 @@ def main() -> None:
     peak = matmul_peak_flops(device)
     result = {
         "updates_per_s": round(updates_per_s, 1),
+        "policy": args.policy,
         "batch_size": args.batch_size,
         "precompute_reference": not args.no_precompute,
         "hidden_sizes": list(hidden),

@@ -13,7 +13,7 @@ import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from retrofit.atomic import atomic_write_text
 from retrofit.data.shipped import default_dataset_path
@@ -31,6 +31,10 @@ class DemoConfig:
     cost_threshold: κ; 20 is the middle of BulletGym's {10, 20, 40}.
     n_preferred / n_nonpreferred: PREFINE's N_p = 100 and N_np = 20 (PREFINE §5.1).
     bc_steps: reference-policy BC steps; prefine_steps: fine-tuning steps.
+    reference_policy / reference_std: the reference's class and fixed spread (half-range units),
+        ``BCConfig.policy`` / ``fixed_std``: "clipped-gaussian" with 0.2, the likelihood under
+        which PREFINE's log-likelihoods stay bounded on this data (docs/prefine.md); None for a
+        learned spread; "tanh-gaussian" for the earlier reference.
     episodes: evaluation episodes per policy (≥ 20 as OSRL); seed: one seed for everything.
     """
 
@@ -41,6 +45,8 @@ class DemoConfig:
     n_nonpreferred: int = 20
     bc_steps: int = 20_000
     prefine_steps: int = 20_000
+    reference_policy: Literal["tanh-gaussian", "clipped-gaussian"] = "clipped-gaussian"
+    reference_std: float | None = 0.2
     episodes: int = 20
     seed: int = 0
     device: str = "auto"
@@ -113,7 +119,10 @@ def run_demo(config: DemoConfig, out: str | Path, *, overwrite: bool = False) ->
     path = config.dataset or default_dataset_path(config.task)
     dataset = TrajectoryDataset.from_hdf5(path, task=config.task)
     reference = pretrain_reference(
-        dataset, BCConfig(steps=config.bc_steps), device=config.device, seed=config.seed,
+        dataset,
+        BCConfig(steps=config.bc_steps, policy=config.reference_policy,
+                 fixed_std=config.reference_std),
+        device=config.device, seed=config.seed,
         progress=config.progress,
     )
     preferred, nonpreferred = dataset.split_preferences(

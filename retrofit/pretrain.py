@@ -8,13 +8,14 @@ the top ``top_fraction`` of episodes by reward return (ties by index).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
 from retrofit.data.dataset import action_bounds
 from retrofit.errors import ConfigError
+from retrofit.policies.clipped_gaussian import ClippedGaussianPolicy
 from retrofit.policies.gaussian import TanhGaussianPolicy
 from retrofit.policies.vae import VAEConfig, VAEPolicy
 from retrofit.training.cloning import clone_by_likelihood
@@ -29,6 +30,11 @@ class BCConfig:
     learning_rate: Adam learning rate (1e-3, OSRL's BC).
     batch_size: transitions per step (256).
     steps: gradient steps (20k; enough for the small DSRL-size datasets here).
+    policy: the reference's class and so its likelihood: "tanh-gaussian" (``TanhGaussianPolicy``)
+        or "clipped-gaussian" (``ClippedGaussianPolicy``: exact density for actions clipped onto
+        the box, as the collector generates them; docs/prefine.md).
+    min_std: clipped-gaussian only, the learned spread's lower bound (half-range units).
+    fixed_std: clipped-gaussian only, a constant spread instead of a learned one (None: learned).
     """
 
     top_fraction: float = 0.3
@@ -36,6 +42,9 @@ class BCConfig:
     learning_rate: float = 1e-3
     batch_size: int = 256
     steps: int = 20_000
+    policy: Literal["tanh-gaussian", "clipped-gaussian"] = "tanh-gaussian"
+    min_std: float = 0.05
+    fixed_std: float | None = None
 
     def validate(self) -> None:
         """Raise ``ConfigError`` on out-of-range values."""
@@ -43,6 +52,16 @@ class BCConfig:
             raise ConfigError(f"top_fraction={self.top_fraction} must be in (0, 1].")
         if self.steps < 1 or self.batch_size < 1 or self.learning_rate <= 0:
             raise ConfigError("steps, batch_size and learning_rate must be positive.")
+        if self.policy not in ("tanh-gaussian", "clipped-gaussian"):
+            raise ConfigError(
+                f"policy={self.policy!r} is not a reference class: use 'tanh-gaussian' or "
+                "'clipped-gaussian'."
+            )
+        if self.min_std <= 0 or (self.fixed_std is not None and self.fixed_std <= 0):
+            raise ConfigError(
+                f"min_std={self.min_std} and fixed_std={self.fixed_std} must be > 0 "
+                "(fixed_std=None for a learned spread)."
+            )
 
 
 def high_reward_episodes(dataset: Any, top_fraction: float) -> np.ndarray:
@@ -62,20 +81,33 @@ def train_bc(
     device: str | torch.device = "auto",
     seed: int = 0,
     progress: bool = True,
-) -> TanhGaussianPolicy:
-    """Maximum-likelihood BC of a ``TanhGaussianPolicy`` on all transitions of ``dataset``."""
+) -> TanhGaussianPolicy | ClippedGaussianPolicy:
+    """Maximum-likelihood BC of ``config.policy`` on all transitions of ``dataset``."""
     config = config or BCConfig()
     config.validate()
     if action_low is None or action_high is None:
         action_low, action_high = action_bounds(dataset)
+    common: dict[str, Any] = dict(
+        steps=config.steps, batch_size=config.batch_size, learning_rate=config.learning_rate,
+        device=device, seed=seed, name="BC", progress=progress,
+    )
+    if config.policy == "clipped-gaussian":
+        return clone_by_likelihood(
+            dataset,
+            lambda obs_dim, act_dim: ClippedGaussianPolicy(
+                obs_dim, act_dim, action_low, action_high, config.hidden_sizes,
+                min_std=config.min_std, fixed_std=config.fixed_std,
+            ),
+            lambda policy, obs, act: -policy.clipped_log_prob(*policy(obs), act),
+            **common,
+        )
     return clone_by_likelihood(
         dataset,
         lambda obs_dim, act_dim: TanhGaussianPolicy(
             obs_dim, act_dim, action_low, action_high, config.hidden_sizes
         ),
         lambda policy, obs, act: -policy.squashed_log_prob(*policy(obs), act),
-        steps=config.steps, batch_size=config.batch_size, learning_rate=config.learning_rate,
-        device=device, seed=seed, name="BC", progress=progress,
+        **common,
     )
 
 
@@ -86,7 +118,7 @@ def pretrain_reference(
     device: str | torch.device = "auto",
     seed: int = 0,
     progress: bool = True,
-) -> TanhGaussianPolicy:
+) -> TanhGaussianPolicy | ClippedGaussianPolicy:
     """PREFINE's reference: BC on the high-reward episodes of ``dataset``, irrespective of cost."""
     config = config or BCConfig()
     config.validate()

@@ -75,3 +75,11 @@ def test_gradient_pushes_chosen_up_and_rejected_down():
     assert chosen.grad.item() == pytest.approx(-0.5)
     assert rejected.grad.item() == pytest.approx(0.5)
     assert math.isfinite(loss.item())
+
+
+def test_sft_only_is_the_mean_nll_of_the_preferred_dataset_actions():
+    # dpo_weight = 0: L = λ · (−mean log πθ(a⁺)) = 2 · (1 + 2)/2 = 3 over D_p's dataset actions
+    loss, metrics = prefine_loss(PREFERRED, NONPREFERRED, beta=0.5, sft_weight=2.0, dpo_weight=0.0)
+    assert loss.item() == pytest.approx(3.0)
+    assert metrics["loss/nonpreferred"].item() == 0.0
+    assert metrics["loss/dpo_preferred"].item() > 0  # still logged, for the implicit accuracies

@@ -148,3 +148,28 @@ def test_fixed_variance_log_prob():
     mean = torch.tensor([[0.0, 1.0]])
     act = torch.tensor([[0.5, -1.0]])
     assert fixed_variance_log_prob(mean, act).item() == pytest.approx(-(0.25 + 4.0))
+
+
+def test_reference_point_modes_by_hand():
+    negative = torch.tensor([-3.0, 1.0, -1.0])  # mean −1
+    positive = torch.tensor([3.0, 1.0, -1.0])  # mean +1
+    assert reference_point(negative, "mean").item() == pytest.approx(-1.0)
+    assert reference_point(negative, "clamped").item() == 0.0  # max(0, −1)
+    assert reference_point(positive, "clamped").item() == pytest.approx(1.0)
+    assert reference_point(positive, "zero").item() == 0.0
+    with pytest.raises(ValueError, match="'median'"):
+        reference_point(positive, "median")
+
+
+def test_clamped_z_ref_in_presa_loss_by_hand():
+    # one pair, T = 1, β = 1: ψ = log-ratio; scores −2 (safe) and −4 (unsafe), mean −3 → z_ref 0
+    log_ratio = torch.tensor([[[-2.0], [-4.0]]])
+    labels = torch.tensor([[1.0, -1.0]])
+    kwargs = dict(alpha=0.2, beta=1.0, gamma=1.0, delta=0.9, lambda_safe=1.0)
+    _, c_mean, m_mean = presa_loss(log_ratio, labels, 0.0, z_ref_mode="mean", **kwargs)
+    _, c_clamp, m_clamp = presa_loss(log_ratio, labels, 0.0, z_ref_mode="clamped", **kwargs)
+    assert m_mean["safety/z_ref"].item() == pytest.approx(-3.0)
+    assert m_clamp["safety/z_ref"].item() == 0.0
+    # mean: p = σ(1), σ(1); clamped: p = σ(−2), σ(4)
+    assert c_mean.item() == pytest.approx(((0.9 - _sig(1.0)) * 2) / 2, rel=1e-6)
+    assert c_clamp.item() == pytest.approx(((0.9 - _sig(-2.0)) + (0.9 - _sig(4.0))) / 2, rel=1e-6)

@@ -33,11 +33,14 @@ def prefine_loss(
     nonpreferred: PairLogProbs,
     beta: float,
     sft_weight: float,
+    dpo_weight: float = 1.0,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """``L = L_p + L_np`` (Eq. 9) and detached metrics.
 
     ``L_p = −mean_Dp[ logσ(βΔ) + λ log πθ(a⁺|s) ]`` (Eq. 7), a⁺ the dataset action;
     ``L_np = −mean_Dnp[ logσ(βΔ) ]`` (Eq. 8). ``sft_weight`` is λ; ``sft_weight=0`` is vanilla DPO.
+    ``dpo_weight`` scales both DPO terms (1 in the paper; 0 is the SFT-only ablation, whose
+    DPO metrics are still logged).
     Metric names follow TRL (``rewards/chosen`` = β(log πθ − log π_ref) of a⁺, etc.).
     """
     delta_p = implicit_margin(preferred)
@@ -45,8 +48,8 @@ def prefine_loss(
     dpo_p = -F.logsigmoid(beta * delta_p).mean()
     dpo_np = -F.logsigmoid(beta * delta_np).mean()
     nll = -preferred.policy_chosen.mean()
-    loss_p = dpo_p + sft_weight * nll
-    loss = loss_p + dpo_np
+    loss_p = dpo_weight * dpo_p + sft_weight * nll
+    loss = loss_p + dpo_weight * dpo_np
     with torch.no_grad():
         chosen = torch.cat([preferred.policy_chosen - preferred.ref_chosen,
                             nonpreferred.policy_chosen - nonpreferred.ref_chosen]) * beta
@@ -55,7 +58,7 @@ def prefine_loss(
         metrics = {
             "loss": loss.detach(),
             "loss/preferred": loss_p.detach(),
-            "loss/nonpreferred": dpo_np.detach(),
+            "loss/nonpreferred": (dpo_weight * dpo_np).detach(),
             "loss/dpo_preferred": dpo_p.detach(),
             "loss/sft_nll": nll.detach(),
             "delta/preferred": delta_p.mean(),

@@ -66,9 +66,21 @@ def label_weights(labels: torch.Tensor, lambda_safe: float, lambda_unsafe: float
     return torch.where(labels > 0, lambda_safe, lambda_unsafe).to(torch.get_default_dtype())
 
 
-def reference_point(scores: torch.Tensor) -> torch.Tensor:
-    """``z_ref``: the batch mean of the segment scores ψ, detached (§5.1, after Eq. 7)."""
-    return scores.mean().detach()
+def reference_point(scores: torch.Tensor, mode: str = "mean") -> torch.Tensor:
+    """``z_ref``, detached: how the safe/unsafe boundary of ψ is placed (§5.1, after Eq. 7).
+
+    ``"mean"``: the batch mean of ψ (the paper's text); ``"zero"``: 0 (the "w/o z_ref" ablation,
+    Table 2); ``"clamped"``: ``max(0, mean)``, KTO's reference point (Ethayarajh et al. 2024,
+    §4.1, which PreSa cites for Eq. 11): the boundary never sits below π_ref's own score.
+    """
+    if mode == "zero":
+        return torch.zeros((), device=scores.device, dtype=scores.dtype)
+    mean = scores.mean().detach()
+    if mode == "clamped":
+        return mean.clamp(min=0.0)
+    if mode != "mean":
+        raise ValueError(f"z_ref mode={mode!r}: use 'mean', 'zero' or 'clamped'.")
+    return mean
 
 
 def label_probability(
@@ -106,6 +118,7 @@ def presa_loss(
     lambda_safe: float,
     lambda_unsafe: float = 1.0,
     use_reference_point: bool = True,
+    z_ref_mode: str = "mean",
 ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
     """PreSa's Lagrangian (Eq. 15) for the primal step: ``L_pref + ν · constraint``.
 
@@ -118,15 +131,15 @@ def presa_loss(
         beta: score temperature β of ψ (Eq. 7; safety term).
         delta: constraint level δ (Eq. 12–13).
         lambda_safe, lambda_unsafe: class weights from :func:`safety_class_weights`.
-        use_reference_point: False is the "w/o z_ref" ablation (z_ref = 0).
+        use_reference_point: False is the "w/o z_ref" ablation (z_ref = 0, whatever the mode).
+        z_ref_mode: "mean" (paper), "zero" or "clamped" (:func:`reference_point`).
 
     Returns ``(loss, constraint, metrics)``; ``constraint`` carries gradients (the trainer
     detaches it for the dual step, :func:`dual_ascent`).
     """
     pref_loss, metrics = cpl_kl_loss(log_ratio[:, 0], log_ratio[:, 1], alpha, gamma)
     scores = discounted_sum(log_ratio, beta, gamma)  # ψ, (B, 2)
-    zero = torch.zeros((), device=scores.device, dtype=scores.dtype)
-    z_ref = reference_point(scores) if use_reference_point else zero
+    z_ref = reference_point(scores, z_ref_mode if use_reference_point else "zero")
     weights = label_weights(labels, lambda_safe, lambda_unsafe).to(scores.device)
     constraint = safety_constraint(scores, labels, weights, delta, z_ref)
     nu_t = torch.as_tensor(nu, device=scores.device, dtype=scores.dtype).detach()

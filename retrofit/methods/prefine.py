@@ -47,6 +47,7 @@ class PrefineConfig(TrainerConfig):
         idea, for a reference whose density is a closed form of per-state parameters). Used
         when the reference adapter offers ``distribution_params`` (retrofit's Gaussian
         policies); otherwise the reference runs every step. True by default.
+    dpo_weight: weight of both DPO terms (1, Eq. 9; 0 is the SFT-only ablation).
     """
 
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = PREFINE_PRESETS
@@ -58,6 +59,7 @@ class PrefineConfig(TrainerConfig):
     steps: int = 500_000
     sampling: Sampling = "transitions"
     precompute_reference: bool = True
+    dpo_weight: float = 1.0
 
     def check(self) -> None:
         """Raise ``ConfigError`` on out-of-range values."""
@@ -65,6 +67,8 @@ class PrefineConfig(TrainerConfig):
             raise ConfigError(f"beta={self.beta} must be > 0 (paper sweeps 0.05–0.95).")
         if self.sft_weight is not None and self.sft_weight < 0:
             raise ConfigError(f"sft_weight={self.sft_weight} must be >= 0 (0 is vanilla DPO).")
+        if self.dpo_weight < 0:
+            raise ConfigError(f"dpo_weight={self.dpo_weight} must be >= 0 (0 is SFT only).")
         self.require_positive("learning_rate")
 
 
@@ -73,6 +77,13 @@ class VanillaDPOConfig(PrefineConfig):
     """PREFINE without the SFT anchor (λ = 0): the paper's "vanilla DPO" ablation (Fig. 6)."""
 
     sft_weight: float | None = 0.0
+
+
+@dataclass(frozen=True)
+class SFTOnlyConfig(PrefineConfig):
+    """PREFINE's SFT term alone (``dpo_weight = 0``): maximum likelihood on D_p from π_ref."""
+
+    dpo_weight: float = 0.0
 
 
 class PrefineTrainer(BaseTrainer):
@@ -108,7 +119,8 @@ class PrefineTrainer(BaseTrainer):
         nonpreferred = PairLogProbs(logp_sampled[n], logp_data[n], ref_sampled[n], ref_data[n])
         assert self.config.beta is not None and self.config.sft_weight is not None
         loss, metrics = prefine_loss(
-            preferred, nonpreferred, self.config.beta, self.config.sft_weight
+            preferred, nonpreferred, self.config.beta, self.config.sft_weight,
+            self.config.dpo_weight,
         )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -156,3 +168,5 @@ register_method("prefine", PrefineTrainer, PrefineConfig,
                 "DPO + SFT with policy-sampled counterfactual actions (PREFINE)")
 register_method("dpo", PrefineTrainer, VanillaDPOConfig,
                 "PREFINE without the SFT anchor (sft_weight = 0), the paper's ablation")
+register_method("sft-only", PrefineTrainer, SFTOnlyConfig,
+                "PREFINE's SFT term alone from the reference (dpo_weight = 0), the ablation")

@@ -52,6 +52,7 @@ from retrofit.training.trainer import BaseTrainer, Stage
 
 Likelihood = Literal["fixed_variance", "adapter"]
 Objective = Literal["presa", "preference", "safety", "bc"]
+ZRefMode = Literal["mean", "zero", "clamped"]
 FeedbackVariant = Literal["as_given", "filtered", "unified", "binary", "safe_segments"]
 
 # Table 4 of PreSa (Appendix B.4), per domain.
@@ -89,6 +90,8 @@ class PresaConfig(TrainerConfig):
     objective: "presa" (Eq. 15), "preference" (CPL-KL only), "safety" (Eq. 9 only) or "bc"
         (maximum likelihood on the segments' actions).
     use_reference_point: False sets z_ref = 0 (the paper's "w/o z_ref" ablation, Table 2).
+    z_ref: the reference point of Eq. 11 when used: "mean" (batch mean of ψ, the paper's text),
+        "zero", or "clamped" (``max(0, mean)``, KTO's); docs/presa.md.
     feedback_variant: which labels to learn from: "as_given", "filtered" (Appendix C.4),
         "unified" (Unified Comparison, C.3), "binary" (Binary Alignment, §6.1) or
         "safe_segments" (only the safe segments; BC-Safe-Seg).
@@ -111,6 +114,7 @@ class PresaConfig(TrainerConfig):
     likelihood: Likelihood = "fixed_variance"
     objective: Objective = "presa"
     use_reference_point: bool = True
+    z_ref: ZRefMode = "mean"
     feedback_variant: FeedbackVariant = "as_given"
     precompute_reference: bool = True
 
@@ -299,7 +303,7 @@ class PresaTrainer(BaseTrainer):
         lagrangian, constraint, metrics = presa_loss(
             log_ratio, labels, self.nu, alpha=cfg.alpha, beta=cfg.beta, gamma=cfg.gamma,
             delta=cfg.delta, lambda_safe=self.lambda_safe, lambda_unsafe=self.lambda_unsafe,
-            use_reference_point=cfg.use_reference_point,
+            use_reference_point=cfg.use_reference_point, z_ref_mode=cfg.z_ref,
         )
         if cfg.objective == "presa":
             loss = lagrangian
@@ -307,7 +311,7 @@ class PresaTrainer(BaseTrainer):
             loss, _ = cpl_kl_loss(log_ratio[:, 0], log_ratio[:, 1], cfg.alpha, cfg.gamma)
         elif cfg.objective == "safety":
             scores = discounted_sum(log_ratio, cfg.beta, cfg.gamma)
-            z_ref = reference_point(scores) if cfg.use_reference_point else 0.0
+            z_ref = reference_point(scores, cfg.z_ref if cfg.use_reference_point else "zero")
             weights = label_weights(labels, self.lambda_safe, self.lambda_unsafe)
             loss = safety_alignment_loss(scores, labels, weights, z_ref)
         else:  # "bc"

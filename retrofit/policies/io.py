@@ -22,12 +22,13 @@ from retrofit import __version__
 from retrofit.atomic import atomic_torch_save
 from retrofit.errors import PolicyError
 from retrofit.policies.box import POLICY_CLASSES
+from retrofit.policies.clipped_gaussian import ClippedGaussianPolicy
 from retrofit.policies.deterministic import DeterministicPolicy
 from retrofit.policies.gaussian import TanhGaussianPolicy
 from retrofit.policies.vae import VAEPolicy
 
 _FORMAT = "retrofit-policy-v1"
-RetrofitPolicy = TanhGaussianPolicy | VAEPolicy | DeterministicPolicy
+RetrofitPolicy = TanhGaussianPolicy | VAEPolicy | DeterministicPolicy | ClippedGaussianPolicy
 
 
 def state_checksum(class_name: str, config: Mapping[str, Any],
