@@ -481,11 +481,11 @@ def test_kill_9_of_compare_then_resume_gives_the_same_rows(tmp_path: Path) -> No
 
 ORPHAN_SCRIPT = """
 import multiprocessing, os, sys, time
-from retrofit.compare.harness import _exit_with_parent
+from retrofit.compare.executors import exit_with_parent
 
 def cell(parent):
     import threading
-    threading.Thread(target=_exit_with_parent, args=(parent, 0.05), daemon=True).start()
+    threading.Thread(target=exit_with_parent, args=(parent, 0.05), daemon=True).start()
     time.sleep(60)
 
 if __name__ == "__main__":

@@ -30,13 +30,13 @@ import platform
 import resource
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from retrofit.atomic import atomic_write_text
+from retrofit.compare.executors import CellFunctions, exit_with_parent, run_cells
 from retrofit.errors import ConfigError
 
 RESULT_COLUMNS = (
@@ -487,18 +487,10 @@ def _config_from_spec(spec: dict[str, Any]) -> CompareConfig:
     return CompareConfig(**values)
 
 
-def _exit_with_parent(parent: int, period_s: float = 0.5) -> None:
-    """End this process as soon as its parent is gone (re-parented: ``getppid`` changes)."""
-    while True:
-        if os.getppid() != parent:
-            os._exit(3)
-        time.sleep(period_s)
-
-
 def _cell_process(spec: dict[str, Any]) -> None:
     parent = spec.get("parent_pid")
     if parent is not None:  # a SIGKILLed main process must not leave this cell training on
-        threading.Thread(target=_exit_with_parent, args=(int(parent),), daemon=True).start()
+        threading.Thread(target=exit_with_parent, args=(int(parent),), daemon=True).start()
     run_cell(spec)
 
 
@@ -617,9 +609,10 @@ def _run_compare_locked(config: CompareConfig, log: Callable[[str], None]) -> li
                 pending.append({**base, "method": method, "cost_threshold": kappa,
                                 "seed": seed, "reference": references[seed],
                                 "isolated": config.isolate})
-    from retrofit.compare.executors import run_cells
-
-    run_cells(pending, config, log)
+    run_cells(pending, config, log, CellFunctions(
+        train=train_cell, write=write_cell,
+        run_here=_run_isolated if config.isolate else run_cell, reference_file=reference_path,
+    ))
     records = [json.loads(cell_path(out, m, k, s).read_text())
                for s in folder.seeds for k in folder.thresholds() for m in folder.methods
                if cell_path(out, m, k, s).is_file()]
