@@ -56,3 +56,40 @@ def test_ray_equals_serial_and_resume_skips_done_cells(serial: list[dict], tmp_p
         assert not any(line.startswith("run ") for line in again)
     finally:
         ray.shutdown()
+
+
+def test_a_cell_killed_mid_fit_resumes_from_its_checkpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import retrofit.evaluation as evaluation
+
+    def cfg(out: Path) -> CompareConfig:
+        return CompareConfig(
+            task="BallRun", methods=("prefine",), out=out,
+            dataset=str(default_dataset_path("OfflineBallRun-v0")), cost_thresholds=(20.0,),
+            seeds=(0,), steps=30, batch_size=8, eval_episodes=1, checkpoint_every=10,
+            checkpoint_episodes=1, bc_steps=4, n_preferred=10, n_nonpreferred=5, device="cpu",
+            isolate=False,
+        )
+
+    clean = run_compare(cfg(tmp_path / "clean"), log=lambda _: None)
+    real = evaluation.evaluate
+    calls = {"n": 0}
+
+    def dies_at_the_second_checkpoint(*args: object, **kwargs: object) -> object:
+        calls["n"] += 1
+        if calls["n"] == 3:  # π_ref's evaluation, the step-10 checkpoint, then step 20: "kill"
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(evaluation, "evaluate", dies_at_the_second_checkpoint)
+    with pytest.raises(KeyboardInterrupt):
+        run_compare(cfg(tmp_path / "killed"), log=lambda _: None)
+    partial = tmp_path / "killed" / "partial" / "prefine__k20__s0"
+    assert (partial / "checkpoint.pt").is_file()
+    monkeypatch.setattr(evaluation, "evaluate", real)
+    resumed = run_compare(cfg(tmp_path / "killed"), log=lambda _: None)
+    assert scores(resumed) == scores(clean)
+    record = json.loads((tmp_path / "killed" / "cells" / "prefine__k20__s0.json").read_text())
+    assert [c["step"] for c in record["checkpoints"]] == [10, 20, 30]
+    assert not partial.exists()

@@ -345,12 +345,21 @@ def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_cell(out: Path, record: dict[str, Any]) -> dict[str, Any]:
-    """Write a finished cell's record to its file in ``out`` (atomically); return it."""
+    """Write a finished cell's record to its file in ``out`` (atomically), then drop the cell's
+    partial folder (its fit checkpoint); return the record."""
+    import shutil
+
     row = record["row"]
-    atomic_write_text(cell_path(out, row["method"], float(row["cost_threshold"]),
-                                int(row["seed"])),
+    method, kappa, seed = row["method"], float(row["cost_threshold"]), int(row["seed"])
+    atomic_write_text(cell_path(out, method, kappa, seed),
                       json.dumps(record, indent=2, default=str))
+    shutil.rmtree(partial_path(out, method, kappa, seed), ignore_errors=True)
     return record
+
+
+def partial_path(out: Path, method: str, cost_threshold: float, seed: int) -> Path:
+    """The folder of an unfinished cell: its fit checkpoint, metrics and curve so far."""
+    return Path(out) / "partial" / cell_path(out, method, cost_threshold, seed).stem
 
 
 def train_cell(spec: dict[str, Any]) -> dict[str, Any]:
@@ -379,8 +388,21 @@ def train_cell(spec: dict[str, Any]) -> dict[str, Any]:
     reference = load_policy(reference_path(config.out, seed), device=get_device(config.device))
     target = config.safe_reward_fraction * float(spec["reference"]["normalized_reward"])
 
+    # An unfinished cell keeps its fit checkpoint and its curve so far in partial/<cell>/: a
+    # killed sweep resumes the cell from its last checkpoint instead of from step 0.
+    partial = partial_path(config.out, method, kappa, seed)
+    curve_file = partial / "curve.json"
+    resume = (partial / "checkpoint.pt").is_file()
     checkpoints: list[dict[str, Any]] = []
-    first_safe: dict[str, Any] = {}
+    if resume:
+        from retrofit.training.checkpoint import load_checkpoint
+
+        done = int(load_checkpoint(partial / "checkpoint.pt")["position"]["steps_done"])
+        saved = json.loads(curve_file.read_text()) if curve_file.is_file() else []
+        checkpoints = [c for c in saved if int(c["step"]) <= done]
+    first_safe: dict[str, Any] = next(
+        ({"step": c["step"], "time": c["train_wall_clock_s"]} for c in checkpoints
+         if c["safe_and_rewarding"]), {})
 
     def checkpoint(step: int, trainer: Any) -> None:
         policy = trainer.policy
@@ -396,13 +418,15 @@ def train_cell(spec: dict[str, Any]) -> dict[str, Any]:
         })
         if ok and not first_safe:
             first_safe.update(step=step, time=trainer.train_wall_clock_s)
+        atomic_write_text(curve_file, json.dumps(checkpoints, default=str))
 
-    retrofitter = Retrofitter(reference, method, device=config.device, seed=seed,
-                              progress=config.progress,
-                              **method_hyperparameters(method, config, kappa))
     every = config.every()
+    retrofitter = Retrofitter(reference, method, device=config.device, seed=seed,
+                              progress=config.progress, log_dir=partial,
+                              checkpoint_every=every or max(1, config.steps // 10),
+                              overwrite=not resume, **method_hyperparameters(method, config, kappa))
     retrofitter.fit(*data, steps=config.steps, callback=checkpoint if every else None,
-                    callback_every=every)
+                    callback_every=every, resume=resume)
     trainer = retrofitter.trainer
     peak = _peak_rss_mb()
     final = evaluate(retrofitter.policy_, dataset.task, kappa, episodes=config.eval_episodes,
