@@ -65,6 +65,8 @@ class DecisionTransformer(nn.Module):
         action_low, action_high: the action box; actions are ``centre + half·tanh(u)``.
         max_episode_steps: the longest episode; steps beyond it share the last step embedding.
         embedding_dim, layers, heads, context, dropout: CDT's defaults are 128, 3, 8, 10, 0.1.
+        step_value_hidden: widths of an attached ``StepValueModel`` (Safe-RLHF (CDT)); None if
+            the to-go sums count the environment's rewards and costs.
     """
 
     def __init__(
@@ -79,6 +81,7 @@ class DecisionTransformer(nn.Module):
         heads: int = 8,
         context: int = 10,
         dropout: float = 0.1,
+        step_value_hidden: tuple[int, ...] | list[int] | None = None,
     ) -> None:
         super().__init__()
         if embedding_dim % heads:
@@ -87,6 +90,7 @@ class DecisionTransformer(nn.Module):
         self.context = int(context)
         self.max_episode_steps = int(max_episode_steps)
         self.embedding_dim = int(embedding_dim)
+        self.layers, self.heads, self.dropout = int(layers), int(heads), float(dropout)
         low = torch.as_tensor(np.broadcast_to(action_low, (act_dim,)).copy(), dtype=torch.float32)
         high = torch.as_tensor(np.broadcast_to(action_high, (act_dim,)).copy(),
                                dtype=torch.float32)
@@ -115,7 +119,22 @@ class DecisionTransformer(nn.Module):
         self.apply(self._init_weights)
         # Safe-RLHF (CDT): the learned rewards/costs the to-go sums are counted in (None: the
         # environment's own)
-        self.step_values: StepValueModel | None = None
+        self.step_values: StepValueModel | None = (
+            None if step_value_hidden is None
+            else StepValueModel(obs_dim, act_dim, tuple(step_value_hidden))
+        )
+
+    def config(self) -> dict:
+        """JSON-able constructor arguments (for saving next to the state dict)."""
+        values = self.step_values
+        return {
+            "obs_dim": self.obs_dim, "act_dim": self.act_dim,
+            "action_low": self.action_low.tolist(), "action_high": self.action_high.tolist(),
+            "max_episode_steps": self.max_episode_steps, "embedding_dim": self.embedding_dim,
+            "layers": self.layers, "heads": self.heads, "context": self.context,
+            "dropout": self.dropout,
+            "step_value_hidden": None if values is None else list(values.hidden_sizes),
+        }
 
     @staticmethod
     def _init_weights(module: nn.Module) -> None:
@@ -220,6 +239,7 @@ class StepValueModel(nn.Module):
 
     def __init__(self, obs_dim: int, act_dim: int, hidden_sizes: tuple[int, ...]) -> None:
         super().__init__()
+        self.hidden_sizes = tuple(int(h) for h in hidden_sizes)
         self.reward = mlp(obs_dim + act_dim, hidden_sizes)
         self.cost = mlp(obs_dim + act_dim, hidden_sizes)
         self.register_buffer("obs_mean", torch.zeros(obs_dim))

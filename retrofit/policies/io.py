@@ -21,15 +21,17 @@ import torch
 from retrofit import __version__
 from retrofit.atomic import atomic_torch_save
 from retrofit.errors import PolicyError
+from retrofit.policies.decision_transformer import DecisionTransformer
 from retrofit.policies.deterministic import DeterministicPolicy
 from retrofit.policies.gaussian import TanhGaussianPolicy
 from retrofit.policies.vae import VAEPolicy
 
 _FORMAT = "retrofit-policy-v1"
 _CLASSES: dict[str, type[torch.nn.Module]] = {
-    cls.__name__: cls for cls in (TanhGaussianPolicy, VAEPolicy, DeterministicPolicy)
+    cls.__name__: cls
+    for cls in (TanhGaussianPolicy, VAEPolicy, DeterministicPolicy, DecisionTransformer)
 }
-RetrofitPolicy = TanhGaussianPolicy | VAEPolicy | DeterministicPolicy
+RetrofitPolicy = TanhGaussianPolicy | VAEPolicy | DeterministicPolicy | DecisionTransformer
 
 
 def state_checksum(class_name: str, config: Mapping[str, Any],

@@ -183,3 +183,18 @@ def test_a_policy_with_only_some_memory_hooks_is_refused():
 
     with pytest.raises(PolicyError, match="observe"):
         _act_fn(Half(), True)
+
+
+def test_a_saved_decision_transformer_loads_with_its_conditioning_and_step_values(tmp_path):
+    from retrofit.policies.decision_transformer import StepValueModel, attach_step_values
+    from retrofit.policies.io import load_policy, save_policy
+
+    model = _model()
+    model.set_conditioning(42.0, 0.0, 1.0, 1.0)
+    attach_step_values(model, StepValueModel(3, 2, (8,)))
+    loaded = load_policy(save_policy(model, tmp_path / "cdt.pt"))
+    assert isinstance(loaded, DecisionTransformer) and loaded.step_values is not None
+    assert float(loaded.target_return) == 42.0
+    with torch.no_grad():
+        for a, b in zip(model(*_inputs()), loaded(*_inputs()), strict=True):
+            assert torch.equal(a, b)
