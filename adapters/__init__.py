@@ -174,3 +174,21 @@ register_adapter(
     "retrofit.policies.deterministic.DeterministicPolicy", _is_deterministic_mlp,
     _deterministic_mlp,
 )
+
+
+def _is_decision_transformer(obj: Any) -> bool:
+    from retrofit.policies.decision_transformer import DecisionTransformer
+
+    return isinstance(obj, DecisionTransformer)
+
+
+def _decision_transformer(obj: Any) -> PolicyAdapter:
+    from retrofit.adapters.decision_transformer import CDTAdapter
+
+    return CDTAdapter(obj)  # type: ignore[return-value]
+
+
+register_adapter(
+    "retrofit.policies.decision_transformer.DecisionTransformer (CDT; a policy with memory)",
+    _is_decision_transformer, _decision_transformer,
+)

@@ -22,6 +22,14 @@ class PolicyAdapter(Protocol):
     Optional: ``mean_action(obs) -> (B, act_dim)``, the differentiable action the policy takes
     when asked to act deterministically, before any clipping into the bounds. PreSa's default
     fixed-variance likelihood ``−‖μ(s) − a‖²`` needs it; every adapter shipped here has it.
+
+    Optional memory hooks, for a policy whose action depends on the episode so far (a decision
+    transformer's context window); ``retrofit.evaluate`` calls them when present and a policy
+    without them is unaffected. Row ``k`` of an ``act`` batch is evaluation slot ``k``:
+    ``reset(slot)`` before the first step of each episode run in ``slot``;
+    ``observe(rewards, costs)`` after each step, arrays aligned with the last ``act`` batch;
+    ``retire(slot)`` when ``slot`` has no episode left (later slots move down by one).
+    ``adapters/decision_transformer.py`` is the shipped example.
     """
 
     observation_dim: int

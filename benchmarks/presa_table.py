@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import platform
 import subprocess
@@ -46,8 +47,13 @@ METHODS = (
     "presa", "bc-safe-seg", "binary-alignment", "presa-no-zref", "preference-only",
     "safety-only", "unified-comparison", "presa-filtered",
 )
+ORDER = (*METHODS, "safe-rlhf-cdt", "safe-rlhf-cdt-binary", "cdt")
+"""Table order; ``--methods`` may also name any registered method: a feedback method learns from
+the same feedback, a ground-truth one (``cdt``, ``bc-safe``, ...) from the whole dataset, as in
+PreSa's Table 1."""
 COLUMNS = ("method", "task", "cost_threshold", "seed", "normalized_reward", "normalized_cost")
-DETAIL_COLUMNS = (*COLUMNS, "reward", "cost", "steps", "pretrain_steps", "train_s", "episodes")
+DETAIL_COLUMNS = (*COLUMNS, "reward", "cost", "steps", "pretrain_steps", "train_s", "episodes",
+                  "updates")
 CURVE_COLUMNS = ("method", "seed", "step", "normalized_reward", "normalized_cost", "nu",
                  "train_s")
 
@@ -55,7 +61,7 @@ CURVE_COLUMNS = ("method", "seed", "step", "normalized_reward", "normalized_cost
 def _write_csv(path: Path, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
     lines = [",".join(columns)]
     for row in rows:
-        lines.append(",".join(_fmt(row[c]) for c in columns))
+        lines.append(",".join(_fmt(row.get(c, "")) for c in columns))
     atomic_write_text(path, "\n".join(lines) + "\n")
 
 
@@ -125,21 +131,25 @@ def markdown_table(rows: list[dict[str, Any]], settings: dict[str, Any],
         "Normalised reward (↑) and cost (↓, safe ≤ 1), mean ± std over seeds; "
         f"{settings['episodes']} deterministic evaluation episodes per run.",
         "",
-        "| method | seeds | normalized reward | normalized cost | safe |",
-        "|---|---|---|---|---|",
+        "| method | seeds | normalized reward | normalized cost | safe | ms / update |",
+        "|---|---|---|---|---|---|",
     ]
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault(row["method"], []).append(row)
-    order = [m for m in METHODS if m in groups] + [m for m in groups if m not in METHODS]
+    order = [m for m in ORDER if m in groups] + [m for m in groups if m not in ORDER]
     ref_label = REFERENCE_LABELS[settings.get("reference", "segments")]
     for label, members in [*((m, groups[m]) for m in order),
                            *([(ref_label, reference)] if reference else [])]:
         r = np.array([float(x["normalized_reward"]) for x in members])
         c = np.array([float(x["normalized_cost"]) for x in members])
+        timed = [1000 * float(x["train_s"]) / float(x["updates"]) for x in members
+                 if x.get("updates") not in (None, "", 0, "0")]
+        per_update = f"{np.mean(timed):.1f}" if timed else "–"
         out.append(
             f"| {label} | {len(members)} | {r.mean():.3f} ± {r.std():.3f} | "
-            f"{c.mean():.3f} ± {c.std():.3f} | {'yes' if c.mean() <= 1 else 'no'} |"
+            f"{c.mean():.3f} ± {c.std():.3f} | {'yes' if c.mean() <= 1 else 'no'} | "
+            f"{per_update} |"
         )
     out += ["", "Settings:", "", "```json", json.dumps(settings, indent=2), "```", ""]
     return "\n".join(out)
@@ -172,6 +182,9 @@ def parse_args() -> argparse.Namespace:
                         help="π_ref: the paper's BC on all segments (--pretrain-steps, "
                         "--pretrain-lr) or the demo's BC on the top 30%% episodes by reward "
                         "(BCConfig defaults: 20k steps, lr 1e-3)")
+    parser.add_argument("--overrides", type=json.loads, default={},
+                        help='JSON: method -> {config field: value}, e.g. '
+                             '\'{"cdt": {"batch_size": 64}}\'')
     parser.add_argument("--out", default="docs/results/presa")
     parser.add_argument("--runs", default="runs/presa")
     parser.add_argument("--device", default="cpu")
@@ -250,6 +263,7 @@ def table_settings(args: argparse.Namespace, task: str, dataset: Any,
         "git_commit": _git_commit(), "hardware": f"{platform.processor() or platform.machine()}, "
         f"{args.threads} torch thread(s), device {args.device}",
         "other_hyperparameters": f"Table 4 {domain_name} preset",
+        "overrides": args.overrides,
     }
 
 
@@ -262,6 +276,7 @@ def main() -> None:
     from retrofit import feedback as fb_mod
     from retrofit.data.dataset import TrajectoryDataset
     from retrofit.evaluation import evaluate
+    from retrofit.methods.registry import get_method
     from retrofit.policies.io import save_policy
     from retrofit.pretrain import BCConfig
     from retrofit.retrofitter import Retrofitter
@@ -315,9 +330,16 @@ def main() -> None:
         for method in args.methods:
             if (method, seed) in done:
                 continue
+            spec = get_method(method)
+            names = {f.name for f in dataclasses.fields(spec.config)}
+            options = dict(args.overrides.get(method, {}))
+            if "cost_threshold" in names:
+                options.setdefault("cost_threshold", args.cost_threshold)
+            data = (dataset,) if spec.data_kind == "transitions" else (feedback,)
             retrofitter = Retrofitter(
                 reference, method, device=args.device, seed=seed, progress=False,
                 log_dir=runs / str(seed) / method, overwrite=True,  # an unfinished run's logs
+                **options,
             )
             curve[:] = [r for r in curve if (r["method"], int(r["seed"])) != (method, seed)]
 
@@ -327,22 +349,26 @@ def main() -> None:
                 curve.append({
                     "method": method, "seed": seed, "step": step,
                     "normalized_reward": res.normalized_reward,
-                    "normalized_cost": res.normalized_cost, "nu": float(trainer.nu),
+                    "normalized_cost": res.normalized_cost,
+                    "nu": float(getattr(trainer, "nu", float("nan"))),
                     "train_s": trainer.train_wall_clock_s,
                 })
                 _write_csv(curve_path, CURVE_COLUMNS, curve)
                 print(f"{method} seed {seed} step {step}: reward {res.normalized_reward:.3f} "
-                      f"cost {res.normalized_cost:.3f} nu {float(trainer.nu):.2f}", flush=True)
+                      f"cost {res.normalized_cost:.3f}", flush=True)
 
             policy = retrofitter.fit(
-                feedback, steps=args.steps, callback=checkpoint if args.checkpoint_every else None,
+                *data, steps=args.steps, callback=checkpoint if args.checkpoint_every else None,
                 callback_every=args.checkpoint_every,
             )
             save_policy(policy, runs / str(seed) / method / "policy.pt")  # re-evaluable later
             res = evaluate(policy, task, args.cost_threshold, episodes=args.episodes,
                            seed=1000 + seed)
-            rows.append(result_row(method, task, args, seed, res, args.steps, pretrain_steps,
-                                   retrofitter.train_wall_clock_s))
+            row = result_row(method, task, args, seed, res, args.steps, pretrain_steps,
+                             retrofitter.train_wall_clock_s)
+            assert retrofitter.trainer is not None
+            row["updates"] = retrofitter.trainer.steps_done
+            rows.append(row)
             print(f"{method} seed {seed} ({retrofitter.train_wall_clock_s:.0f} s): "
                   f"reward {res.normalized_reward:.3f} cost {res.normalized_cost:.3f}", flush=True)
             flush()

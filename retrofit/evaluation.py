@@ -131,7 +131,7 @@ def evaluate(
     """
     info = task_info(task)
     _check_settings(cost_threshold, episodes, seed, n_envs)
-    act = _act_fn(policy, deterministic)
+    act, memory = _act_fn(policy, deterministic)
     n_envs = min(n_envs, episodes)
 
     start = time.perf_counter()
@@ -140,7 +140,7 @@ def evaluate(
     try:
         with _seeded_policy_rng(seed):
             rewards, costs, lengths, out_of_bounds, steps = _run_episodes(
-                envs, act, episodes, seed, progress, info.env_id
+                envs, act, episodes, seed, progress, info.env_id, memory
             )
     finally:
         for env in envs:
@@ -207,9 +207,15 @@ def _release_bullet_motors(env: Any) -> None:
 
 
 def _run_episodes(
-    envs: list[Any], act: ActFn, episodes: int, seed: int, progress: bool, env_id: str
+    envs: list[Any], act: ActFn, episodes: int, seed: int, progress: bool, env_id: str,
+    memory: Any = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int, int]:
-    """Step ``envs`` in lockstep until ``episodes`` episodes have ended; one policy call a step."""
+    """Step ``envs`` in lockstep until ``episodes`` episodes have ended; one policy call a step.
+
+    ``memory``: a policy with the memory hooks (``reset``/``observe``/``retire``,
+    ``adapters/base.py``), told where each slot's episode starts, what each step returned and
+    when a slot retires; ``None`` for a memoryless policy.
+    """
     from tqdm.auto import tqdm
 
     rewards = np.zeros(episodes, dtype=np.float64)
@@ -222,6 +228,9 @@ def _run_episodes(
     # slot k runs episode running[k]; episodes are handed out in order as slots free up
     running: list[int] = list(range(len(envs)))
     obs = [reset_env(env, seed + i) for i, env in enumerate(envs)]
+    if memory is not None:
+        for k in range(len(envs)):
+            memory.reset(k)
     next_episode = len(envs)
     out_of_bounds = steps = 0
     with tqdm(total=episodes, desc=f"evaluate {env_id}", disable=not progress) as bar:
@@ -230,23 +239,34 @@ def _run_episodes(
             actions = _check_actions(act(batch), len(running), act_dim)
             out_of_bounds += int(np.sum(np.any((actions < low) | (actions > high), axis=1)))
             steps += len(running)
-            for k in reversed(range(len(running))):
+            step_rewards = np.zeros(len(running))
+            step_costs = np.zeros(len(running))
+            ended = []
+            for k in range(len(running)):
                 episode = running[k]
                 o, r, c, terminated, truncated, _ = step_env(envs[k], actions[k])
+                step_rewards[k], step_costs[k] = r, c
                 rewards[episode] += r
                 costs[episode] += c
                 lengths[episode] += 1
                 obs[k] = np.asarray(o)
-                if not (terminated or truncated):
-                    continue
+                if terminated or truncated:
+                    ended.append(k)
+            if memory is not None:
+                memory.observe(step_rewards, step_costs)
+            for k in reversed(ended):
                 bar.update(1)
                 if next_episode < episodes:
                     running[k] = next_episode
                     obs[k] = reset_env(envs[k], seed + next_episode)
+                    if memory is not None:
+                        memory.reset(k)
                     next_episode += 1
                 else:  # no episodes left: retire the slot (keep env k aligned with slot k)
                     del running[k], obs[k]
                     envs.append(envs.pop(k))
+                    if memory is not None:
+                        memory.retire(k)
     return rewards, costs, lengths, out_of_bounds, steps
 
 
@@ -271,19 +291,35 @@ def _check_actions(actions: Any, n: int, act_dim: int) -> np.ndarray:
     return out
 
 
-def _act_fn(policy: Any, deterministic: bool) -> ActFn:
-    """Turn an adapter, a wrappable policy or a plain callable into ``obs_batch -> actions``."""
+def _memory_hooks(policy: Any) -> Any:
+    """``policy`` if it has all three memory hooks (``reset``, ``observe``, ``retire``), else
+    ``None``; a policy with only some of them is an error (it would act on a stale memory)."""
+    present = [name for name in ("reset", "observe", "retire")
+               if callable(getattr(policy, name, None))]
+    if not present:
+        return None
+    if len(present) < 3:
+        raise PolicyError(
+            f"{type(policy).__name__} has the memory hook(s) {present} but not all of reset, "
+            "observe and retire; a policy with memory needs all three (adapters/base.py)."
+        )
+    return policy
+
+
+def _act_fn(policy: Any, deterministic: bool) -> tuple[ActFn, Any]:
+    """Turn an adapter, a wrappable policy or a plain callable into ``obs_batch -> actions``,
+    plus the policy's memory hooks (``None`` for a memoryless policy)."""
     act = getattr(policy, "act", None)
     if callable(act):
-        return lambda obs: act(obs, deterministic=deterministic)
+        return (lambda obs: act(obs, deterministic=deterministic)), _memory_hooks(policy)
     torch = sys.modules.get("torch")
     is_module = torch is not None and isinstance(policy, torch.nn.Module)
     if callable(policy) and not is_module:
-        return policy  # type: ignore[no-any-return]
+        return policy, _memory_hooks(policy)
     from retrofit.adapters import wrap
 
     adapter = wrap(policy)
-    return lambda obs: adapter.act(obs, deterministic=deterministic)
+    return (lambda obs: adapter.act(obs, deterministic=deterministic)), _memory_hooks(adapter)
 
 
 def _check_settings(cost_threshold: float, episodes: int, seed: int, n_envs: int) -> None:

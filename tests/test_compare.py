@@ -87,3 +87,26 @@ def test_cells_from_other_settings_are_not_reused(small_dataset, tmp_path):
     run_compare(config, log=lambda _: None)
     with pytest.raises(ConfigError, match="other settings"):
         run_compare(CompareConfig(**{**config.__dict__, "steps": 3}), log=lambda _: None)
+
+
+def test_compare_runs_cdt_and_safe_rlhf_cdt_with_their_memory(small_dataset, tmp_path):
+    """CDT (ground truth) and Safe-RLHF (CDT) (feedback) through the harness: trained, evaluated
+    with their context windows at checkpoints and at the end, one row each."""
+    path, task = small_dataset
+    tiny = {"embedding_dim": 16, "heads": 2, "layers": 1, "batch_size": 8}
+    config = CompareConfig(
+        task=task, methods=("cdt", "safe-rlhf-cdt"), out=tmp_path, dataset=path,
+        cost_thresholds=(20.0,), steps=2, eval_episodes=1, checkpoint_every=2,
+        checkpoint_episodes=1, bc_steps=2, n_preferred=10, n_nonpreferred=4, device="cpu",
+        isolate=False, overrides={"cdt": tiny, "safe-rlhf-cdt": {
+            **tiny, "reward_model_steps": 2, "cost_model_steps": 2, "model_batch_size": 4,
+            "hidden_sizes": (8,)}},
+    )
+    rows = run_compare(config, log=lambda _: None)
+    assert [r["method"] for r in rows] == ["cdt", "safe-rlhf-cdt"]
+    assert [r["updates"] for r in rows] == [2, 6]
+    for row in rows:
+        assert np.isfinite(row["normalized_reward"]) and np.isfinite(row["normalized_cost"])
+    record = json.loads(cell_path(tmp_path, "safe-rlhf-cdt", 20.0, 0).read_text())
+    assert record["hyperparameters"]["target_cost"] == 0.0
+    assert [c["step"] for c in record["checkpoints"]] == [6]

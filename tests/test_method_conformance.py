@@ -40,12 +40,25 @@ def data() -> dict[str, Any]:
             "policy": policy}
 
 
+EARLY_STAGES = ("discriminator_steps", "reward_model_steps", "cost_model_steps")
+"""Config fields that set the length of a stage run before the main one (counted in
+``steps_done``): SafeDICE's discriminator, Safe-RLHF (CDT)'s reward and cost models."""
+
+
+def early_steps(method: str) -> int:
+    """Steps a fit of ``small_config(method)`` takes before its main stage."""
+    config = small_config(method)
+    return sum(getattr(config, name, None) or 0 for name in EARLY_STAGES)
+
+
 def small_config(method: str) -> Any:
     config_cls = get_method(method).config
     names = {f.name for f in fields(config_cls)}
     kw: dict[str, Any] = {"batch_size": 8}
-    for name, value in (("cost_threshold", 20.0), ("discriminator_steps", 3),
-                        ("vae_hidden", 16), ("hidden_sizes", (16, 16)), ("segment_length", 4)):
+    for name, value in (("cost_threshold", 20.0), *((stage, 3) for stage in EARLY_STAGES),
+                        ("vae_hidden", 16), ("hidden_sizes", (16, 16)), ("segment_length", 4),
+                        ("embedding_dim", 16), ("heads", 2), ("layers", 1),
+                        ("model_batch_size", 8)):
         if name in names:
             kw[name] = value
     return config_cls(**kw)
@@ -77,8 +90,7 @@ def test_trains_counts_and_is_seeded(method: str, data: dict[str, Any]) -> None:
     kind = get_method(method).data_kind
     first = trainer(method, data)
     policy = first.fit(*data[kind], steps=4, progress=False)
-    extra = getattr(first.config, "discriminator_steps", None) or 0
-    assert first.steps_done == 4 + extra
+    assert first.steps_done == 4 + early_steps(method)
     assert all(torch.isfinite(p).all() for p in policy.parameters())
     json.dumps(first.hyperparameters())  # JSON-able
     again = trainer(method, data).fit(*data[kind], steps=4, progress=False)
@@ -98,7 +110,7 @@ def test_resume_after_a_checkpoint_equals_an_uninterrupted_fit(
     whole = trainer(method, data).fit(*data[kind], steps=7, progress=False)
 
     def crash(step: int, _: Any) -> None:
-        if step >= 5 + (getattr(small_config(method), "discriminator_steps", None) or 0):
+        if step >= 5 + early_steps(method):
             raise Stop  # the process dies after the step-4 checkpoint: steps 5.. are lost
 
     with pytest.raises(Stop):
@@ -109,8 +121,7 @@ def test_resume_after_a_checkpoint_equals_an_uninterrupted_fit(
                                   checkpoint_every=2, resume=True)
     for a, b in zip(weights(whole), weights(resumed), strict=True):
         assert torch.equal(a, b), method
-    extra = getattr(small_config(method), "discriminator_steps", None) or 0
-    assert resumed_trainer.steps_done == 7 + extra
+    assert resumed_trainer.steps_done == 7 + early_steps(method)
 
 
 def test_non_finite_loss_stops_with_a_named_error(data: dict[str, Any]) -> None:

@@ -15,8 +15,16 @@ import numpy as np
 import torch
 from torch import nn
 
-POLICY_CLASSES: dict[str, type[BoxPolicy]] = {}
+POLICY_CLASSES: dict[str, type[nn.Module]] = {}
 """Every policy class retrofit can save and load, by class name (filled as classes are defined)."""
+
+
+def register_policy_class(cls: type[nn.Module]) -> type[nn.Module]:
+    """Let ``save_policy``/``load_policy`` handle ``cls`` (a class decorator; every ``BoxPolicy``
+    subclass is registered on definition). The class needs ``config()`` and a constructor that
+    takes that config's fields."""
+    POLICY_CLASSES[cls.__name__] = cls
+    return cls
 
 
 class BoxPolicy(nn.Module):
@@ -28,7 +36,7 @@ class BoxPolicy(nn.Module):
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
-        POLICY_CLASSES[cls.__name__] = cls
+        register_policy_class(cls)
 
     def __init__(
         self,

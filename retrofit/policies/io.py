@@ -23,12 +23,14 @@ from retrofit.atomic import atomic_torch_save
 from retrofit.errors import PolicyError
 from retrofit.policies.box import POLICY_CLASSES
 from retrofit.policies.clipped_gaussian import ClippedGaussianPolicy
+from retrofit.policies.decision_transformer import DecisionTransformer
 from retrofit.policies.deterministic import DeterministicPolicy
 from retrofit.policies.gaussian import TanhGaussianPolicy
 from retrofit.policies.vae import VAEPolicy
 
 _FORMAT = "retrofit-policy-v1"
-RetrofitPolicy = TanhGaussianPolicy | VAEPolicy | DeterministicPolicy | ClippedGaussianPolicy
+RetrofitPolicy = (TanhGaussianPolicy | VAEPolicy | DeterministicPolicy | ClippedGaussianPolicy
+                  | DecisionTransformer)
 
 
 def state_checksum(class_name: str, config: Mapping[str, Any],

@@ -300,3 +300,93 @@ class Transitions:
         """``batch_size`` uniform indices in ``[0, n)`` (default: all transitions)."""
         n = len(self) if n is None else n
         return torch.randint(n, (batch_size,), generator=self._generator, device=self.device)
+
+
+def returns_to_go(values: np.ndarray, episode_starts: np.ndarray) -> np.ndarray:
+    """``Σ_{t' ≥ t} values[t']`` within each episode (undiscounted; CDT §4.1's R̂_t and Ĉ_t)."""
+    values = np.asarray(values, dtype=np.float64)
+    out = np.empty_like(values)
+    starts = np.asarray(episode_starts, dtype=np.int64)
+    for lo, hi in zip(starts[:-1], starts[1:], strict=True):
+        out[lo:hi] = np.cumsum(values[lo:hi][::-1])[::-1]
+    return out
+
+
+class ContextWindows:
+    """Windows of ``K`` consecutive steps for the decision transformer (CDT): per step the
+    return-to-go, cost-to-go, state, action, step index in the episode and the step cost.
+
+    A window starts at a uniformly drawn transition and runs ``K`` steps or to the episode's end;
+    the steps after the end are padding (``mask`` False, zeros). Padding on the right never
+    reaches a real step of a causal model. ``set_returns(rewards, costs)`` replaces the per-step
+    rewards and costs (Safe-RLHF's relabelling); they are state (``state_dict`` holds them), since
+    they may come from trained models.
+    """
+
+    def __init__(self, *datasets: Any, context: int, batch_size: int, device: torch.device,
+                 seed: int = 0, name: str = "data") -> None:
+        arrays = _concat(datasets, name)
+        starts = np.flatnonzero(arrays["first"])
+        self.episode_starts = np.append(starts, len(arrays["first"])).astype(np.int64)
+        n = len(arrays["first"])
+        episode = np.repeat(np.arange(len(starts)), np.diff(self.episode_starts))
+        self.context, self.batch_size, self.device = int(context), int(batch_size), device
+        self.max_episode_steps = int(np.diff(self.episode_starts).max())
+        self.obs = device_tensor(arrays["observations"], device)
+        self.act = device_tensor(arrays["actions"], device)
+        self.obs_mean = arrays["observations"].mean(axis=0)
+        self.obs_std = arrays["observations"].std(axis=0)
+        # last index + 1 of each step's episode, and each step's index inside it
+        self._ends = torch.as_tensor(self.episode_starts[1:][episode], device=device)
+        self._timestep = torch.as_tensor(np.arange(n) - self.episode_starts[:-1][episode],
+                                         device=device)
+        self._offsets = torch.arange(self.context, device=device)
+        self._generator = seeded_generator(device, seed)
+        self.set_returns(arrays["rewards"], arrays["costs"])
+
+    def set_returns(self, rewards: Any, costs: Any) -> None:
+        """Per-step rewards and costs (ground truth or a model's); recomputes the to-go sums."""
+        rewards = np.asarray(rewards, dtype=np.float64)
+        costs = np.asarray(costs, dtype=np.float64)
+        if rewards.shape != (len(self.obs),) or costs.shape != (len(self.obs),):
+            raise DataError(f"set_returns: expected {len(self.obs)} rewards and costs, got "
+                            f"{rewards.shape} and {costs.shape}.")
+        self.rewards = rewards
+        self.costs = costs
+        self.rtg = device_tensor(returns_to_go(rewards, self.episode_starts), self.device)
+        self.ctg = device_tensor(returns_to_go(costs, self.episode_starts), self.device)
+        self.cost_labels = torch.as_tensor(costs > 0, device=self.device, dtype=torch.long)
+
+    def episode_returns(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-episode reward and cost returns of the current per-step values."""
+        first = self.episode_starts[:-1]
+        return self.rtg[first].cpu().numpy(), self.ctg[first].cpu().numpy()
+
+    def state_dict(self) -> dict[str, Any]:
+        """The random state and the per-step rewards/costs in use."""
+        return {"torch": self._generator.get_state(),
+                "rewards": torch.as_tensor(self.rewards), "costs": torch.as_tensor(self.costs)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore ``state_dict()``."""
+        self._generator.set_state(state["torch"])
+        self.set_returns(state["rewards"].numpy(), state["costs"].numpy())
+
+    def __len__(self) -> int:
+        return int(self.obs.shape[0])
+
+    def sample(self) -> dict[str, torch.Tensor]:
+        """``batch_size`` windows: ``rtg``, ``ctg``, ``timesteps``, ``cost_labels``, ``mask``
+        ``(B, K)``; ``obs`` ``(B, K, obs_dim)``; ``act`` ``(B, K, act_dim)`` (unscaled)."""
+        first = torch.randint(len(self), (self.batch_size,), generator=self._generator,
+                              device=self.device)
+        rows = first[:, None] + self._offsets[None, :]
+        mask = rows < self._ends[first][:, None]
+        rows = torch.where(mask, rows, first[:, None])  # padding reads a real row, then zeroed
+        keep = mask.to(torch.float32)
+        return {
+            "rtg": self.rtg[rows] * keep, "ctg": self.ctg[rows] * keep,
+            "obs": self.obs[rows] * keep[..., None], "act": self.act[rows] * keep[..., None],
+            "timesteps": self._timestep[rows] * mask, "cost_labels": self.cost_labels[rows] * mask,
+            "mask": mask,
+        }
