@@ -95,7 +95,7 @@ def test_tasks_command_shows_every_tasks_settings():
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert len(lines) == 2 * 29
-    assert any(line.startswith("    DroneRun: data=collection-run collect: 600 ep, 50000 PPO steps "
+    assert any(line.startswith("    DroneRun: data=recorded collect: 600 ep, 50000 PPO steps "
                                "× 6 runs (k=0/0.5/1/2, budgets=0.5/1") for line in lines)
 
 

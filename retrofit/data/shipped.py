@@ -12,6 +12,8 @@ SHIPPED_DATASETS = {
     "OfflineBallCircle-v0": "SafetyBallCircle-v0-167-800.hdf5",
     "OfflineBallRun-v0": "SafetyBallRun-v0-93-972.hdf5",
     "OfflineCarRun-v0": "SafetyCarRun-v0-185-600.hdf5",
+    "OfflineCarCircle-v0": "SafetyCarCircle-v0-263-400.hdf5",
+    "OfflineHopperVelocityGymnasium-v1": "SafetyHopperVelocityGymnasium-v1-246-200.hdf5",
 }
 
 

@@ -188,16 +188,16 @@ SETTINGS: dict[str, TaskSettings] = {s.task: s for s in (
     _row("BallCircle", "shipped", episodes=800, train_steps=60_000),
     # BulletGym — PREFINE's Table 1 tasks, the ten-task collection run (CarRun's file ships)
     _row("CarRun", "shipped", episodes=600, **_BULLET),
-    _row("DroneRun", "collection-run", episodes=600, **_BULLET),
-    _row("CarCircle", "collection-run", episodes=400, **_BULLET),
+    _row("DroneRun", "recorded", episodes=600, **_BULLET),
+    _row("CarCircle", "shipped", episodes=400, **_BULLET),
     # BulletGym — the rest: the preset; Ant learns slowly, so twice the PPO steps
     _row("AntRun", "untried", episodes=600, **{**_BULLET, "train_steps": 100_000}),
     _row("AntCircle", "untried", episodes=400, **{**_BULLET, "train_steps": 100_000}),
     _row("DroneCircle", "untried", episodes=400, **_BULLET),
     # SafetyGym velocity — HalfCheetah recorded in docs/collection.md (200k steps, 5 penalties)
     _row("HalfCheetahVelocity", "recorded", episodes=300, train_steps=200_000, budgets=()),
-    _row("SwimmerVelocity", "collection-run", episodes=200, **_SAFETY),
-    _row("HopperVelocity", "collection-run", episodes=200, **_SAFETY),
+    _row("SwimmerVelocity", "recorded", episodes=200, **_SAFETY),
+    _row("HopperVelocity", "shipped", episodes=200, **_SAFETY),
     _row("Walker2dVelocity", "collection-run", episodes=200, **_SAFETY),
     _row("AntVelocity", "collection-run", episodes=200, **_SAFETY),
     # SafetyGym navigation (safety-gymnasium Car/Point × Button/Circle/Goal/Push): the preset
