@@ -84,3 +84,40 @@ class ModuleAdapter:
     def export(self) -> torch.nn.Module:
         """The trained module, on CPU, in eval mode."""
         return self.module.to("cpu").eval()
+
+
+class ParametricAdapter(ModuleAdapter):
+    """An adapter over a module whose forward pass gives per-state distribution parameters
+    (``module(obs) -> params``), scored by the module method named ``density`` as
+    ``density(*params, act)`` and sampled by ``module.sample_from(*params)``.
+
+    One forward pass per call, and the parameters can be computed once per state
+    (``distribution_params``/``log_prob_from``: PREFINE precomputes its frozen reference so).
+    """
+
+    density: str
+
+    def distribution_params(self, obs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """One forward pass: the per-state parameters that ``log_prob`` scores actions with."""
+        return tuple(self.module(obs))
+
+    def log_prob_from(self, params: tuple[torch.Tensor, ...], act: torch.Tensor) -> torch.Tensor:
+        """``log π(act)`` from ``distribution_params``; ``act`` may carry leading sample dims."""
+        return getattr(self.module, self.density)(*params, act)
+
+    def log_prob(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+        """Exact ``log π(act|obs)``; ``act`` may carry leading sample dims."""
+        return self.log_prob_from(self.distribution_params(obs), act)
+
+    def log_prob_and_sample(
+        self, obs: torch.Tensor, act: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One forward: ``(log π(act|obs), a_s, log π(a_s|obs))`` with ``a_s ~ π`` detached."""
+        params = self.distribution_params(obs)
+        sampled, sampled_logp = self.module.sample_from(*params)
+        return self.log_prob_from(params, act), sampled, sampled_logp
+
+    def sample(self, obs: torch.Tensor) -> torch.Tensor:
+        """Detached actions drawn from the policy."""
+        with torch.no_grad():
+            return self.module.sample_from(*self.distribution_params(obs))[0]
