@@ -125,10 +125,15 @@ class ClippedGaussianPolicy(BoxPolicy):
         return (per - inside * log_half).sum(-1)
 
     def sample_from(
-        self, mean: torch.Tensor, std: torch.Tensor
+        self, mean: torch.Tensor, std: torch.Tensor, noise: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``a = clip(m + s·ε)`` in env units (detached) and its differentiable ``log π(a|s)``."""
-        y = (mean + std * torch.randn_like(mean)).detach().clamp(-1.0, 1.0)
+        """``a = clip(m + s·ε)`` in env units (detached) and its differentiable ``log π(a|s)``.
+
+        ``noise``: ``ε`` shaped like ``mean`` (default: ``randn_like(mean)``, global generator).
+        """
+        if noise is None:
+            noise = torch.randn_like(mean)
+        y = (mean + std * noise).detach().clamp(-1.0, 1.0)
         centre = (self.action_high + self.action_low) / 2
         half_range = (self.action_high - self.action_low) / 2
         act = centre + half_range * y

@@ -111,13 +111,16 @@ class TanhGaussianPolicy(BoxPolicy):
         return squares - jacobian - log_std.sum(-1) + self.log_prob_offset
 
     def sample_from(
-        self, mean: torch.Tensor, log_std: torch.Tensor, generator: torch.Generator | None = None
+        self, mean: torch.Tensor, log_std: torch.Tensor, noise: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Draw ``a ~ π`` from a forward's outputs: the detached action and its ``log π(a|s)``.
 
         The log-probability is differentiable in ``mean``/``log_std`` (not through the sample).
+        ``noise``: the standard-normal draw ``ε`` shaped like ``mean`` (default: a fresh
+        ``randn_like(mean)`` from the global generator; batched runs pass each member's own).
         """
-        noise = torch.randn(mean.shape, device=mean.device, dtype=mean.dtype, generator=generator)
+        if noise is None:
+            noise = torch.randn_like(mean)
         u = (mean + noise * torch.exp(log_std)).detach()
         y = torch.tanh(u)
         act = torch.addcmul(self.action_centre, self.action_half_range, y)

@@ -1,0 +1,102 @@
+"""Batched PREFINE runs (seeds × thresholds as one model) equal separate runs with the same seed."""
+
+import pytest
+import torch
+
+from retrofit.adapters import wrap
+from retrofit.data.dataset import TrajectoryDataset, action_bounds
+from retrofit.data.shipped import default_dataset_path
+from retrofit.errors import ConfigError
+from retrofit.methods.prefine import PrefineConfig, PrefineTrainer
+from retrofit.methods.prefine_batched import PrefineRun, fit_prefine_batched
+from retrofit.policies.clipped_gaussian import ClippedGaussianPolicy
+from retrofit.policies.deterministic import DeterministicPolicy
+from retrofit.policies.gaussian import TanhGaussianPolicy
+
+TASK = "OfflineBallRun-v0"
+
+
+@pytest.fixture(scope="module")
+def dataset() -> TrajectoryDataset:
+    return TrajectoryDataset.from_hdf5(default_dataset_path(TASK), task=TASK)
+
+
+@pytest.fixture(scope="module")
+def runs(dataset) -> list[PrefineRun]:
+    out = []
+    for kappa, seed in [(10, 0), (20, 1), (40, 1)]:  # two thresholds share a seed
+        preferred, nonpreferred = dataset.split_preferences(cost_threshold=kappa, seed=seed)
+        out.append(PrefineRun(preferred, nonpreferred, seed))
+    return out
+
+
+def _reference(dataset, kind: str):
+    torch.manual_seed(0)
+    box = (dataset.obs_dim, dataset.act_dim, *action_bounds(dataset))
+    if kind == "clipped-fixed":
+        return wrap(ClippedGaussianPolicy(*box, hidden_sizes=(32, 32), fixed_std=0.2))
+    if kind == "clipped":
+        return wrap(ClippedGaussianPolicy(*box, hidden_sizes=(32, 32)))
+    return wrap(TanhGaussianPolicy(*box, hidden_sizes=(32, 32)))
+
+
+@pytest.mark.parametrize("kind,precompute", [
+    ("clipped-fixed", True), ("clipped", False), ("tanh", True),
+])
+def test_batched_runs_equal_separate_runs(dataset, runs, kind, precompute):
+    reference = _reference(dataset, kind)
+    config = PrefineConfig(steps=25, batch_size=32,
+                           precompute_reference=precompute).resolved("bullet")
+    batched = fit_prefine_batched(reference, runs, config, device="cpu")
+    start = [p.detach().clone() for p in reference.module.parameters()]
+    finals = []
+    for run, member in zip(runs, batched, strict=True):
+        trainer = PrefineTrainer(reference, config, device="cpu", seed=run.seed)
+        separate = trainer.fit(run.preferred, run.nonpreferred, progress=False)
+        for a, b in zip(separate.module.parameters(), member.module.parameters(), strict=True):
+            torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
+        assert not member.module.training
+        finals.append(torch.cat([p.flatten() for p in member.module.parameters()]))
+    # each run trained (moved from π_ref) and the runs differ (own data, own seed)
+    flat_start = torch.cat([p.flatten() for p in start])
+    assert all((f - flat_start).abs().max() > 1e-3 for f in finals)
+    assert (finals[0] - finals[1]).abs().max() > 1e-4
+    assert (finals[1] - finals[2]).abs().max() > 1e-4  # same seed, other κ
+
+
+def test_batched_runs_log_each_runs_metrics(dataset, runs):
+    class Keep:
+        def __init__(self):
+            self.rows, self.closed = [], False
+
+        def log(self, step, metrics):
+            self.rows.append({k: float(v) for k, v in metrics.items()})
+
+        def close(self):
+            self.closed = True
+
+    loggers = [Keep() for _ in runs]
+    config = PrefineConfig(steps=5, batch_size=16).resolved("bullet")
+    fit_prefine_batched(_reference(dataset, "clipped-fixed"), runs, config, device="cpu",
+                        loggers=loggers)
+    assert all(len(k.rows) == 5 and k.closed for k in loggers)
+    assert loggers[0].rows[0]["loss"] != loggers[1].rows[0]["loss"]
+    assert {"loss/dpo_preferred", "accuracy/nonpreferred"} <= set(loggers[0].rows[0])
+
+
+def test_batched_runs_refuse_what_they_cannot_do(dataset, runs):
+    config = PrefineConfig(steps=2, batch_size=8).resolved("bullet")
+    reference = _reference(dataset, "clipped-fixed")
+    with pytest.raises(ConfigError, match="sampling='transitions'"):
+        fit_prefine_batched(reference, runs,
+                            PrefineConfig(steps=2, batch_size=2,
+                                          sampling="trajectories").resolved("bullet"),
+                            device="cpu")
+    with pytest.raises(ConfigError, match="one per run"):
+        fit_prefine_batched(reference, runs, config, device="cpu", loggers=[None])
+    with pytest.raises(ConfigError, match="at least one"):
+        fit_prefine_batched(reference, [], config, device="cpu")
+    deterministic = wrap(DeterministicPolicy(dataset.obs_dim, dataset.act_dim,
+                                             *action_bounds(dataset), hidden_sizes=(8,)))
+    with pytest.raises(ConfigError, match="closed form"):
+        fit_prefine_batched(deterministic, runs[:1], config, device="cpu")
