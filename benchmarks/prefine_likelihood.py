@@ -1,7 +1,7 @@
 """PREFINE vs SFT-only vs DPO-only under each reference likelihood (issue 14's table).
 
 For each (task, seed): pretrain one reference per likelihood by BC on the top 30 % of episodes,
-draw D_p / D_np at κ, fine-tune the same reference with PREFINE (β, λ from the BulletGym preset),
+draw D_p / D_np at κ, fine-tune the same reference with PREFINE (β, λ: the task domain's preset),
 SFT-only (``dpo_weight = 0``) and DPO-only (``sft_weight = 0``) for the same steps, and evaluate
 each (deterministic actions). Per run it reports the min/max over all steps of the logged
 ``logps/dataset_{preferred,nonpreferred}``, the implicit accuracies of both DPO terms (mean of
@@ -32,6 +32,7 @@ from retrofit.demo import default_dataset_path
 from retrofit.evaluation import evaluate
 from retrofit.methods.prefine import PrefineConfig, PrefineTrainer
 from retrofit.pretrain import BCConfig, pretrain_reference
+from retrofit.tasks import task_info
 
 METHODS = {
     "prefine": {"dpo_weight": 1.0},
@@ -94,7 +95,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--likelihoods", nargs="+", default=["tanh", "clipped"])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--threshold", type=float, default=20.0)
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="κ (default: the middle of the task's three thresholds)")
     parser.add_argument("--bc-steps", type=int, default=5000)
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--episodes", type=int, default=10)
@@ -108,6 +110,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
         return rows
 
     torch.set_num_threads(1)
+    info = task_info(args.task)
+    if args.threshold is None:
+        args.threshold = info.cost_thresholds[len(info.cost_thresholds) // 2]
     dataset = TrajectoryDataset.from_hdf5(
         args.dataset or default_dataset_path(args.task), task=args.task
     )
@@ -126,11 +131,11 @@ def main(argv: list[str] | None = None) -> list[dict]:
             runs = [("reference", None)] + [(m, METHODS[m]) for m in args.methods]
             for method, overrides in runs:
                 row: dict = {"task": args.task, "seed": seed, "likelihood": likelihood,
-                             "method": method}
+                             "method": method, "threshold": args.threshold}
                 if overrides is None:
                     result = ref
                 else:
-                    config = PrefineConfig(steps=args.steps, **overrides).resolved("bullet")
+                    config = PrefineConfig(steps=args.steps, **overrides).resolved(info.domain)
                     trainer = PrefineTrainer(wrap(reference), config, device="cpu", seed=seed)
                     log = RunLog(args.steps)
                     policy = trainer.fit(preferred, nonpreferred, logger=log, progress=False)

@@ -2,9 +2,11 @@
 
 One π_ref (the demo's: BC on the top 30 % episodes by reward, or ``--reference segments``, the
 paper's B.4 BC on all segments), one synthetic feedback set (10k pairs, 64 steps, κ), then each
-``method:z_ref[:likelihood]`` cell trains for ``--steps`` and is evaluated. Per cell: ν at the end
-and its slope per 1k steps over the second half, the mean constraint, safety accuracy and ψ of
-safe / unsafe segments over the last 20 % of steps, and the rolled-out normalised reward / cost.
+``method:z_ref[:likelihood][:key=value...]`` cell (e.g. ``presa:clamped:eta=1``; the key=value
+tokens override ``PresaConfig`` fields) trains for ``--steps`` and is evaluated. Per cell: ν at
+the end and its slope per 1k steps over the second half, the mean constraint, safety accuracy
+and ψ of safe / unsafe segments over the last 20 % of steps, and the rolled-out normalised
+reward / cost.
 
     .venv/bin/python benchmarks/presa_zref.py --cells safety-only:mean safety-only:clamped \
         presa:mean presa:clamped --steps 3000 --episodes 10           # add --json for JSON lines
@@ -96,20 +98,30 @@ def main(argv: list[str] | None = None) -> list[dict]:
     for cell in args.cells:
         method, z_ref, *rest = cell.split(":")
         trainer_cls, config_cls = get_method(method).load()
-        overrides = {"z_ref": z_ref, "steps": args.steps}
-        if rest:
-            overrides["likelihood"] = rest[0]
+        overrides: dict = {"z_ref": z_ref, "steps": args.steps}
+        for token in rest:
+            if "=" in token:  # a config override, e.g. eta=1 or nu_learning_rate=0.05
+                key, value = token.split("=", 1)
+                overrides[key] = _number(value)
+            else:
+                overrides["likelihood"] = token
         config = config_cls(**overrides).resolved("bullet")
         trainer = trainer_cls(wrap(reference), config, device="cpu", seed=args.seed)
         trace = Trace(args.steps)
         policy = trainer.fit(feedback, logger=trace, progress=False)
         result = evaluate(policy, args.task, args.threshold, episodes=args.episodes,
                           seed=args.seed)
-        row = {"cell": cell, "reward": round(float(result.normalized_reward), 3),
+        row = {"cell": cell, "seed": args.seed, "train_s": round(trainer.train_wall_clock_s, 1),
+               "reward": round(float(result.normalized_reward), 3),
                "cost": round(float(result.normalized_cost), 3), **trace.summary()}
         rows.append(row)
         print(json.dumps(row), flush=True)
     return rows
+
+
+def _number(text: str) -> int | float:
+    """``"1"`` → 1, ``"0.05"`` → 0.05 (config overrides of a cell)."""
+    return int(text) if text.lstrip("-").isdigit() else float(text)
 
 
 if __name__ == "__main__":
