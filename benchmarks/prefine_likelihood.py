@@ -94,6 +94,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument("--dataset", default=None)
     parser.add_argument("--likelihoods", nargs="+", default=["tanh", "clipped"])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--sft-weights", type=float, nargs="*", default=[], metavar="LAMBDA",
+                        help="also run PREFINE with these SFT weights λ (method 'prefine-λ…')")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--threshold", type=float, default=None,
                         help="κ (default: the middle of the task's three thresholds)")
@@ -128,7 +130,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
             )
             ref = evaluate(reference, args.task, args.threshold, episodes=args.episodes,
                            seed=seed)
-            runs = [("reference", None)] + [(m, METHODS[m]) for m in args.methods]
+            runs = [("reference", None)] + [(m, METHODS[m]) for m in args.methods] + [
+                (f"prefine-λ{w:g}", {"sft_weight": w}) for w in args.sft_weights]
             for method, overrides in runs:
                 row: dict = {"task": args.task, "seed": seed, "likelihood": likelihood,
                              "method": method, "threshold": args.threshold}
