@@ -58,6 +58,60 @@ def test_ray_equals_serial_and_resume_skips_done_cells(serial: list[dict], tmp_p
         ray.shutdown()
 
 
+def _dies_once(spec: dict) -> dict:
+    """A cell whose first attempt kills its Ray worker process (as a lost node would)."""
+    import os
+
+    marker = Path(spec["marker"])
+    if not marker.exists():
+        marker.write_text(str(os.getpid()))
+        os._exit(1)
+    return {"row": {"train_wall_clock_s": 0.0}, "seed": spec["seed"],
+            "first_pid": int(marker.read_text()), "pid": os.getpid()}
+
+
+def _write_record(out: Path, record: dict) -> dict:
+    (out / f"seed{record['seed']}.json").write_text(json.dumps(record))
+    return record
+
+
+def _reference_file(out: Path, seed: int) -> Path:
+    return out / "reference" / f"seed{seed}.pt"
+
+
+def test_ray_retries_a_cell_whose_worker_died(tmp_path: Path) -> None:
+    import types
+
+    import ray
+    from ray import cloudpickle
+
+    from retrofit.compare.executors import CellFunctions, run_cells
+
+    out = tmp_path / "out"
+    _reference_file(out, 0).parent.mkdir(parents=True)
+    _reference_file(out, 0).write_bytes(b"reference")
+    data = tmp_path / "data.hdf5"
+    data.write_bytes(b"data")
+    cell = CellFunctions(train=_dies_once, write=_write_record, run_here=_dies_once,
+                         reference_file=_reference_file)
+    spec = {"method": "prefine", "cost_threshold": 20.0, "seed": 0,
+            "dataset_path": str(data), "marker": str(tmp_path / "died")}
+    settings = types.SimpleNamespace(executor="ray", ray_address=None, threads=1,
+                                     device="cpu", out=str(out), workers=1)
+    cloudpickle.register_pickle_by_value(__import__(__name__))
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    try:
+        lines: list[str] = []
+        run_cells([spec], settings, lines.append, cell)
+    finally:
+        ray.shutdown()
+        cloudpickle.unregister_pickle_by_value(__import__(__name__))
+    record = json.loads((out / "seed0.json").read_text())
+    assert (tmp_path / "died").exists()
+    assert record["pid"] != record["first_pid"]  # the retry ran in a new worker
+    assert any(line.startswith("done ") for line in lines)
+
+
 def test_a_cell_killed_mid_fit_resumes_from_its_checkpoint(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
