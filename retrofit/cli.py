@@ -399,6 +399,12 @@ def suite(
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     threads: Annotated[int, typer.Option(help="torch CPU threads per cell.")] = 1,
     in_process: Annotated[bool, typer.Option(help="Run cells in this process.")] = False,
+    executor: Annotated[str, typer.Option(help="local (this machine) or ray (a Ray cluster; "
+                                          "docs/cluster.md).")] = "local",
+    workers: Annotated[int, typer.Option(help="Cells at once with the local executor.")] = 1,
+    ray_address: Annotated[str | None, typer.Option(help="Ray cluster address ('auto' after "
+                                                    "`ray start`; default: a local Ray).")
+                           ] = None,
     quiet: Annotated[bool, typer.Option(help="Hide progress bars.")] = False,
 ) -> None:
     """Any DSRL task end to end: data (DSRL's, shipped or collected), π_ref, PREFINE, table."""
@@ -416,8 +422,8 @@ def suite(
     out = out or Path("runs/suite") / settings.name
     run_suite(settings, out, dataset=dataset, data_dir=data_dir, collect=collect,
               methods=_csv_list(methods, str, "--methods") or (), device=device,
-              threads=threads,
-              isolate=not in_process, progress=not quiet, log=typer.echo)
+              threads=threads, isolate=not in_process, executor=executor, workers=workers,
+              ray_address=ray_address, progress=not quiet, log=typer.echo)
     typer.echo(f"wrote {out / 'results.csv'}, {out / 'table.md'}, {out / 'reward_cost.png'}, "
                f"{out / 'suite.json'}")
 

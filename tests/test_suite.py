@@ -269,3 +269,21 @@ def test_every_task_runs_end_to_end_at_smoke_size(env_id, tmp_path, no_dsrl_file
     assert report["data"]["kind"] == "data-dir"
     assert [s["method"] for s in report["summary"]] == ["reference", "prefine"]
     assert np.isfinite([s["reward_mean"] for s in report["summary"]]).all()
+
+
+def test_suite_local_workers_give_the_in_process_rows(tmp_path, no_dsrl_files):
+    """`retrofit suite --workers 2` (cells in worker processes) writes the same rows."""
+    def run(out: Path, *extra: str) -> list[tuple]:
+        args = ["suite", "BallRun", "--out", str(out), "--data-dir", str(tmp_path / "data"),
+                "--methods", "prefine,bc-safe", "--seeds", "0", "--thresholds", "20",
+                "--bc-steps", "20", "--steps", "5", "--episodes", "1", "--n-preferred", "20",
+                "--n-nonpreferred", "5", "--quiet", "--device", "cpu", *extra]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        pooled = "(one of 2 local workers)" in result.output
+        assert pooled == ("--workers" in extra)
+        with open(out / "results.csv") as fh:
+            return sorted((r["method"], r["seed"], r["normalized_reward"], r["normalized_cost"])
+                          for r in csv.DictReader(fh))
+
+    assert run(tmp_path / "pool", "--workers", "2") == run(tmp_path / "here", "--in-process")

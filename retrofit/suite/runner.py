@@ -279,10 +279,16 @@ def run_suite(
     device: str = "auto",
     threads: int = 1,
     isolate: bool = True,
+    executor: str = "local",
+    workers: int = 1,
+    ray_address: str | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Run the suite for one task; write results.csv, table.md, suite.json and the harness's files.
+
+    ``executor``/``workers``/``ray_address`` choose where the cells run, as for
+    ``retrofit compare`` (docs/cluster.md); the files written are the same.
 
     Returns the ``suite.json`` content (settings, data source, per-(method, κ) summary, phases).
     """
@@ -318,7 +324,7 @@ def run_suite(
         steps=settings.prefine_steps, eval_episodes=settings.eval_episodes, checkpoint_every=0,
         bc_steps=settings.bc_steps, n_preferred=settings.n_preferred,
         n_nonpreferred=settings.n_nonpreferred, device=device, threads=threads, isolate=isolate,
-        progress=progress,
+        executor=executor, workers=workers, ray_address=ray_address, progress=progress,
     )
     rows = run_compare(config, log=log)
     device_name = str(get_device(device))
