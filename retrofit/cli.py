@@ -66,6 +66,8 @@ def collect(
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
     quiet: Annotated[bool, typer.Option(help="Hide progress bars.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
+    workers: Annotated[int, typer.Option(help="Behaviour runs trained at once, each in its own "
+                                         "process (same dataset).")] = 1,
 ) -> None:
     """Make a DSRL-format dataset in the real environment (PPO on r − k·c, several k and noises)."""
     from retrofit.collect import collect_dataset
@@ -75,7 +77,7 @@ def collect(
               (("penalties", penalties), ("budgets", budgets), ("noise_levels", noise_levels))}
     data = collect_dataset(
         task, out, episodes, train_steps=train_steps, seed=seed, progress=not quiet,
-        cache_dir=cache_dir, overwrite=overwrite, **floats,
+        cache_dir=cache_dir, overwrite=overwrite, workers=workers, **floats,
     )
     path = out / dsrl_filename(data) if out.is_dir() or not out.suffix else out
     typer.echo(f"wrote {path}: {data.n_episodes} episodes, {len(data)} transitions")

@@ -85,6 +85,16 @@ def test_same_seed_same_dataset_other_seed_differs(tiny: tuple, tmp_path) -> Non
     assert not np.array_equal(other.observations, dataset.observations)
 
 
+def test_behaviour_runs_in_worker_processes_give_the_same_dataset(tiny: tuple) -> None:
+    dataset, _ = tiny
+    pooled = collect_dataset("BallRun", None, 4, seed=7, workers=2, **TINY)
+    for key in DSRL_KEYS:
+        np.testing.assert_array_equal(getattr(pooled, key), getattr(dataset, key))
+    assert pooled.metadata["provenance"] == dataset.metadata["provenance"]
+    with pytest.raises(ConfigError, match="workers"):
+        collect_dataset("BallRun", None, 4, seed=7, workers=0, **TINY)
+
+
 def test_cached_snapshots_give_the_same_dataset(tmp_path, tiny: tuple) -> None:
     dataset, _ = tiny
     steps: list[int] = []

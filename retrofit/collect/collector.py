@@ -21,13 +21,14 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import torch
 
 from retrofit.collect.behaviour import BehaviourConfig, BehaviourPolicy, train_behaviour_policies
 from retrofit.data.validation import DSRL_KEYS
@@ -233,8 +234,12 @@ def collect(
     *,
     progress: bool = True,
     cache_dir: str | Path | None = None,
+    workers: int = 1,
 ) -> TrajectoryDataset:
     """Train the behaviour policies, roll them out and return the dataset (nothing is written).
+
+    ``workers > 1`` trains that many behaviour runs at once, each in a fresh process with this
+    process's torch thread count; every run is seeded on its own, so the dataset is the same.
 
     ``metadata["provenance"]`` lists, per episode, the ``penalty`` (``k`` at the snapshot),
     ``budget`` (absolute cost budget of a Lagrangian run, else ``None``), ``checkpoint`` (training
@@ -251,27 +256,30 @@ def collect(
     config = config or CollectConfig()
     if n_episodes < 1:
         raise ConfigError(f"n_episodes={n_episodes} must be >= 1.")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ConfigError(f"workers={workers!r} (--workers) must be an integer >= 1.")
     info = task_info(task)
 
     kappa_max = max(info.cost_thresholds)
     runs: list[tuple[float, float | None]] = [(k, None) for k in config.penalties]
     runs += [(0.0, b * kappa_max) for b in config.budgets]
-    per_run: list[list[_Source]] = []
+    jobs = [(info.env_id, penalty, config.behaviour, budget, config.seed + index, cache_dir)
+            for index, (penalty, budget) in enumerate(runs)]
     with tqdm(
         total=len(runs) * config.behaviour.train_steps,
         desc=f"train {len(runs)} PPO",
         unit="step",
         disable=not progress,
     ) as bar:
-        for index, (penalty, budget) in enumerate(runs):
-            bar.set_postfix_str(f"k={penalty:g}" if budget is None else f"d={budget:g}")
-            snapshots = train_behaviour_policies(
-                info.env_id, penalty, config.behaviour, budget=budget, seed=config.seed + index,
-                cache_dir=cache_dir, on_step=bar.update,
-            )
-            per_run.append(
-                [_Source(snap, noise) for snap in snapshots for noise in config.noise_levels]
-            )
+        if workers > 1 and len(jobs) > 1:
+            trained = _train_in_workers(jobs, workers, bar)
+        else:
+            trained = []
+            for job in jobs:
+                bar.set_postfix_str(f"k={job[1]:g}" if job[3] is None else f"d={job[3]:g}")
+                trained.append(_train_run(*job, on_step=bar.update))
+    per_run = [[_Source(snap, noise) for snap in snapshots for noise in config.noise_levels]
+               for snapshots in trained]
     # runs vary fastest, so even a few episodes come from several behaviour policies
     sources = [source for group in zip(*per_run, strict=True) for source in group]
     finals = [group[-1].policy for group in per_run]
@@ -336,6 +344,32 @@ def collect(
     return TrajectoryDataset.from_trajectories(trajectories, task=info.env_id, metadata=metadata)
 
 
+def _train_run(env_id: str, penalty: float, behaviour: BehaviourConfig, budget: float | None,
+               seed: int, cache_dir: str | Path | None, threads: int | None = None,
+               on_step: Callable[[int], Any] | None = None) -> list[BehaviourPolicy]:
+    """One behaviour run's snapshots (a module-level function, so a worker process can run it)."""
+    if threads is not None:
+        torch.set_num_threads(threads)
+    return train_behaviour_policies(env_id, penalty, behaviour, budget=budget, seed=seed,
+                                    cache_dir=cache_dir, on_step=on_step)
+
+
+def _train_in_workers(jobs: list[tuple], workers: int, bar: Any) -> list[list[BehaviourPolicy]]:
+    """Train the runs ``workers`` at a time in spawned processes; results in ``jobs`` order."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    context = multiprocessing.get_context("spawn")
+    threads = torch.get_num_threads()
+    results: list[list[BehaviourPolicy] | None] = [None] * len(jobs)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        futures = {pool.submit(_train_run, *job, threads): i for i, job in enumerate(jobs)}
+        for future in as_completed(futures):
+            results[futures[future]] = future.result()
+            bar.update(jobs[futures[future]][2].train_steps)
+    return [r for r in results if r is not None]
+
+
 def collect_dataset(
     task: str,
     out: str | Path | None,
@@ -351,6 +385,7 @@ def collect_dataset(
     progress: bool = True,
     cache_dir: str | Path | None = None,
     overwrite: bool = False,
+    workers: int = 1,
 ) -> TrajectoryDataset:
     """Make a DSRL-format dataset of ``task`` in its real environment and write it to ``out``.
 
@@ -373,6 +408,7 @@ def collect_dataset(
         cache_dir: reuse trained snapshots from this folder (and store new ones there).
         overwrite: replace an existing output file; without it an existing one is refused
             before any training (:func:`check_collect_output`).
+        workers: behaviour runs trained at once, each in its own process (same dataset).
 
     Returns:
         The :class:`~retrofit.data.dataset.TrajectoryDataset`; its ``metadata`` records the config
@@ -396,7 +432,8 @@ def collect_dataset(
     )
     if out is not None:
         check_collect_output(task, out, n_episodes, overwrite=overwrite, cache_dir=cache_dir)
-    dataset = collect(task, n_episodes, config, progress=progress, cache_dir=cache_dir)
+    dataset = collect(task, n_episodes, config, progress=progress, cache_dir=cache_dir,
+                      workers=workers)
     if out is not None:
         path = Path(out)
         if path.is_dir() or not path.suffix:
