@@ -59,7 +59,11 @@ FeedbackVariant = Literal["as_given", "filtered", "unified", "binary", "safe_seg
 PRESA_PRESETS: dict[str, dict[str, float | int]] = {
     "bullet": {
         "steps": 100_000, "pretrain_steps": 30_000, "batch_size": 32, "dropout": 0.1,
-        "learning_rate": 1e-4, "alpha": 0.2, "beta": 1.0, "gamma": 1.0, "eta": 0.1,
+        # Table 4 has η = 0.1; with the clamped reference point a safe segment must stay at
+        # least as close to π_θ as to π_ref, and at η = 0.1 the constraint was met by lowering
+        # every ψ instead (BallCircle κ = 20: unsafe in 3/3 seeds); η = 1 weighs both classes
+        # alike and was safe in 3/3 (docs/presa.md, issue 14). eta=0.1 restores Table 4.
+        "learning_rate": 1e-4, "alpha": 0.2, "beta": 1.0, "gamma": 1.0, "eta": 1.0,
         "delta": 0.95, "nu_learning_rate": 0.005,
     },
     "safety": {
@@ -76,7 +80,8 @@ class PresaConfig(TrainerConfig):
     alpha: CPL-KL temperature α of the preference term (0.2 / 0.2).
     beta: temperature β of the segment score ψ, Eq. 7 (1.0 / 0.2).
     gamma: discount γ inside segments (1.0 / 1.0).
-    eta: class balance η, ``λ_s n_s / (λ_u n_u) = η`` with λ_u = 1 (0.1 / 2.0).
+    eta: class balance η, ``λ_s n_s / (λ_u n_u) = η`` with λ_u = 1 (1.0 / 2.0; Table 4's
+        BulletGym value is 0.1, see ``PRESA_PRESETS``).
     delta: constraint level δ on the mean label probability (0.95 / 0.9).
     nu_learning_rate: step of the projected dual ascent on ν (0.005 / 0.0005).
     batch_size: segment pairs per step (32 / 96).
@@ -90,8 +95,9 @@ class PresaConfig(TrainerConfig):
     objective: "presa" (Eq. 15), "preference" (CPL-KL only), "safety" (Eq. 9 only) or "bc"
         (maximum likelihood on the segments' actions).
     use_reference_point: False sets z_ref = 0 (the paper's "w/o z_ref" ablation, Table 2).
-    z_ref: the reference point of Eq. 11 when used: "mean" (batch mean of ψ, the paper's text),
-        "zero", or "clamped" (``max(0, mean)``, KTO's); docs/presa.md.
+    z_ref: the reference point of Eq. 11 when used: "clamped" (default, ``max(0, mean)``,
+        KTO's), "mean" (batch mean of ψ, the paper's text) or "zero"; docs/presa.md. The
+        paper-literal reading is ``z_ref="mean", eta=0.1`` (BulletGym).
     feedback_variant: which labels to learn from: "as_given", "filtered" (Appendix C.4),
         "unified" (Unified Comparison, C.3), "binary" (Binary Alignment, §6.1) or
         "safe_segments" (only the safe segments; BC-Safe-Seg).
@@ -114,7 +120,7 @@ class PresaConfig(TrainerConfig):
     likelihood: Likelihood = "fixed_variance"
     objective: Objective = "presa"
     use_reference_point: bool = True
-    z_ref: ZRefMode = "mean"
+    z_ref: ZRefMode = "clamped"
     feedback_variant: FeedbackVariant = "as_given"
     precompute_reference: bool = True
 
