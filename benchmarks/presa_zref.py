@@ -55,7 +55,9 @@ class Trace:
         """ν at the end, its slope per 1k steps over the second half, late means."""
         half = len(self.nu) // 2
         slope = (self.nu[-1] - self.nu[half]) / max(1, len(self.nu) - 1 - half) * 1000
-        out = {"nu_end": round(self.nu[-1], 3), "nu_slope_per_1k": round(slope, 3)}
+        out = {"nu_end": round(self.nu[-1], 3), "nu_slope_per_1k": round(slope, 3),
+               "nu_at_fifths": [round(self.nu[min(len(self.nu), k * self.steps // 5) - 1], 3)
+                                for k in range(1, 6)]}
         for key, values in self.late.items():
             out[key.replace("/", "_")] = round(float(np.nanmean(values)), 3)
         return out
