@@ -173,6 +173,9 @@ def compare(
         help="A checkpoint is 'safe' when cost ≤ 1 and reward ≥ this × π_ref's."
     )] = 0.8,
     bc_steps: Annotated[int, typer.Option(help="Reference BC steps.")] = 20_000,
+    reference_std: Annotated[float | None, typer.Option(
+        help="π_ref a clipped Gaussian with this fixed spread (half-ranges, e.g. 0.2; "
+             "docs/prefine.md); default: a tanh-Gaussian.")] = None,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     threads: Annotated[int, typer.Option(help="torch CPU threads per cell.")] = 1,
     in_process: Annotated[bool, typer.Option(help="Run cells in this process (peak RSS is then "
@@ -199,7 +202,8 @@ def compare(
         seeds=_csv_list(seeds, int, "--seeds") or (0,),
         steps=steps, batch_size=batch_size, eval_episodes=episodes,
         checkpoint_every=checkpoint_every, checkpoint_episodes=checkpoint_episodes,
-        safe_reward_fraction=safe_reward_fraction, bc_steps=bc_steps, device=device,
+        safe_reward_fraction=safe_reward_fraction, bc_steps=bc_steps,
+        reference_std=reference_std, device=device,
         threads=threads, isolate=not in_process, executor=executor, workers=workers,
         ray_address=ray_address, overrides=_overrides(set_), progress=not quiet,
     )
@@ -390,6 +394,9 @@ def suite(
     seeds: Annotated[str | None, typer.Option(help="Seeds (default: the settings', 0,1,2).")
                      ] = None,
     bc_steps: Annotated[int | None, typer.Option(help="π_ref BC steps.")] = None,
+    reference_std: Annotated[float, typer.Option(
+        help="π_ref's fixed spread (clipped Gaussian, half-ranges; docs/prefine.md); 0: a "
+             "tanh-Gaussian π_ref instead.")] = 0.2,
     steps: Annotated[int | None, typer.Option(help="Training steps of every method.")] = None,
     episodes: Annotated[int | None, typer.Option(help="Evaluation episodes per policy.")] = None,
     n_preferred: Annotated[int | None, typer.Option(help="N_p of the split.")] = None,
@@ -425,7 +432,8 @@ def suite(
     run_suite(settings, out, dataset=dataset, data_dir=data_dir, collect=collect,
               methods=_csv_list(methods, str, "--methods") or (), device=device,
               threads=threads, isolate=not in_process, executor=executor, workers=workers,
-              ray_address=ray_address, progress=not quiet, log=typer.echo)
+              ray_address=ray_address, reference_std=reference_std or None,
+              progress=not quiet, log=typer.echo)
     typer.echo(f"wrote {out / 'results.csv'}, {out / 'table.md'}, {out / 'reward_cost.png'}, "
                f"{out / 'suite.json'}")
 

@@ -110,3 +110,32 @@ def test_compare_runs_cdt_and_safe_rlhf_cdt_with_their_memory(small_dataset, tmp
     record = json.loads(cell_path(tmp_path, "safe-rlhf-cdt", 20.0, 0).read_text())
     assert record["hyperparameters"]["target_cost"] == 0.0
     assert [c["step"] for c in record["checkpoints"]] == [6]
+
+
+def test_reference_std_gives_a_clipped_gaussian_reference_and_is_a_setting(small_dataset,
+                                                                           tmp_path):
+    from retrofit.compare.harness import reference_path
+    from retrofit.policies.clipped_gaussian import ClippedGaussianPolicy
+    from retrofit.policies.gaussian import TanhGaussianPolicy
+    from retrofit.policies.io import load_policy
+
+    path, task = small_dataset
+    config = CompareConfig(
+        task=task, methods=("prefine",), out=tmp_path / "clipped", dataset=path,
+        cost_thresholds=(20.0,), steps=2, eval_episodes=1, checkpoint_every=0, bc_steps=5,
+        n_preferred=10, n_nonpreferred=4, reference_std=0.2, device="cpu", isolate=False,
+        overrides={"prefine": {"batch_size": 8}},
+    )
+    run_compare(config, log=lambda _: None)
+    reference = load_policy(reference_path(config.out, 0))
+    assert isinstance(reference, ClippedGaussianPolicy) and reference.fixed_std == 0.2
+    with pytest.raises(ConfigError, match="reference_std"):
+        run_compare(CompareConfig(**{**config.__dict__, "reference_std": None}),
+                    log=lambda _: None)
+    tanh = CompareConfig(**{**config.__dict__, "reference_std": None,
+                            "out": tmp_path / "tanh"})
+    run_compare(tanh, log=lambda _: None)
+    assert isinstance(load_policy(reference_path(tanh.out, 0)), TanhGaussianPolicy)
+    for bad in (0.0, -1.0, float("nan"), "0.2", True):
+        with pytest.raises(ConfigError, match="reference_std"):
+            CompareConfig(**{**config.__dict__, "reference_std": bad})

@@ -66,6 +66,9 @@ class CompareConfig:
     safe_reward_fraction: a checkpoint counts as "safe" when its normalised cost is ≤ 1 and its
         normalised reward ≥ this fraction of π_ref's (0.8).
     bc_steps: BC steps of π_ref. n_preferred / n_nonpreferred: N_p / N_np of the split.
+    reference_std: None: π_ref is a tanh-Gaussian (``BCConfig``'s default); a number: a
+        clipped Gaussian with this fixed spread in half-ranges (the demo's 0.2, whose PREFINE
+        log-likelihoods stay bounded; docs/prefine.md).
     device: "auto" | "cpu" | "cuda". threads: torch CPU threads per cell.
     isolate: run each cell in a fresh process (own peak RSS); False runs them in this process.
     executor: "local" (this machine; ``workers`` cells at a time) or "ray" (a Ray cluster:
@@ -93,6 +96,7 @@ class CompareConfig:
     bc_steps: int = 20_000
     n_preferred: int = 100
     n_nonpreferred: int = 20
+    reference_std: float | None = None
     device: str = "auto"
     threads: int = 1
     isolate: bool = True
@@ -114,6 +118,11 @@ class CompareConfig:
             positive_int(name, getattr(self, name))
         if self.batch_size is not None:
             positive_int("batch_size", self.batch_size)
+        std = self.reference_std
+        if std is not None and (isinstance(std, bool) or not isinstance(std, int | float)
+                                or not math.isfinite(std) or std <= 0):
+            raise ConfigError(f"reference_std={std!r} must be a number > 0 (half-range units, "
+                              "e.g. 0.2) or None for the tanh-Gaussian π_ref.")
         if self.checkpoint_every is not None:
             positive_int("checkpoint_every", self.checkpoint_every, minimum=0)
         for seed in self.seeds:
@@ -309,6 +318,12 @@ def ensure_reference(config: CompareConfig, dataset: Any, seed: int,
                 f"{record_path}: π_ref was trained with bc_steps={record.get('bc_steps')}, this "
                 f"run asks for {config.bc_steps}; use another --out or the same --bc-steps."
             )
+        if record.get("reference_std") != config.reference_std:
+            raise ConfigError(
+                f"{record_path}: π_ref was trained with reference_std="
+                f"{record.get('reference_std')}, this run asks for {config.reference_std}; use "
+                "another --out or the same --reference-std."
+            )
         stored = record.get("dataset_sha256")
         if dataset_sha256 is not None and stored is not None and stored != dataset_sha256:
             raise ConfigError(
@@ -317,13 +332,17 @@ def ensure_reference(config: CompareConfig, dataset: Any, seed: int,
             )
         return record
     folder.mkdir(parents=True, exist_ok=True)
-    policy = pretrain_reference(dataset, BCConfig(steps=config.bc_steps), device=config.device,
-                                seed=seed, progress=config.progress)
+    bc = (BCConfig(steps=config.bc_steps) if config.reference_std is None else
+          BCConfig(steps=config.bc_steps, policy="clipped-gaussian",
+                   fixed_std=float(config.reference_std)))
+    policy = pretrain_reference(dataset, bc, device=config.device, seed=seed,
+                                progress=config.progress)
     save_policy(policy, reference_path(config.out, seed))
     result = evaluate(policy, dataset.task, config.thresholds()[0],
                       episodes=config.eval_episodes, seed=seed)
     record = {
         "seed": seed, "policy": f"reference/seed{seed}.pt", "bc_steps": config.bc_steps,
+        "reference_std": config.reference_std,
         "dataset_sha256": dataset_sha256,
         "bc_wall_clock_s": float(getattr(policy, "train_wall_clock_s", float("nan"))),
         "reward": result.reward, "cost": result.cost,
@@ -475,6 +494,8 @@ def cell_settings(config: CompareConfig, method: str, dataset_sha256: str) -> di
         "n_preferred": config.n_preferred, "n_nonpreferred": config.n_nonpreferred,
         "device": config.device, "threads": config.threads,
         "overrides": config.overrides.get(method, {}),
+        # only when set, so folders made before the option resume as they were
+        **({"reference_std": config.reference_std} if config.reference_std is not None else {}),
     }
 
 

@@ -282,13 +282,16 @@ def run_suite(
     executor: str = "local",
     workers: int = 1,
     ray_address: str | None = None,
+    reference_std: float | None = 0.2,
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Run the suite for one task; write results.csv, table.md, suite.json and the harness's files.
 
     ``executor``/``workers``/``ray_address`` choose where the cells run, as for
-    ``retrofit compare`` (docs/cluster.md); the files written are the same.
+    ``retrofit compare`` (docs/cluster.md); the files written are the same. ``reference_std``:
+    π_ref is a clipped Gaussian with this fixed spread (the demo's 0.2, whose PREFINE
+    log-likelihoods stay bounded; docs/prefine.md), or a tanh-Gaussian with None.
 
     Returns the ``suite.json`` content (settings, data source, per-(method, κ) summary, phases).
     """
@@ -324,7 +327,8 @@ def run_suite(
         steps=settings.prefine_steps, eval_episodes=settings.eval_episodes, checkpoint_every=0,
         bc_steps=settings.bc_steps, n_preferred=settings.n_preferred,
         n_nonpreferred=settings.n_nonpreferred, device=device, threads=threads, isolate=isolate,
-        executor=executor, workers=workers, ray_address=ray_address, progress=progress,
+        executor=executor, workers=workers, ray_address=ray_address,
+        reference_std=reference_std, progress=progress,
     )
     rows = run_compare(config, log=log)
     device_name = str(get_device(device))
@@ -335,6 +339,7 @@ def run_suite(
     atomic_write_text(out / "table.md", table)
     report = {
         "task": settings.task, "settings": asdict(settings), "methods": list(methods),
+        "reference_std": reference_std,
         "data": {"kind": source.kind, "path": str(source.path), "episodes": data.n_episodes},
         "summary": summary, "phases": _phases(out, settings, methods, source, data),
     }
