@@ -63,8 +63,9 @@ def markdown(path: Path) -> str:
     lines += ["", f"Top-10 % episodes by reward: mean normalised reward {top_mean:.2f}; the best "
               f"safe episode keeps {kept} of it (PREFINE's setting asks for an unsafe "
               "reward-greedy reference and safe episodes that keep most of its reward)."]
-    lines += ["", f"Recorded by the collector: {meta.get('train_seconds')} s of PPO training, "
-              f"{meta.get('rollout_seconds')} s of rollouts."]
+    if "train_seconds" in meta:  # files of older collectors; newer ones keep no wall-clock
+        lines += ["", f"Recorded by the collector: {meta['train_seconds']} s of PPO training, "
+                  f"{meta.get('rollout_seconds')} s of rollouts."]
     return "\n".join(lines)
 
 
