@@ -14,6 +14,7 @@ SHIPPED_DATASETS = {
     "OfflineCarRun-v0": "SafetyCarRun-v0-185-600.hdf5",
     "OfflineCarCircle-v0": "SafetyCarCircle-v0-263-400.hdf5",
     "OfflineHopperVelocityGymnasium-v1": "SafetyHopperVelocityGymnasium-v1-246-200.hdf5",
+    "OfflineWalker2dVelocityGymnasium-v1": "SafetyWalker2dVelocityGymnasium-v1-36-200.hdf5",
 }
 
 
