@@ -70,6 +70,21 @@ def ood_cost(kl: torch.Tensor, qc_sampled: torch.Tensor, quantile: float = 0.75)
     return ((kl >= threshold).to(qc_sampled.dtype) * qc_sampled).mean(0)
 
 
+def ood_mask(kl: torch.Tensor, quantile: float = 0.75) -> torch.Tensor:
+    """``1[KL ≥ q]`` over an ``(N, B)`` KL batch, ``q`` its ``quantile`` (no gradient)."""
+    return kl.detach() >= torch.quantile(kl.detach(), quantile)
+
+
+def ood_cost_mean(qc_selected: torch.Tensor, n_entries: int) -> torch.Tensor:
+    """``mean_B qc_ood`` of :func:`ood_cost` from the cost values of the masked actions only.
+
+    ``mean_B mean_N 1[KL ≥ q] Qc = Σ_{masked} Qc / (N·B)``: the unmasked actions contribute 0 to
+    the value and the gradient, so the critic need not score them (a quarter of the N·B
+    actions at the 0.75 quantile). ``n_entries`` is ``N·B``.
+    """
+    return qc_selected.sum() / n_entries
+
+
 def cost_critic_loss(
     qc_predictions: torch.Tensor, target: torch.Tensor, qc_ood_mean: torch.Tensor,
     alpha: torch.Tensor, qc_thres: float,

@@ -259,8 +259,10 @@ class CPQTrainer(BaseTrainer):
         with torch.no_grad():
             sampled = self._sample(obs_rep, reparameterise=False)
             kl = L.vae_kl(*self.vae.encode(obs_rep, sampled)).reshape(n, b)
-        qc_sampled = self.cost_critic(obs_rep, sampled).min(0).values.reshape(n, b)
-        qc_ood = L.ood_cost(kl, qc_sampled, cfg.ood_quantile).mean()
+            rows = L.ood_mask(kl, cfg.ood_quantile).reshape(-1).nonzero().squeeze(1)
+        # only the out-of-distribution actions carry value and gradient: score just those
+        qc_selected = self.cost_critic(obs_rep[rows], sampled[rows]).min(0).values
+        qc_ood = L.ood_cost_mean(qc_selected, n * b)
         cost_loss, cost_metrics = L.cost_critic_loss(
             self.cost_critic(obs, act), qc_target, qc_ood, self.log_alpha.exp(), self.qc_thres
         )

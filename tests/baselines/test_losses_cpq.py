@@ -50,6 +50,22 @@ def test_ensemble_mse_and_cost_critic_loss():
     assert metrics["cost_critic/mse"].item() == pytest.approx(7.0)
 
 
+def test_ood_cost_of_the_masked_actions_only_equals_the_full_mean_and_its_gradient():
+    torch.manual_seed(0)
+    kl = torch.rand(10, 64)
+    qc = torch.randn(10, 64, requires_grad=True)
+    full = L.ood_cost(kl, qc, 0.75).mean()
+    (grad_full,) = torch.autograd.grad(full, qc)
+    mask = L.ood_mask(kl, 0.75)
+    assert mask.sum() == 160  # a quarter of the 640 actions
+    rows = mask.reshape(-1).nonzero().squeeze(1)
+    part = L.ood_cost_mean(qc.reshape(-1)[rows], kl.numel())
+    (grad_part,) = torch.autograd.grad(part, qc)
+    torch.testing.assert_close(part, full)
+    torch.testing.assert_close(grad_part, grad_full)
+    assert (grad_part[~mask] == 0).all() and (grad_part[mask] == 1 / 640).all()
+
+
 def test_alpha_loss_raises_alpha_while_ood_cost_is_below_threshold():
     log_alpha = torch.tensor(math.log(2.0), requires_grad=True)
     loss = L.alpha_loss(log_alpha, torch.tensor(3.0), qc_thres=5.0)
