@@ -24,6 +24,7 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -51,6 +52,11 @@ def _osrl_round(data: dict[str, torch.Tensor], steps: int, warmup: int, kappa: f
         trainer.train_one_step(data["obs"][i], data["next_obs"][i], data["act"][i],
                                data["rewards"][i], data["costs"][i], data["dones"][i])
 
+    return _ms_per_call(step, steps, warmup)
+
+
+def _ms_per_call(step: Callable[[], object], steps: int, warmup: int) -> float:
+    """Milliseconds per ``step()`` over ``steps`` timed calls after ``warmup`` untimed ones."""
     for _ in range(warmup):
         step()
     start = time.perf_counter()
@@ -70,13 +76,7 @@ def _retrofit_round(dataset, steps: int, warmup: int, kappa: float, seed: int) -
     policy = wrap(TanhGaussianPolicy(dataset.obs_dim, dataset.act_dim, *action_bounds(dataset)))
     config = config_cls(cost_threshold=kappa, batch_size=512)
     trainer = trainer_cls(policy, config, device="cpu", seed=seed)
-    update = trainer.stages(dataset, steps=steps)[0].update
-    for _ in range(warmup):
-        update()
-    start = time.perf_counter()
-    for _ in range(steps):
-        update()
-    return (time.perf_counter() - start) / steps * 1e3
+    return _ms_per_call(trainer.stages(dataset, steps=steps)[0].update, steps, warmup)
 
 
 def main() -> None:
