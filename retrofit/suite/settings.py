@@ -200,7 +200,7 @@ SETTINGS: dict[str, TaskSettings] = {s.task: s for s in (
     _row("SwimmerVelocity", "recorded", episodes=200, **_SAFETY),
     _row("HopperVelocity", "shipped", episodes=200, **_SAFETY),
     _row("Walker2dVelocity", "shipped", episodes=200, **_SAFETY),
-    _row("AntVelocity", "collection-run", episodes=200, **_SAFETY),
+    _row("AntVelocity", "recorded", episodes=200, **_SAFETY),
     # SafetyGym navigation (safety-gymnasium Car/Point × Button/Circle/Goal/Push): the preset
     *(_row(f"{agent}{kind}{level}", "untried", episodes=300 if kind == "Circle" else 200,
            **_SAFETY)
