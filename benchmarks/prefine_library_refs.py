@@ -1,8 +1,9 @@
 """PREFINE's log-likelihoods when π_ref is a stable-baselines3 policy (issue 14).
 
 For each SB3 algorithm: a fresh model on the real BallRun environment ([256, 256] MLP), its actor
-behaviour-cloned on the top 30 % of the shipped BallRun episodes by reward (``bc-all`` through the
-SB3 adapter, so the clone is still that SB3 model), then PREFINE from it on D_p / D_np at κ = 20.
+behaviour-cloned on the top 30 % of the shipped BallRun episodes by reward (``sft-only`` through
+the SB3 adapter, lr 1e-3, so the clone is still that SB3 model), then PREFINE from it on D_p /
+D_np at κ = 20.
 Reports the lowest and highest logged batch means of ``logps/dataset_{preferred,nonpreferred}``
 and the implicit accuracies over the PREFINE steps, and the share of the data's action
 components that lie on a bound (where a tanh-squashed density diverges).
@@ -65,14 +66,19 @@ def main() -> None:
     returns, _ = data.episode_returns()
     top = np.argsort(-returns)[: max(1, int(0.3 * data.n_episodes))]
     clone_set = data.select_episodes(sorted(int(i) for i in top))
+    rest = data.select_episodes([int(np.argmin(returns))])
     preferred, nonpreferred = data.split_preferences(cost_threshold=20.0, seed=0)
     on_bound = float(np.mean(np.abs(np.asarray(data.actions)) >= 1 - 1e-6))
     for name in args.algos:
         cls = getattr(sb3, name)
         model = cls("MlpPolicy", make_env(TASK), seed=0, device="cpu",
                     policy_kwargs={"net_arch": [256, 256]})
-        cloned = Retrofitter(model, method="bc-all", device="cpu", seed=0,
-                             progress=False).fit(clone_set, steps=args.bc_steps)
+        # behaviour cloning through the SB3 adapter: PREFINE's SFT term alone on the top 30 %
+        # (`bc-all` would train a fresh retrofit policy, not this SB3 model); the non-preferred
+        # set it requires is unused by that term
+        cloned = Retrofitter(model, method="sft-only", device="cpu", seed=0,
+                             progress=False, learning_rate=1e-3).fit(
+            clone_set, rest, steps=args.bc_steps)
         log = _Extremes()
         config = PrefineConfig(steps=args.steps).resolved("bullet")
         PrefineTrainer(wrap(cloned), config, device="cpu", seed=0).fit(
