@@ -262,7 +262,8 @@ def table_settings(args: argparse.Namespace, task: str, dataset: Any,
         "episodes": args.episodes, "seeds": args.seeds, "shared_reference": args.shared_reference,
         "git_commit": _git_commit(), "hardware": f"{platform.processor() or platform.machine()}, "
         f"{args.threads} torch thread(s), device {args.device}",
-        "other_hyperparameters": f"Table 4 {domain_name} preset",
+        "other_hyperparameters": (f"PresaConfig defaults: Table 4 {domain_name} preset, except "
+                                  "BulletGym η = 1 and the clamped z_ref (docs/presa.md)"),
         "overrides": args.overrides,
     }
 
