@@ -18,6 +18,13 @@ import torch
 class DistributionAdapter:
     """Mixin: the forward-pass-sharing half of ``PolicyAdapter`` over ``_params`` and friends."""
 
+    kind: str  # "squashed", "gaussian" or "deterministic": the family of the wrapped policy
+
+    @property
+    def squashed(self) -> bool:
+        """True when ``log π`` is a tanh-squashed density (unbounded at the action bounds)."""
+        return self.kind == "squashed"
+
     def _params(self, obs: torch.Tensor, act: torch.Tensor | None) -> Any:
         """One forward pass (after input checks): the policy's parameters for ``obs``."""
         raise NotImplementedError

@@ -12,3 +12,4 @@ class TanhGaussianAdapter(ParametricAdapter):
 
     module: TanhGaussianPolicy
     density = "squashed_log_prob"
+    squashed = True

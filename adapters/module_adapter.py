@@ -18,6 +18,8 @@ import torch
 class ModuleAdapter:
     """Base of the ``PolicyAdapter``s over retrofit's modules; ``export()`` returns the module."""
 
+    squashed = False  # True where log π is a tanh-squashed density (unbounded at the bounds)
+
     def __init__(self, module: torch.nn.Module) -> None:
         self.module = module
         self.observation_dim = int(module.obs_dim)

@@ -23,3 +23,8 @@ class EnvironmentError_(RetrofitError, RuntimeError):
 
 class TrainingError(RetrofitError, RuntimeError):
     """Training cannot go on: a loss or parameter turned non-finite, or a run was interrupted."""
+
+
+class LikelihoodWarning(UserWarning):
+    """The policy's likelihood is a poor model of the data (e.g. tanh-squashed densities of
+    actions that lie on the box bounds): training runs, but read the message."""

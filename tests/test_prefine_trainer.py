@@ -172,3 +172,29 @@ def test_precomputed_reference_gives_the_same_training() -> None:
         assert (trainer._ref_table is not None) == precompute
     for a, b in zip(*runs, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_a_tanh_squashed_reference_with_actions_on_the_bounds_is_warned_about(rng):
+    import warnings as _warnings
+
+    from retrofit.errors import LikelihoodWarning
+    from retrofit.policies.clipped_gaussian import ClippedGaussianPolicy
+
+    def on_bounds(value: float) -> Arrays:
+        data = _data(rng, 4, 10, value)
+        data.actions[::2, 0] = 1.0  # half of one component on the upper bound: 25 %
+        return data
+
+    preferred, nonpreferred = on_bounds(0.5), on_bounds(-0.5)
+    config = PrefineConfig(beta=0.2, sft_weight=1.0, batch_size=8)
+    with pytest.warns(LikelihoodWarning, match="25% of the data's action components"):
+        PrefineTrainer(wrap(_policy()), config, device="cpu").check_data(preferred, nonpreferred)
+    clipped = ClippedGaussianPolicy(4, 2, -np.ones(2), np.ones(2), hidden_sizes=(8,),
+                                    fixed_std=0.2)
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("error")  # a density with mass on the bounds: no warning
+        PrefineTrainer(wrap(clipped), config, device="cpu").check_data(preferred, nonpreferred)
+    inside = _data(rng, 4, 10, 0.5), _data(rng, 4, 10, -0.5)  # actions clipped to ±0.99
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("error")
+        PrefineTrainer(wrap(_policy()), config, device="cpu").check_data(*inside)

@@ -7,19 +7,25 @@ actions under the frozen reference in one forward pass, and takes one Adam step 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 
 from retrofit.adapters.base import PolicyAdapter
-from retrofit.errors import ConfigError, DataError
+from retrofit.errors import ConfigError, DataError, LikelihoodWarning
 from retrofit.losses.prefine import PairLogProbs, prefine_loss
 from retrofit.methods.registry import register_method
 from retrofit.training.config import TrainerConfig
 from retrofit.training.samplers import PairedBatcher, Sampling
 from retrofit.training.trainer import BaseTrainer, Stage
+
+# A tanh-squashed reference is warned about when at least this share of action components sits
+# on the bounds (the collector clips 16-33 % of them; docs/prefine.md).
+BOUNDARY_WARNING_SHARE = 0.01
 
 # Per-domain defaults of PREFINE Appendix A.4 ("Final values used"), except BulletGym's SFT
 # weight: A.4 has λ = 1.0; with λ = 0.3 PREFINE was safe in 12/12 cells of four BulletGym tasks
@@ -131,6 +137,24 @@ class PrefineTrainer(BaseTrainer):
         self.optimizer.step()
         return metrics
 
+    def check_data(self, *data: Any) -> None:
+        """The base checks, then a ``LikelihoodWarning`` when a tanh-squashed reference meets
+        actions on the box bounds (its log-likelihood there is unbounded; docs/prefine.md)."""
+        super().check_data(*data)
+        if not getattr(self.reference, "squashed", False):
+            return
+        share = _share_on_bounds([d for d in data[:2] if d is not None],
+                                 self.reference.action_low, self.reference.action_high)
+        if share >= BOUNDARY_WARNING_SHARE:
+            warnings.warn(LikelihoodWarning(
+                f"{share:.0%} of the data's action components lie on the action bounds and the "
+                f"reference ({type(self.reference).__name__}) is tanh-squashed: its log-likelihood "
+                "of a boundary action is unbounded, so PREFINE's DPO terms can be met by driving "
+                "logps/dataset_nonpreferred towards -inf (-1.6e6 nats with an SB3 SAC reference "
+                "on BallRun). Prefer a reference with mass on the bounds (BCConfig(policy="
+                "'clipped-gaussian', fixed_std=0.2)) or watch logps/dataset_nonpreferred in "
+                "metrics.csv; docs/prefine.md."), stacklevel=2)
+
     def stages(self, preferred: Any = None, nonpreferred: Any = None, *,
                steps: int) -> list[Stage]:
         """One stage of ``steps`` PREFINE updates on pairs drawn from ``(D_p, D_np)``."""
@@ -157,6 +181,18 @@ class PrefineTrainer(BaseTrainer):
             return self.update(self.batcher.obs[rows], self.batcher.act[rows], n_pref, params)
 
         return [Stage(self.method_name or "prefine", steps, update, prepare=precompute)]
+
+
+def _share_on_bounds(sets: list[Any], low: np.ndarray, high: np.ndarray) -> float:
+    """Share of action components within 1e-6 of the box bounds over ``sets`` (0 if empty)."""
+    actions = [np.asarray(getattr(s, "actions", np.empty((0, len(low)))), dtype=np.float64)
+               for s in sets]
+    if not actions or sum(a.size for a in actions) == 0:
+        return 0.0
+    both = np.concatenate([a.reshape(-1, len(low)) for a in actions])
+    tol = 1e-6 * np.maximum(1.0, np.asarray(high) - np.asarray(low))
+    on = (both <= np.asarray(low) + tol) | (both >= np.asarray(high) - tol)
+    return float(on.mean())
 
 
 def _reference_table(reference: PolicyAdapter, obs: torch.Tensor,

@@ -252,3 +252,10 @@ def test_sigma_is_settable(models):
         base = SB3Adapter(model).log_prob(obs, act)
         wide = SB3Adapter(model, sigma=0.2).log_prob(obs, act)
     torch.testing.assert_close(wide, base / 4, atol=1e-5, rtol=1e-5)
+
+
+def test_squashed_is_true_for_sac_only() -> None:
+    kinds = {name: wrap(cls("MlpPolicy", make_env("BallRun"), seed=0, device="cpu",
+                            policy_kwargs=dict(SMALL))).squashed
+             for name, cls in (("SAC", sb3.SAC), ("TD3", sb3.TD3), ("PPO", sb3.PPO))}
+    assert kinds == {"SAC": True, "TD3": False, "PPO": False}
