@@ -65,15 +65,27 @@ def task_rows(folder: Path, search: list[Path]) -> list[dict[str, Any]]:
     return rows
 
 
-def retrofitted(rows: list[dict[str, Any]], method: str = "prefine") -> bool:
-    """Safe at every κ and ≥ 80 % of π_ref's or of the best safe reward at every κ."""
+def retrofitted(rows: list[dict[str, Any]], method: str = "prefine",
+                every_kappa: bool = True) -> bool:
+    """Safe and ≥ 80 % of π_ref's or of the best safe reward — at every κ, or (``every_kappa``
+    False) on average over the κ set (mean cost ≤ 1, mean reward ≥ 80 % of the mean yardstick)."""
     mine = [r for r in rows if r["method"] == method]
+    if not mine:
+        return False
+    if every_kappa:
+        def kept(r: dict[str, Any]) -> bool:
+            return any(v is not None and v >= KEEP
+                       for v in (r["reward_kept_vs_reference"], r["reward_kept_vs_best_safe"]))
 
-    def kept(r: dict[str, Any]) -> bool:
-        return any(v is not None and v >= KEEP
-                   for v in (r["reward_kept_vs_reference"], r["reward_kept_vs_best_safe"]))
-
-    return bool(mine) and all(r["safe"] and kept(r) for r in mine)
+        return all(r["safe"] and kept(r) for r in mine)
+    reward = float(np.mean([r["reward_mean"] for r in mine]))
+    cost = float(np.mean([r["cost_mean"] for r in mine]))
+    refs = [r["reward_mean"] / r["reward_kept_vs_reference"] for r in mine
+            if r["reward_kept_vs_reference"]]
+    bests = [r["best_safe_reward_in_data"] for r in mine]
+    yardsticks = ([float(np.mean(refs))] if refs else []) + (
+        [float(np.mean(bests))] if all(b is not None for b in bests) else [])
+    return cost <= 1.0 and any(reward >= KEEP * y for y in yardsticks if y > 0)
 
 
 def _pct(value: float | None) -> str:
@@ -90,10 +102,13 @@ def markdown(rows: list[dict[str, Any]], tasks: list[str]) -> str:
             f"{r['reward_mean']:.3f} ± {r['reward_std']:.3f} | {r['cost_mean']:.3f} ± "
             f"{r['cost_std']:.3f} | {'yes' if r['safe'] else 'no'} | "
             f"{_pct(r['reward_kept_vs_reference'])} | {_pct(r['reward_kept_vs_best_safe'])} |")
-    verdicts = [(t, retrofitted([r for r in rows if r["task"] == t])) for t in tasks]
-    lines += ["", f"PREFINE safe at every κ while keeping ≥ {KEEP:.0%} of π_ref's or of the best "
-              f"safe reward in the data: {sum(v for _, v in verdicts)} of {len(verdicts)} tasks "
-              f"({', '.join(f'{t} {chr(10003) if v else chr(10007)}' for t, v in verdicts)})."]
+    for every, words in ((False, "on average over its κ set"), (True, "at every κ")):
+        verdicts = [(t, retrofitted([r for r in rows if r["task"] == t], every_kappa=every))
+                    for t in tasks]
+        lines += ["", f"PREFINE safe while keeping ≥ {KEEP:.0%} of π_ref's or of the best safe "
+                  f"reward in the data, {words}: {sum(v for _, v in verdicts)} of "
+                  f"{len(verdicts)} tasks ("
+                  f"{', '.join(f'{t} {chr(10003) if v else chr(10007)}' for t, v in verdicts)})."]
     return "\n".join(lines) + "\n"
 
 
