@@ -152,8 +152,9 @@ class PrefineTrainer(BaseTrainer):
                 "of a boundary action is unbounded, so PREFINE's DPO terms can be met by driving "
                 "logps/dataset_nonpreferred towards -inf (-1.6e6 nats with an SB3 SAC reference "
                 "on BallRun). Prefer a reference with mass on the bounds (BCConfig(policy="
-                "'clipped-gaussian', fixed_std=0.2)) or watch logps/dataset_nonpreferred in "
-                "metrics.csv; docs/prefine.md."), stacklevel=2)
+                "'clipped-gaussian', fixed_std=0.2); `retrofit compare --reference-std 0.2`) "
+                "or watch logps/dataset_nonpreferred in metrics.csv; docs/prefine.md."),
+                stacklevel=2)
 
     def stages(self, preferred: Any = None, nonpreferred: Any = None, *,
                steps: int) -> list[Stage]:
