@@ -101,6 +101,8 @@ def main() -> None:
                         help="run the reference's forward pass every step (the old path)")
     parser.add_argument("--policy", choices=("tanh-gaussian", "clipped-gaussian"),
                         default="tanh-gaussian", help="the reference's class (its likelihood)")
+    parser.add_argument("--fixed-std", type=float, default=None,
+                        help="clipped-gaussian only: a fixed spread (the demo's 0.2)")
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile the trainable policy's forward (inductor)")
     parser.add_argument("--profile", type=int, default=0, metavar="STEPS",
@@ -111,8 +113,9 @@ def main() -> None:
     hidden = (256, 256)
     rng = np.random.default_rng(0)
     cls = ClippedGaussianPolicy if args.policy == "clipped-gaussian" else TanhGaussianPolicy
+    extra = {"fixed_std": args.fixed_std} if args.policy == "clipped-gaussian" else {}
     policy = cls(args.obs_dim, args.act_dim, -np.ones(args.act_dim), np.ones(args.act_dim),
-                 hidden)
+                 hidden, **extra)
     from retrofit.adapters import wrap
 
     trainer = PrefineTrainer(wrap(policy), PrefineConfig(
@@ -136,7 +139,7 @@ def main() -> None:
     peak = matmul_peak_flops(device)
     result = {
         "updates_per_s": round(updates_per_s, 1),
-        "policy": args.policy,
+        "policy": args.policy if args.fixed_std is None else f"{args.policy} σ={args.fixed_std}",
         "batch_size": args.batch_size,
         "precompute_reference": not args.no_precompute,
         "hidden_sizes": list(hidden),
