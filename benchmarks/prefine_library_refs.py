@@ -50,7 +50,7 @@ def main() -> None:
 
     from retrofit import Retrofitter
     from retrofit.adapters import wrap
-    from retrofit.data.dataset import TrajectoryDataset
+    from retrofit.data.dataset import TrajectoryDataset, action_bounds, share_on_bounds
     from retrofit.data.shipped import default_dataset_path
     from retrofit.envs import make_env
     from retrofit.methods.prefine import PrefineConfig, PrefineTrainer
@@ -68,7 +68,7 @@ def main() -> None:
     clone_set = data.select_episodes(sorted(int(i) for i in top))
     rest = data.select_episodes([int(np.argmin(returns))])
     preferred, nonpreferred = data.split_preferences(cost_threshold=20.0, seed=0)
-    on_bound = float(np.mean(np.abs(np.asarray(data.actions)) >= 1 - 1e-6))
+    on_bound = share_on_bounds(data.actions, *action_bounds(data))
     for name in args.algos:
         cls = getattr(sb3, name)
         model = cls("MlpPolicy", make_env(TASK), seed=0, device="cpu",

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from retrofit.adapters.base import PolicyAdapter
+from retrofit.data.dataset import share_on_bounds
 from retrofit.errors import ConfigError, DataError, LikelihoodWarning
 from retrofit.losses.prefine import PairLogProbs, prefine_loss
 from retrofit.methods.registry import register_method
@@ -143,8 +144,9 @@ class PrefineTrainer(BaseTrainer):
         super().check_data(*data)
         if not getattr(self.reference, "squashed", False):
             return
-        share = _share_on_bounds([d for d in data[:2] if d is not None],
-                                 self.reference.action_low, self.reference.action_high)
+        acts = [np.asarray(d.actions) for d in data[:2] if hasattr(d, "actions")]
+        share = share_on_bounds(np.concatenate(acts) if acts else np.empty((0,)),
+                                self.reference.action_low, self.reference.action_high)
         if share >= BOUNDARY_WARNING_SHARE:
             warnings.warn(LikelihoodWarning(
                 f"{share:.0%} of the data's action components lie on the action bounds and the "
@@ -182,18 +184,6 @@ class PrefineTrainer(BaseTrainer):
             return self.update(self.batcher.obs[rows], self.batcher.act[rows], n_pref, params)
 
         return [Stage(self.method_name or "prefine", steps, update, prepare=precompute)]
-
-
-def _share_on_bounds(sets: list[Any], low: np.ndarray, high: np.ndarray) -> float:
-    """Share of action components within 1e-6 of the box bounds over ``sets`` (0 if empty)."""
-    actions = [np.asarray(getattr(s, "actions", np.empty((0, len(low)))), dtype=np.float64)
-               for s in sets]
-    if not actions or sum(a.size for a in actions) == 0:
-        return 0.0
-    both = np.concatenate([a.reshape(-1, len(low)) for a in actions])
-    tol = 1e-6 * np.maximum(1.0, np.asarray(high) - np.asarray(low))
-    on = (both <= np.asarray(low) + tol) | (both >= np.asarray(high) - tol)
-    return float(on.mean())
 
 
 def _reference_table(reference: PolicyAdapter, obs: torch.Tensor,

@@ -182,3 +182,15 @@ def test_summary(dataset: TrajectoryDataset) -> None:
     assert summary["cost_return_max"] == costs.max()
     assert summary["episode_length_max"] == 6.0 and summary["episode_length_min"] == 1.0
     assert all(isinstance(v, int | float | str | type(None)) for v in summary.values())
+
+
+def test_share_on_bounds_counts_components_on_either_bound_by_hand():
+    from retrofit.data.dataset import share_on_bounds
+
+    low, high = np.array([-1.0, 0.0]), np.array([1.0, 4.0])
+    actions = np.array([[1.0, 0.0],        # both on a bound
+                        [-1.0, 2.0],       # one
+                        [0.999, 4.0 - 1e-7],  # second within 1e-6 half-ranges (2e-6) of high
+                        [0.0, 1.0]])       # none
+    assert share_on_bounds(actions, low, high) == 4 / 8
+    assert share_on_bounds(np.empty((0, 2)), low, high) == 0.0
