@@ -59,28 +59,19 @@ def ensemble_mse(predictions: torch.Tensor, target: torch.Tensor) -> torch.Tenso
     return (predictions - target.unsqueeze(0)).pow(2).mean(-1).sum()
 
 
-def ood_cost(kl: torch.Tensor, qc_sampled: torch.Tensor, quantile: float = 0.75) -> torch.Tensor:
-    """``qc_ood``: per state, ``mean_n 1[KL_n ≥ q75] Qc(s, a_n)`` over ``N`` sampled actions.
-
-    ``kl`` and ``qc_sampled`` are ``(N, B)``; the quantile is over the whole ``N × B`` batch, so
-    only the actions the VAE finds least like the data count (the others contribute 0).
-    Returns ``(B,)``.
-    """
-    threshold = torch.quantile(kl.detach(), quantile)
-    return ((kl >= threshold).to(qc_sampled.dtype) * qc_sampled).mean(0)
-
-
 def ood_mask(kl: torch.Tensor, quantile: float = 0.75) -> torch.Tensor:
-    """``1[KL ≥ q]`` over an ``(N, B)`` KL batch, ``q`` its ``quantile`` (no gradient)."""
+    """``1[KL ≥ q]`` over an ``(N, B)`` KL batch of ``N`` sampled actions per state, ``q`` the
+    ``quantile`` of the whole batch: only the actions the VAE finds least like the data count
+    as out of distribution (no gradient)."""
     return kl.detach() >= torch.quantile(kl.detach(), quantile)
 
 
 def ood_cost_mean(qc_selected: torch.Tensor, n_entries: int) -> torch.Tensor:
-    """``mean_B qc_ood`` of :func:`ood_cost` from the cost values of the masked actions only.
+    """``mean qc_ood = mean_B mean_N 1[KL ≥ q] Qc(s, a_n)`` from the masked actions' values.
 
-    ``mean_B mean_N 1[KL ≥ q] Qc = Σ_{masked} Qc / (N·B)``: the unmasked actions contribute 0 to
-    the value and the gradient, so the critic need not score them (a quarter of the N·B
-    actions at the 0.75 quantile). ``n_entries`` is ``N·B``.
+    ``= Σ_{masked} Qc / (N·B)``: the unmasked actions contribute 0 to the value and the
+    gradient, so the critic need not score them (three quarters of the N·B actions at the 0.75
+    quantile). ``n_entries`` is ``N·B``.
     """
     return qc_selected.sum() / n_entries
 

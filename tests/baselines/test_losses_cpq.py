@@ -34,7 +34,10 @@ def test_cost_critic_target():
 def test_ood_cost_keeps_actions_above_the_kl_quantile():
     kl = torch.tensor([[0.0, 1.0], [2.0, 3.0]])  # 75th percentile of {0,1,2,3} is 2.25
     qc = torch.tensor([[10.0, 20.0], [30.0, 40.0]])
-    assert torch.allclose(L.ood_cost(kl, qc), torch.tensor([0.0, 20.0]))
+    mask = L.ood_mask(kl)
+    assert mask.tolist() == [[False, False], [False, True]]
+    # per state (0, 20), mean over states 10 = 40 / (N·B = 4)
+    assert torch.allclose(L.ood_cost_mean(qc[mask], kl.numel()), torch.tensor(10.0))
 
 
 def test_ensemble_mse_and_cost_critic_loss():
@@ -54,7 +57,7 @@ def test_ood_cost_of_the_masked_actions_only_equals_the_full_mean_and_its_gradie
     torch.manual_seed(0)
     kl = torch.rand(10, 64)
     qc = torch.randn(10, 64, requires_grad=True)
-    full = L.ood_cost(kl, qc, 0.75).mean()
+    full = ((kl >= torch.quantile(kl, 0.75)).float() * qc).mean(0).mean()  # Eq. as written
     (grad_full,) = torch.autograd.grad(full, qc)
     mask = L.ood_mask(kl, 0.75)
     assert mask.sum() == 160  # a quarter of the 640 actions
