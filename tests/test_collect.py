@@ -85,9 +85,22 @@ def test_same_seed_same_dataset_other_seed_differs(tiny: tuple, tmp_path) -> Non
     assert not np.array_equal(other.observations, dataset.observations)
 
 
-def test_behaviour_runs_in_worker_processes_give_the_same_dataset(tiny: tuple) -> None:
+def test_behaviour_runs_in_worker_processes_give_the_same_dataset(
+    tiny: tuple, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from retrofit.collect import collector
+
     dataset, _ = tiny
+    pools: list[int] = []
+    real = collector._train_in_workers
+
+    def counted(jobs: list, workers: int, bar: object) -> list:
+        pools.append(workers)
+        return real(jobs, workers, bar)
+
+    monkeypatch.setattr(collector, "_train_in_workers", counted)
     pooled = collect_dataset("BallRun", None, 4, seed=7, workers=2, **TINY)
+    assert pools == [2]  # the two behaviour runs went to the process pool
     for key in DSRL_KEYS:
         np.testing.assert_array_equal(getattr(pooled, key), getattr(dataset, key))
     assert pooled.metadata["provenance"] == dataset.metadata["provenance"]
