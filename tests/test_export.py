@@ -15,7 +15,6 @@ import sys
 import textwrap
 
 import d3rlpy
-import gymnasium as gym
 import numpy as np
 import pytest
 import stable_baselines3 as sb3
@@ -37,21 +36,10 @@ from retrofit.policies.deterministic import DeterministicPolicy
 from retrofit.policies.io import save_policy
 from retrofit.policies.vae import VAEPolicy
 from retrofit.pretrain import BCConfig, pretrain_reference
+from tests.adapters import SHIFTED_HIGH, SHIFTED_LOW, ShiftedBox
 
 TASK = "OfflineBallRun-v0"
-LOW = np.array([-2.0, 0.0], dtype=np.float32)
-HIGH = np.array([0.5, 3.0], dtype=np.float32)
-
-
-class ShiftedBox(gym.ActionWrapper):
-    """BallRun with the action box [-2, 0.5] x [0, 3] (SB3 rescales into it)."""
-
-    def __init__(self, env: gym.Env) -> None:
-        super().__init__(env)
-        self.action_space = gym.spaces.Box(LOW, HIGH, dtype=np.float32)
-
-    def action(self, action: np.ndarray) -> np.ndarray:
-        return (2 * (np.asarray(action) - LOW) / (HIGH - LOW) - 1).astype(np.float32)
+LOW, HIGH = SHIFTED_LOW, SHIFTED_HIGH
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 
+import gymnasium as gym
 import numpy as np
 
 from retrofit.data.dataset import TrajectoryDataset
@@ -65,3 +66,19 @@ def run_fresh(code: str) -> str:
     )
     assert out.returncode == 0, out.stderr[-3000:]
     return out.stdout
+
+
+SHIFTED_LOW = np.array([-2.0, 0.0], dtype=np.float32)
+SHIFTED_HIGH = np.array([0.5, 3.0], dtype=np.float32)
+
+
+class ShiftedBox(gym.ActionWrapper):
+    """BallRun with the action box [-2, 0.5] x [0, 3], mapped linearly onto the real [-1, 1]²."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self.action_space = gym.spaces.Box(SHIFTED_LOW, SHIFTED_HIGH, dtype=np.float32)
+
+    def action(self, action: np.ndarray) -> np.ndarray:
+        return (2 * (np.asarray(action) - SHIFTED_LOW) / (SHIFTED_HIGH - SHIFTED_LOW)
+                - 1).astype(np.float32)

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import stable_baselines3 as sb3
@@ -13,21 +12,16 @@ from retrofit.adapters.sb3 import SB3Adapter  # noqa: E402
 from retrofit.envs import make_env  # noqa: E402
 from retrofit.errors import PolicyError  # noqa: E402
 
-from . import ballrun_dataset, preference_sets, run_fresh  # noqa: E402
+from . import (  # noqa: E402
+    SHIFTED_HIGH,
+    SHIFTED_LOW,
+    ShiftedBox,
+    ballrun_dataset,
+    preference_sets,
+    run_fresh,
+)
 
-LOW = np.array([-2.0, 0.0], dtype=np.float32)
-HIGH = np.array([0.5, 3.0], dtype=np.float32)
-
-
-class ShiftedBox(gym.ActionWrapper):
-    """BallRun with the action box [-2, 0.5] x [0, 3], mapped linearly onto the real [-1, 1]²."""
-
-    def __init__(self, env: gym.Env) -> None:
-        super().__init__(env)
-        self.action_space = gym.spaces.Box(LOW, HIGH, dtype=np.float32)
-
-    def action(self, action: np.ndarray) -> np.ndarray:
-        return (2 * (np.asarray(action) - LOW) / (HIGH - LOW) - 1).astype(np.float32)
+LOW, HIGH = SHIFTED_LOW, SHIFTED_HIGH
 
 
 SMALL = {"net_arch": [16]}
