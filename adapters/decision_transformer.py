@@ -24,11 +24,12 @@ trains a new policy with the same observation and action spaces instead.
 
 from __future__ import annotations
 
-from typing import Any, NoReturn, Self
+from typing import Any, NoReturn
 
 import numpy as np
 import torch
 
+from retrofit.adapters.module_adapter import ModuleAdapter
 from retrofit.errors import PolicyError
 from retrofit.policies.decision_transformer import DecisionTransformer
 
@@ -43,30 +44,18 @@ def _no_likelihood(what: str) -> NoReturn:
     )
 
 
-class CDTAdapter:
+class CDTAdapter(ModuleAdapter):
     """``PolicyAdapter`` over a ``DecisionTransformer``, with the memory hooks; ``export()``
-    returns the module."""
+    returns the module (spaces, device, ``to``/``train``/``export`` as every module adapter)."""
 
+    module: DecisionTransformer
     stateful = True
 
     def __init__(self, module: DecisionTransformer) -> None:
-        self.module = module
-        self.observation_dim = int(module.obs_dim)
-        self.action_dim = int(module.act_dim)
-        self.action_low = module.action_low.detach().cpu().numpy().copy()
-        self.action_high = module.action_high.detach().cpu().numpy().copy()
+        super().__init__(module)
         self._slots: list[dict[str, list[Any]]] = []
 
     # ------------------------------------------------------------------ contract
-    @property
-    def device(self) -> torch.device:
-        """Device of the module's buffers and parameters."""
-        return self.module.action_low.device
-
-    def parameters(self) -> Any:
-        """The module's parameters."""
-        return self.module.parameters()
-
     def log_prob(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
         """Not defined for a policy with memory: raises ``PolicyError``."""
         _no_likelihood("log_prob")
@@ -79,6 +68,14 @@ class CDTAdapter:
         """Not defined without a context window: raises ``PolicyError`` (use ``act``)."""
         _no_likelihood("sample")
 
+    def mean_action(self, obs: torch.Tensor) -> NoReturn:
+        """Not defined without a context window: raises ``PolicyError`` (use ``act``)."""
+        _no_likelihood("mean_action")
+
+    def deterministic_action(self, obs: torch.Tensor) -> NoReturn:
+        """Not defined without a context window: raises ``PolicyError`` (use ``act``)."""
+        _no_likelihood("deterministic_action")
+
     def trainable_copy(self) -> NoReturn:
         """Raises ``PolicyError``: the fine-tuning methods cannot train a decision transformer."""
         _no_likelihood("fine-tuning (trainable_copy)")
@@ -86,20 +83,6 @@ class CDTAdapter:
     def frozen_copy(self) -> NoReturn:
         """Raises ``PolicyError``: no fine-tuning method can use it as a reference."""
         _no_likelihood("a frozen reference (frozen_copy)")
-
-    def to(self, device: torch.device | str) -> Self:
-        """Move the module to ``device``."""
-        self.module.to(device)
-        return self
-
-    def train(self, mode: bool = True) -> Self:
-        """Set the module's train/eval mode."""
-        self.module.train(mode)
-        return self
-
-    def export(self) -> DecisionTransformer:
-        """The trained module, on CPU, in eval mode (its conditioning in its buffers)."""
-        return self.module.to("cpu").eval()
 
     # ------------------------------------------------------------------ memory hooks
     def reset(self, slot: int = 0) -> None:
