@@ -100,3 +100,14 @@ def test_batched_runs_refuse_what_they_cannot_do(dataset, runs):
                                              *action_bounds(dataset), hidden_sizes=(8,)))
     with pytest.raises(ConfigError, match="closed form"):
         fit_prefine_batched(deterministic, runs[:1], config, device="cpu")
+
+
+def test_a_non_finite_loss_stops_the_batch_naming_the_run(dataset, runs):
+    from retrofit.errors import TrainingError
+
+    reference = _reference(dataset, "clipped-fixed")
+    with torch.no_grad():
+        reference.module.mean_head.bias.fill_(float("nan"))
+    config = PrefineConfig(steps=3, batch_size=8).resolved("bullet")
+    with pytest.raises(TrainingError, match=r"loss/run0 \(seed 0\)"):
+        fit_prefine_batched(reference, runs, config, device="cpu")

@@ -28,11 +28,11 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from retrofit.adapters.base import PolicyAdapter
 from retrofit.adapters.module_adapter import ParametricAdapter
-from retrofit.errors import ConfigError, TrainingError
+from retrofit.errors import ConfigError
 from retrofit.losses.prefine import PairLogProbs, prefine_loss
 from retrofit.methods.prefine import PrefineConfig, PrefineTrainer
 from retrofit.metrics_log import MetricsLogger
-from retrofit.training.guard import check_parameters
+from retrofit.training.guard import FiniteGuard, check_parameters
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,8 @@ def fit_prefine_batched(
     ``config.resolved("bullet")``); ``loggers``, one per run, receive each run's metrics every
     step. Raises ``ConfigError`` for what the batched path cannot do, ``DataError`` for bad data
     (each run is checked as a separate run would be, before any step), ``TrainingError`` if a
-    run's loss is not finite.
+    run's loss is not finite (the project's ``FiniteGuard``: each step on CPU, in batches on an
+    accelerator, naming the run and its seed).
     """
     if not runs:
         raise ConfigError("fit_prefine_batched needs at least one PrefineRun.")
@@ -122,6 +123,8 @@ def fit_prefine_batched(
     # per-run means are vmapped again so each run's loss is exactly its own.
     forward_all = vmap(forward, in_dims=(0, 0, 0))
     losses_of = vmap(loss_of, in_dims=(0, 0, 0, 0, None))
+    guard = FiniteGuard(dev)  # every step on CPU; batched host checks on an accelerator
+    names_of_runs = [f"run{i} (seed {run.seed})" for i, run in enumerate(runs)]
     for step in range(steps):
         rows = []
         n_pref = 0
@@ -151,17 +154,13 @@ def fit_prefine_batched(
         losses, metrics = losses_of(logp_data, logp_sampled, ref_data, ref_sampled, n_pref)
         optimizer.zero_grad(set_to_none=True)
         losses.sum().backward()
-        finite = torch.isfinite(losses)
-        if not finite.all():
-            bad = [i for i, ok in enumerate(finite.tolist()) if not ok]
-            raise TrainingError(
-                f"batched PREFINE: loss not finite at step {step} for runs {bad} "
-                f"(seeds {[runs[i].seed for i in bad]}); lower learning_rate or beta."
-            )
+        guard.observe(step, {f"loss/{name}": losses[i] for i, name in enumerate(names_of_runs)},
+                      "batched prefine")
         optimizer.step()
         if loggers is not None:
             for i, logger in enumerate(loggers):
                 logger.log(step, {k: v[i] for k, v in metrics.items()})
+    guard.check("batched prefine")
     if loggers is not None:
         for logger in loggers:
             logger.close()
