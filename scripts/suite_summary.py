@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from retrofit.atomic import atomic_write_text
+from retrofit.atomic import atomic_write, atomic_write_text
 
 KEEP = 0.8
 
@@ -119,8 +119,6 @@ def figure(rows: list[dict[str, Any]], tasks: list[str], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from retrofit.atomic import atomic_write_bytes
-
     methods = [m for m in ("reference", "prefine", "bc-safe")
                if any(r["method"] == m for r in rows)]
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(6, 1.4 * len(tasks)), 6), sharex=True)
@@ -141,12 +139,8 @@ def figure(rows: list[dict[str, Any]], tasks: list[str], path: Path) -> None:
     bottom.set_xticks(np.arange(len(tasks)), tasks, rotation=30, ha="right")
     top.legend(fontsize=8)
     fig.tight_layout()
-    import io
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=120)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
     plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
 
 
 def main() -> None:
