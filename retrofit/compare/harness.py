@@ -200,6 +200,21 @@ DATA_BUILDERS: dict[str, Callable[[CellData], tuple[Any, ...]]] = {
 }
 
 
+def data_scope(method: str) -> str:
+    """Which trajectories a method's cell gets: ``"split"`` (the cell's D_p / D_np, the default)
+    or ``"dataset"`` (the whole dataset: ``bc-safe-full``, OSRL's BC-Safe)."""
+    from retrofit.methods.registry import get_method
+
+    return str(getattr(get_method(method).trainer, "data_scope", "split"))
+
+
+def cell_data(method: str, cell: CellData) -> tuple[Any, ...]:
+    """The positional data of ``fit`` for ``method`` in ``cell``."""
+    if data_scope(method) == "dataset":
+        return (cell.dataset,)
+    return DATA_BUILDERS[data_kind(method)](cell)
+
+
 def data_kind(method: str) -> str:
     """What a registered method learns from (its trainer's ``data_kind``)."""
     from retrofit.methods.registry import get_method
@@ -403,7 +418,7 @@ def train_cell(spec: dict[str, Any]) -> dict[str, Any]:
         kappa, n_preferred=config.n_preferred, n_nonpreferred=config.n_nonpreferred, seed=seed
     )
     cell = CellData(dataset, preferred, nonpreferred, kappa, seed)
-    data = DATA_BUILDERS[data_kind(method)](cell)
+    data = cell_data(method, cell)
     reference = load_policy(reference_path(config.out, seed), device=get_device(config.device))
     target = config.safe_reward_fraction * float(spec["reference"]["normalized_reward"])
 

@@ -132,3 +132,18 @@ register_method("bc-all", BCTrainer, BCAllConfig,
                 "Behaviour cloning of all transitions, deterministic MLP actor (OSRL)")
 register_method("bc-safe", BCTrainer, BCSafeConfig,
                 "Behaviour cloning of trajectories within the cost threshold (OSRL)")
+
+
+class BCSafeFullTrainer(BCTrainer):
+    """BC-Safe as OSRL runs it: on every safe trajectory of the *whole* dataset.
+
+    The same trainer as ``bc-safe``; only the comparison harness treats it differently: it hands
+    this method the full dataset (``data_scope = "dataset"``) instead of the cell's D_p ∪ D_np,
+    so a comparison can show what a user holding the whole dataset would train from scratch.
+    """
+
+    data_scope = "dataset"
+
+
+register_method("bc-safe-full", BCSafeFullTrainer, BCSafeConfig,
+                "BC-Safe on all safe trajectories of the full dataset (OSRL's protocol)")

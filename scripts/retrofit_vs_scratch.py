@@ -1,0 +1,196 @@
+"""Retrofitting vs starting over: the protocol of docs/protocol.md, one task per process.
+
+Each *variant* is a registered method with a budget and config overrides (``VARIANTS``). Every
+variant of a task runs through the comparison harness (``retrofit.compare.run_compare``) in its
+own folder ``OUT/<Task>/<variant>/``, so its cells resume independently; all variants of a task
+share one π_ref per seed (``OUT/<Task>/reference/``, linked into each variant folder), as the
+paired comparison requires. ``--collect`` gathers every finished cell under ``OUT`` into
+``cells.csv`` with the variant as ``method`` and the seed's role as ``split``.
+
+    OMP_NUM_THREADS=1 python scripts/retrofit_vs_scratch.py BallCircle --split selection
+    OMP_NUM_THREADS=1 python scripts/retrofit_vs_scratch.py BallCircle --split report \\
+        --variants prefine,sft-only-2k,bc-safe-2k,bc-safe-full-2k
+    python scripts/retrofit_vs_scratch.py --collect docs/results/retrofit-vs-scratch/cells.csv
+
+Rerunning a command skips its finished cells (resumable in parts of any length).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SELECTION_SEEDS = (0, 1, 2)
+REPORT_SEEDS = (3, 4, 5, 6, 7)
+DEFAULT_OUT = Path("runs/retrofit-vs-scratch")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One row of the comparison: a registered method, its budget and config overrides."""
+
+    method: str
+    steps: int
+    overrides: dict[str, Any] = field(default_factory=dict)
+    note: str = ""
+
+
+VARIANTS: dict[str, Variant] = {
+    # PREFINE (Eq. 6-9): β = 0.2 (A.4, BulletGym), λ as named.
+    "prefine-l0.3-20k": Variant("prefine", 20_000, {"sft_weight": 0.3}, "default before #21"),
+    "prefine-l0.3-2k": Variant("prefine", 2_000, {"sft_weight": 0.3}),
+    "prefine-l0.1-20k": Variant("prefine", 20_000, {"sft_weight": 0.1}),
+    "prefine-l1-20k": Variant("prefine", 20_000, {"sft_weight": 1.0}, "paper-literal A.4"),
+    "dpo-20k": Variant("dpo", 20_000, {}, "PREFINE with λ = 0"),
+    "dpo-2k": Variant("dpo", 2_000, {}),
+    # Baselines, each at the two budgets the selection cells choose between.
+    "sft-only-2k": Variant("sft-only", 2_000),
+    "sft-only-20k": Variant("sft-only", 20_000),
+    "bc-safe-2k": Variant("bc-safe", 2_000, {}, "BC-Safe from scratch on D_p (∪ D_np, filtered)"),
+    "bc-safe-20k": Variant("bc-safe", 20_000),
+    "bc-safe-full-2k": Variant("bc-safe-full", 2_000, {}, "BC-Safe on all safe episodes"),
+    "bc-safe-full-20k": Variant("bc-safe-full", 20_000),
+}
+SELECTION_ORDER = (
+    "prefine-l0.3-20k", "dpo-20k", "sft-only-2k", "bc-safe-2k", "bc-safe-full-2k",
+    "prefine-l0.1-20k", "sft-only-20k", "bc-safe-20k", "bc-safe-full-20k", "dpo-2k",
+    "prefine-l0.3-2k", "prefine-l1-20k",
+)
+
+
+def variant_folder(out: Path, task: str, name: str) -> Path:
+    """A variant's harness folder; its ``reference`` links to the task's shared π_ref folder."""
+    folder = out / task / name
+    folder.mkdir(parents=True, exist_ok=True)
+    shared = out / task / "reference"
+    shared.mkdir(parents=True, exist_ok=True)
+    link = folder / "reference"
+    if not link.exists():
+        link.symlink_to(Path("..") / "reference", target_is_directory=True)
+    return folder
+
+
+def run(task: str, split: str, names: list[str], out: Path, thresholds: tuple[float, ...],
+        seeds: tuple[int, ...] | None, eval_episodes: int, bc_steps: int) -> None:
+    """Run every missing cell of ``names`` × κ × the split's seeds for ``task``."""
+    from retrofit.compare import CompareConfig, run_compare
+    from retrofit.suite.runner import find_data, settings_for
+
+    settings = settings_for(task)
+    source = find_data(settings)
+    if source is None:
+        raise SystemExit(f"no data for {task}: run `retrofit suite {task}` once to collect it")
+    chosen = seeds if seeds is not None else (
+        SELECTION_SEEDS if split == "selection" else REPORT_SEEDS)
+    for name in names:
+        variant = VARIANTS[name]
+        config = CompareConfig(
+            task=settings.task, methods=(variant.method,), out=variant_folder(out, task, name),
+            dataset=str(source.path), cost_thresholds=thresholds, seeds=chosen,
+            steps=variant.steps, eval_episodes=eval_episodes, checkpoint_every=0,
+            bc_steps=bc_steps, n_preferred=settings.n_preferred,
+            n_nonpreferred=settings.n_nonpreferred, device="cpu", threads=1, isolate=False,
+            reference_std=0.2, overrides={variant.method: dict(variant.overrides)},
+        )
+        print(f"== {task} {name} ({variant.method}, {variant.steps} steps, "
+              f"{variant.overrides}) κ={thresholds} seeds={chosen}", flush=True)
+        run_compare(config)
+
+
+CELL_COLUMNS = ("method", "task", "cost_threshold", "seed", "split", "normalized_reward",
+                "normalized_cost", "episodes", "updates", "train_wall_clock_s", "base_method",
+                "overrides", "threads")
+
+
+def collect(out: Path, csv_path: Path) -> int:
+    """Write one row per finished (variant, task, κ, seed) cell, π_ref as ``reference``."""
+    from retrofit.atomic import atomic_write_text
+    from retrofit.tasks import normalized_score
+
+    rows: list[dict[str, Any]] = []
+    for task_dir in sorted(p for p in out.iterdir() if p.is_dir()):
+        kappas: set[float] = set()
+        for variant_dir in sorted(p for p in task_dir.iterdir() if p.is_dir()):
+            for cell_file in sorted((variant_dir / "cells").glob("*.json")):
+                record = json.loads(cell_file.read_text())
+                row = record["row"]
+                seed = int(row["seed"])
+                kappas.add(float(row["cost_threshold"]))
+                variant = VARIANTS.get(variant_dir.name)
+                rows.append({
+                    "method": variant_dir.name, "task": row["task"],
+                    "cost_threshold": row["cost_threshold"], "seed": seed,
+                    "split": "selection" if seed in SELECTION_SEEDS else "report",
+                    "normalized_reward": row["normalized_reward"],
+                    "normalized_cost": row["normalized_cost"],
+                    "episodes": record["settings"]["eval_episodes"], "updates": row["updates"],
+                    "train_wall_clock_s": row["train_wall_clock_s"], "base_method": row["method"],
+                    "overrides": json.dumps(variant.overrides if variant else {}), "threads": 1,
+                })
+        for ref_file in sorted((task_dir / "reference").glob("seed*.json")):
+            record = json.loads(ref_file.read_text())
+            seed = int(record["seed"])
+            task = next((r["task"] for r in rows if r["task"].endswith(task_dir.name + "-v0")),
+                        f"Offline{task_dir.name}-v0")
+            for kappa in sorted(kappas):
+                reward, cost = normalized_score(task, record["reward"], record["cost"], kappa)
+                rows.append({
+                    "method": "reference", "task": task, "cost_threshold": kappa, "seed": seed,
+                    "split": "selection" if seed in SELECTION_SEEDS else "report",
+                    "normalized_reward": float(reward), "normalized_cost": float(cost),
+                    "episodes": record["eval_episodes"], "updates": record["bc_steps"],
+                    "train_wall_clock_s": record["bc_wall_clock_s"], "base_method": "bc",
+                    "overrides": json.dumps({"reference_std": record["reference_std"]}),
+                    "threads": 1,
+                })
+    rows.sort(key=lambda r: (r["task"], r["method"], float(r["cost_threshold"]), r["seed"]))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CELL_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    csv_path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(csv_path, buffer.getvalue())
+    return len(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: run one task's split, or collect every finished cell into a CSV."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("task", nargs="?", help="suite task name, e.g. BallCircle")
+    parser.add_argument("--split", choices=("selection", "report"), default="selection")
+    parser.add_argument("--variants", default=",".join(SELECTION_ORDER),
+                        help=f"comma-separated; known: {', '.join(VARIANTS)}")
+    parser.add_argument("--thresholds", default="20", help="κ values, comma-separated")
+    parser.add_argument("--seeds", default=None, help="override the split's seeds")
+    parser.add_argument("--eval-episodes", type=int, default=20)
+    parser.add_argument("--bc-steps", type=int, default=20_000)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--collect", type=Path, default=None, metavar="CSV")
+    args = parser.parse_args(argv)
+    if args.collect is not None:
+        print(f"{collect(args.out, args.collect)} rows -> {args.collect}")
+        return 0
+    if not args.task:
+        parser.error("name a task, or pass --collect CSV")
+    names = [n for n in args.variants.split(",") if n]
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variant(s) {unknown}; known: {', '.join(VARIANTS)}")
+    if os.environ.get("OMP_NUM_THREADS") != "1":
+        print("note: run with OMP_NUM_THREADS=1 (the protocol's thread count)", file=sys.stderr)
+    thresholds = tuple(float(k) for k in args.thresholds.split(","))
+    seeds = tuple(int(s) for s in args.seeds.split(",")) if args.seeds else None
+    run(args.task, args.split, names, args.out, thresholds, seeds, args.eval_episodes,
+        args.bc_steps)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
