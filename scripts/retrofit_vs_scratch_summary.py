@@ -1,0 +1,253 @@
+"""Summary of ``cells.csv`` under docs/protocol.md: selection by rule, then paired report tables.
+
+    python scripts/retrofit_vs_scratch_summary.py docs/results/retrofit-vs-scratch
+
+reads ``cells.csv`` in that folder and writes ``summary.md``, ``summary.json`` and one figure per
+task (``<Task>.png``: report-cell reward vs cost per method, the paper's PREFINE point marked).
+The choices of the default and of each baseline's budget are computed here from the selection
+cells alone, by the rules of docs/protocol.md, so nobody picks them by eye.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+# PREFINE Table 1 (DSRL's data, mean over κ): normalised reward, cost.
+PAPER_PREFINE = {
+    "OfflineBallCircle-v0": (0.71, 0.35), "OfflineBallRun-v0": (0.41, 0.41),
+    "OfflineCarRun-v0": (0.93, 0.38), "OfflineDroneRun-v0": (0.57, 0.42),
+    "OfflineHalfCheetahVelocity-v0": (0.86, 0.15),
+}
+DEFAULT_CANDIDATES = ("prefine-l0.3-20k", "prefine-l0.1-20k", "prefine-l1-20k", "dpo-20k")
+CANDIDATE_LAMBDA = {"prefine-l0.3-20k": 0.3, "prefine-l0.1-20k": 0.1, "prefine-l1-20k": 1.0,
+                    "dpo-20k": 0.0}
+BASELINE_BUDGETS = {
+    "sft-only": ("sft-only-2k", "sft-only-20k"),
+    "bc-safe": ("bc-safe-2k", "bc-safe-20k"),
+    "bc-safe-full": ("bc-safe-full-2k", "bc-safe-full-20k"),
+}
+TIE = 0.01
+
+
+def read_cells(path: Path) -> list[dict[str, Any]]:
+    """The rows of ``cells.csv`` with numbers parsed."""
+    with path.open() as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        for key in ("cost_threshold", "normalized_reward", "normalized_cost"):
+            row[key] = float(row[key])
+        row["seed"] = int(row["seed"])
+    return rows
+
+
+def mean_se(values: list[float]) -> tuple[float, float]:
+    """Mean and standard error (sample std / √n; nan for n < 2)."""
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return mean, float("nan")
+    var = sum((v - mean) ** 2 for v in values) / (n - 1)
+    return mean, math.sqrt(var / n)
+
+
+def groups(rows: list[dict[str, Any]], split: str) -> dict[tuple[str, str, float], list[dict]]:
+    """(method, task, κ) -> that split's cells."""
+    out: dict[tuple[str, str, float], list[dict]] = defaultdict(list)
+    for row in rows:
+        if row["split"] == split:
+            out[(row["method"], row["task"], row["cost_threshold"])].append(row)
+    return out
+
+
+def selection_score(rows: list[dict[str, Any]], method: str) -> dict[str, Any] | None:
+    """A variant's selection record: mean reward over its selection cells, safe in every group."""
+    cells = groups(rows, "selection")
+    mine = {key: members for key, members in cells.items() if key[0] == method}
+    if not mine:
+        return None
+    rewards = [r["normalized_reward"] for members in mine.values() for r in members]
+    safe_everywhere = all(
+        sum(r["normalized_cost"] for r in m) / len(m) <= 1.0 for m in mine.values())
+    return {"method": method, "reward": sum(rewards) / len(rewards), "cells": len(rewards),
+            "groups": len(mine), "safe_in_every_group": safe_everywhere}
+
+
+def choose(rows: list[dict[str, Any]], candidates: tuple[str, ...],
+           tie_key: dict[str, float] | None = None) -> tuple[str | None, list[dict[str, Any]]]:
+    """docs/protocol.md's rule: best mean selection reward among the safe-everywhere ones."""
+    scored = [s for s in (selection_score(rows, c) for c in candidates) if s is not None]
+    if not scored:
+        return None, scored
+    groups_needed = max(s["groups"] for s in scored)
+    complete = [s for s in scored if s["groups"] == groups_needed]
+    safe = [s for s in complete if s["safe_in_every_group"]] or complete
+    best = max(s["reward"] for s in safe)
+    tied = [s for s in safe if best - s["reward"] <= TIE]
+    if tie_key:
+        tied.sort(key=lambda s: -tie_key.get(s["method"], 0.0))
+    else:
+        tied.sort(key=lambda s: -s["reward"])
+    return tied[0]["method"], scored
+
+
+def paired(rows: list[dict[str, Any]], a: str, b: str, task: str, key: str,
+           split: str = "report") -> dict[str, Any] | None:
+    """Mean ± SE of ``a − b`` over the (κ, seed) cells both have on ``task``."""
+    by = {(r["method"], r["cost_threshold"], r["seed"]): r[key] for r in rows
+          if r["task"] == task and r["split"] == split}
+    diffs = [by[(a, k, s)] - by[(b, k, s)] for (m, k, s) in by if m == a and (b, k, s) in by]
+    if not diffs:
+        return None
+    mean, se = mean_se(diffs)
+    verdict = ("win" if mean > 2 * se else "loss" if mean < -2 * se else "tie") \
+        if not math.isnan(se) else "n<2"
+    return {"mean": mean, "se": se, "n": len(diffs), "verdict": verdict}
+
+
+def fmt(mean: float, se: float) -> str:
+    """``mean ± se`` with three decimals."""
+    return f"{mean:+.3f} ± {se:.3f}" if not math.isnan(se) else f"{mean:+.3f}"
+
+
+def plot_task(rows: list[dict[str, Any]], task: str, methods: list[str], path: Path) -> None:
+    """Report-cell reward vs cost per method (mean ± SE), each cell faint, the paper's point."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from retrofit.atomic import atomic_write_bytes
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, method in enumerate(methods):
+        cells = [r for r in rows if r["task"] == task and r["method"] == method
+                 and r["split"] == "report"]
+        if not cells:
+            continue
+        xs = [r["normalized_cost"] for r in cells]
+        ys = [r["normalized_reward"] for r in cells]
+        colour = colours[i % len(colours)]
+        ax.scatter(xs, ys, color=colour, alpha=0.25, s=14)
+        (mx, sx), (my, sy) = mean_se(xs), mean_se(ys)
+        ax.errorbar(mx, my, xerr=0 if math.isnan(sx) else sx, yerr=0 if math.isnan(sy) else sy,
+                    fmt="o", color=colour, label=method, capsize=3)
+    if task in PAPER_PREFINE:
+        px, py = PAPER_PREFINE[task][1], PAPER_PREFINE[task][0]
+        ax.scatter([py * 0 + px], [py], marker="*", s=180, color="black",
+                   label="PREFINE paper, Table 1 (DSRL data)")
+    ax.axvline(1.0, color="grey", linestyle="--", linewidth=1)
+    ax.set_xlabel("normalised cost (≤ 1 is safe)")
+    ax.set_ylabel("normalised reward")
+    ax.set_title(f"{task}: report cells (seeds 3–7), mean ± SE")
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def summarize(folder: Path) -> dict[str, Any]:
+    """Write summary.md, summary.json and the figures; return the summary."""
+    from retrofit.atomic import atomic_write_text
+
+    rows = read_cells(folder / "cells.csv")
+    tasks = sorted({r["task"] for r in rows})
+    default, default_scores = choose(rows, DEFAULT_CANDIDATES, CANDIDATE_LAMBDA)
+    budgets = {name: choose(rows, options) for name, options in BASELINE_BUDGETS.items()}
+    lines = ["# Retrofitting vs starting over (issue 21)", "",
+             "Protocol: [docs/protocol.md](../../protocol.md). One torch thread per process. "
+             "Data: this project's collected BulletGym files (`retrofit/data/default/`), "
+             "not DSRL's.", "", "## Selection cells (seeds 0–2): what the rules chose", "",
+             "| variant | mean norm. reward | cells | safe in every (task, κ) |",
+             "|---|---|---|---|"]
+    every = sorted({r["method"] for r in rows if r["split"] == "selection"})
+    for method in every:
+        s = selection_score(rows, method)
+        if s:
+            lines.append(f"| {method} | {s['reward']:.3f} | {s['cells']} | "
+                         f"{'yes' if s['safe_in_every_group'] else 'no'} |")
+    lines += ["", f"Default recipe by rule 1: **{default}**.", ""]
+    for name, (chosen, _) in budgets.items():
+        lines.append(f"- {name}: budget chosen by rule 2: **{chosen}**")
+    lines += ["", "Per task and variant (selection cells):", "",
+              "| task | κ | variant | norm. reward (mean ± SE) | norm. cost | safe |",
+              "|---|---|---|---|---|---|"]
+    for (method, task, kappa), members in sorted(groups(rows, "selection").items(),
+                                                 key=lambda kv: (kv[0][1], kv[0][2], kv[0][0])):
+        r = mean_se([m["normalized_reward"] for m in members])
+        c = mean_se([m["normalized_cost"] for m in members])[0]
+        lines.append(f"| {task} | {kappa:g} | {method} | {r[0]:.3f} ± {r[1]:.3f} | {c:.3f} | "
+                     f"{'yes' if c <= 1 else 'no'} |")
+
+    chosen = {"prefine (default)": default, **{n: b[0] for n, b in budgets.items()},
+              "reference": "reference"}
+    report_methods = [m for m in chosen.values() if m]
+    lines += ["", "## Report cells (seeds 3–7)", "",
+              "| task | κ | method | norm. reward (mean ± SE) | norm. cost (mean ± SE) | safe | n "
+              "| paper (PREFINE, Table 1) |", "|---|---|---|---|---|---|---|---|"]
+    report = groups(rows, "report")
+    verdicts: dict[str, dict[str, Any]] = {}
+    for task in tasks:
+        for (method, t, kappa), members in sorted(report.items()):
+            if t != task or method not in report_methods:
+                continue
+            label = next(k for k, v in chosen.items() if v == method)
+            r = mean_se([m["normalized_reward"] for m in members])
+            c = mean_se([m["normalized_cost"] for m in members])
+            paper = PAPER_PREFINE.get(task)
+            lines.append(
+                f"| {task} | {kappa:g} | {label}: {method} | {r[0]:.3f} ± {r[1]:.3f} | "
+                f"{c[0]:.3f} ± {c[1]:.3f} | {'yes' if c[0] <= 1 else 'no'} | {len(members)} | "
+                + (f"{paper[0]:.2f} / {paper[1]:.2f}" if paper and label.startswith("prefine")
+                   else "") + " |")
+        verdicts[task] = {}
+        for label, other in chosen.items():
+            if other in (None, default):
+                continue
+            verdicts[task][label] = {
+                "reward": paired(rows, default, other, task, "normalized_reward"),
+                "cost": paired(rows, default, other, task, "normalized_cost"),
+            }
+    lines += ["", f"## Paired differences on report cells: {default} − baseline", "",
+              "(mean ± SE over (κ, seed); win/loss = beyond 2 SE)", "",
+              "| task | baseline | Δ norm. reward | verdict | Δ norm. cost | n |",
+              "|---|---|---|---|---|---|"]
+    for task, per in verdicts.items():
+        for label, d in per.items():
+            if d["reward"] is None:
+                continue
+            lines.append(f"| {task} | {label} | {fmt(d['reward']['mean'], d['reward']['se'])} | "
+                         f"{d['reward']['verdict']} | {fmt(d['cost']['mean'], d['cost']['se'])} "
+                         f"| {d['reward']['n']} |")
+    for task in tasks:
+        plot_task(rows, task, report_methods, folder / f"{task.removeprefix('Offline')}.png")
+    summary = {"default": default, "default_scores": default_scores,
+               "budgets": {n: b[0] for n, b in budgets.items()},
+               "budget_scores": {n: b[1] for n, b in budgets.items()}, "verdicts": verdicts}
+    atomic_write_text(folder / "summary.json", json.dumps(summary, indent=2))
+    atomic_write_text(folder / "summary_tables.md", "\n".join(lines) + "\n")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: summarise one results folder."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("folder", type=Path)
+    args = parser.parse_args(argv)
+    summary = summarize(args.folder)
+    print(json.dumps({k: summary[k] for k in ("default", "budgets")}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
