@@ -156,7 +156,8 @@ def compare(
         "runs/compare"
     ),
     dataset: Annotated[str | None, typer.Option(
-        help="DSRL HDF5 (default: shipped; 'dsrl': DSRL's own file, downloaded if needed)."
+        help="DSRL HDF5 (default: the file shipped for TASK; 'dsrl': DSRL's own file, "
+             "downloaded if needed)."
     )] = None,
     thresholds: Annotated[str | None, typer.Option(help="κ values, e.g. 10,20,40 "
                                                    "(default: the task's set).")] = None,

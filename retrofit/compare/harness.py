@@ -52,8 +52,9 @@ class CompareConfig:
     task: DSRL task (``BallRun`` or ``OfflineBallRun-v0``).
     methods: registered method names (``retrofit.methods.registry.available_methods()``).
     out: output folder (created; finished cells in it are reused).
-    dataset: DSRL-format HDF5 file (None: the shipped demo dataset; only for the demo task;
-        ``"dsrl"``: DSRL's own file for the task, downloaded if needed, ``from_dsrl``).
+    dataset: DSRL-format HDF5 file (None: the dataset shipped for the task,
+        ``retrofit.data.shipped.default_dataset_path``; ``"dsrl"``: DSRL's own file for the
+        task, downloaded if needed, ``from_dsrl``).
     cost_thresholds: κ values (None: the task's constraint-variation set).
     seeds: seeds; each seed draws its own π_ref, D_p/D_np split and training randomness.
     steps: training iterations of every method (SafeDICE's discriminator pretraining adds
@@ -283,15 +284,8 @@ def _load_dataset(config: CompareConfig) -> Any:
     if config.dataset is None:
         from retrofit.data.shipped import default_dataset_path
 
-        path = str(default_dataset_path())
-        shipped = TrajectoryDataset.from_hdf5(path)
-        if shipped.task != env_id:
-            raise ConfigError(
-                f"dataset=None: the shipped dataset is {shipped.task}'s, not {env_id}'s; pass "
-                f"--dataset FILE for {env_id} (make one with `retrofit collect {config.task} "
-                "--out FILE`)."
-            )
-        return shipped, path
+        path = str(default_dataset_path(env_id))
+        return TrajectoryDataset.from_hdf5(path, task=env_id), path
     if config.dataset == "dsrl":
         dsrl_data = TrajectoryDataset.from_dsrl(env_id)
         return dsrl_data, str(dsrl_data.metadata["source"])
