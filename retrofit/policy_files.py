@@ -8,9 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from retrofit.errors import ConfigError, PolicyError
-
-SB3_ALGOS = ("PPO", "A2C", "SAC", "TD3", "DDPG")
+from retrofit.errors import PolicyError
+from retrofit.sb3_files import resolve_algo
 
 
 def policy_format(path: str | Path) -> str:
@@ -20,13 +19,17 @@ def policy_format(path: str | Path) -> str:
     if suffix not in formats:
         raise PolicyError(
             f"{path} is not a retrofit policy file (.pt, from save_policy), a stable-baselines3 "
-            ".zip (with --algo) or a d3rlpy .d3 file."
+            ".zip or a d3rlpy .d3 file."
         )
     return formats[suffix]
 
 
 def load_policy_file(path: str | Path, algo: str | None = None) -> Any:
-    """Load a policy file as the user's own object (module, SB3 model, d3rlpy algorithm)."""
+    """Load a policy file as the user's own object (module, SB3 model, d3rlpy algorithm).
+
+    An SB3 ``.zip`` loads through the algorithm recorded in it; ``algo`` (``--algo``), if
+    given, must name that algorithm.
+    """
     path = Path(path)
     kind = policy_format(path)
     if not path.is_file():
@@ -36,14 +39,13 @@ def load_policy_file(path: str | Path, algo: str | None = None) -> Any:
 
         return load_policy(path)
     if kind == "sb3":
-        if algo is None or algo.upper() not in SB3_ALGOS:
-            raise ConfigError(
-                f"{path} is a stable-baselines3 model: say which algorithm saved it with "
-                f"--algo ({', '.join(SB3_ALGOS)}); got {algo!r}."
-            )
+        name = resolve_algo(path, algo)  # the file's own algorithm; a contrary --algo is refused
         import stable_baselines3
 
-        return getattr(stable_baselines3, algo.upper()).load(str(path), device="cpu")
+        try:
+            return getattr(stable_baselines3, name).load(str(path), device="cpu")
+        except Exception as exc:  # SB3 raises assorted errors for damaged files; name the file
+            raise PolicyError(f"stable-baselines3 cannot load {path} as {name}: {exc}") from exc
     import d3rlpy
 
     try:

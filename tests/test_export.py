@@ -273,8 +273,11 @@ def test_errors_name_the_fix(policies: dict, tmp_path: pathlib.Path) -> None:
     assert isinstance(result.exception, PolicyError)
     assert "no such policy file" in str(result.exception)
     policies["sb3-SAC-shifted"].save(tmp_path / "s.zip")
-    zipped = CliRunner().invoke(app, ["export", str(tmp_path / "s.zip"), "--out", "y.pt"])
-    assert isinstance(zipped.exception, ConfigError) and "--algo" in str(zipped.exception)
+    zipped = CliRunner().invoke(app, ["export", str(tmp_path / "s.zip"), "--algo", "ppo",
+                                      "--out", str(tmp_path / "y.pt")])
+    assert isinstance(zipped.exception, PolicyError), zipped.output
+    assert "saved by SAC, not PPO" in str(zipped.exception)
+    assert not (tmp_path / "y.pt").exists()
     assert not list(tmp_path.glob("*.tmp")) and not (tmp_path / "x.onnx").exists()
 
 
