@@ -174,6 +174,28 @@ def test_precomputed_reference_gives_the_same_training() -> None:
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
+def test_the_likelihood_warning_is_given_once_per_fit(rng):
+    import warnings as _warnings
+
+    from retrofit.errors import LikelihoodWarning
+
+    def on_bounds(value: float) -> Arrays:
+        data = _data(rng, 4, 10, value)
+        data.actions[::2, 0] = 1.0
+        return data
+
+    preferred, nonpreferred = on_bounds(0.5), on_bounds(-0.5)
+    settings = {"beta": 0.2, "sft_weight": 1.0, "batch_size": 8}
+    with _warnings.catch_warnings(record=True) as caught:
+        _warnings.simplefilter("always")  # a repeat would show even from the same line
+        Retrofitter(_policy(), device="cpu", progress=False, **settings).fit(
+            preferred, nonpreferred, steps=2)
+        PrefineTrainer(wrap(_policy()), PrefineConfig(**settings), device="cpu").fit(
+            preferred, nonpreferred, steps=2, progress=False)
+    likelihood = [w for w in caught if issubclass(w.category, LikelihoodWarning)]
+    assert len(likelihood) == 2, [str(w.message)[:60] for w in likelihood]  # one per fit
+
+
 def test_a_tanh_squashed_reference_with_actions_on_the_bounds_is_warned_about(rng):
     import warnings as _warnings
 

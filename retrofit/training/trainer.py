@@ -97,6 +97,7 @@ class BaseTrainer(ABC):
         self.seed = seed
         self.steps_done = 0
         self.train_wall_clock_s = 0.0
+        self._checked_data: tuple[Any, ...] | None = None  # what check_data last passed
         set_random_seed(seed)
         self.setup(policy, **setup_kwargs)
 
@@ -158,7 +159,9 @@ class BaseTrainer(ABC):
         if checkpoint_every < 0:
             raise ConfigError(f"checkpoint_every={checkpoint_every} must be >= 0 (0: only on "
                               "interrupt).")
-        self.check_data(*data)
+        if not self._already_checked(data):  # Retrofitter.fit checks before writing anything
+            self.check_data(*data)
+        self._checked_data = None
         logger = logger or NullLogger()
         plan = self.stages(*data, steps=steps)
         path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
@@ -236,13 +239,24 @@ class BaseTrainer(ABC):
 
     def check_data(self, *data: Any) -> None:
         """Before any step: the policy's observation/action sizes equal the data's, and (for
-        ``distinct_sets`` methods) D_p and D_np share no episode."""
+        ``distinct_sets`` methods) D_p and D_np share no episode.
+
+        The data that passed is remembered, so that ``fit`` on the very same objects does not
+        check (and warn) a second time; a method that adds checks calls this first.
+        """
         if data and data[0] is not None and (hasattr(data[0], "obs_dim")
                                              or hasattr(getattr(data[0], "dataset", None),
                                                         "obs_dim")):
             check_policy_matches_data(self.policy, data[0])
         if self.distinct_sets and len(data) >= 2 and data[1] is not None:
             check_preference_sets(data[0], data[1])
+        self._checked_data = data
+
+    def _already_checked(self, data: tuple[Any, ...]) -> bool:
+        """Whether ``check_data`` last ran on these very objects (its warnings were given then)."""
+        checked = self._checked_data
+        return (checked is not None and len(checked) == len(data)
+                and all(a is b for a, b in zip(checked, data, strict=True)))
 
     def _named_policy_parameters(self) -> Iterator[tuple[str, torch.Tensor]]:
         for i, p in enumerate(self.policy.parameters()):
