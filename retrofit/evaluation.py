@@ -124,7 +124,7 @@ def evaluate(
         deterministic: passed to ``act``: the policy's mode action rather than a sample.
         n_envs: environment instances stepped in lockstep, one batched policy call per step.
             Per-episode results equal those of ``n_envs=1`` for a deterministic policy.
-        progress: show a tqdm bar over episodes.
+        progress: show a progress bar over episodes (retrofit.progress).
 
     Actions reach the environment exactly as the policy returns them (environments clip);
     ``out_of_bounds_fraction`` records how often they were outside the action space.
@@ -216,7 +216,7 @@ def _run_episodes(
     ``adapters/base.py``), told where each slot's episode starts, what each step returned and
     when a slot retires; ``None`` for a memoryless policy.
     """
-    from tqdm.auto import tqdm
+    from retrofit.progress import progress_bar
 
     rewards = np.zeros(episodes, dtype=np.float64)
     costs = np.zeros(episodes, dtype=np.float64)
@@ -233,7 +233,8 @@ def _run_episodes(
             memory.reset(k)
     next_episode = len(envs)
     out_of_bounds = steps = 0
-    with tqdm(total=episodes, desc=f"evaluate {env_id}", disable=not progress) as bar:
+    with progress_bar(episodes, f"evaluate {env_id}", unit="episode",
+                      disable=not progress) as bar:
         while running:
             batch = np.stack([obs[k] for k in range(len(running))]).astype(np.float32)
             actions = _check_actions(act(batch), len(running), act_dim)

@@ -1,4 +1,4 @@
-"""The one training loop: tqdm, per-step metrics, the finite-value guard, callbacks off the clock.
+"""The one training loop: progress bar, per-step metrics, finite guard, callbacks off the clock.
 
 ``callback(step, trainer)`` runs every ``callback_every`` steps and its time is excluded from
 ``trainer.train_wall_clock_s``; returning True stops. ``checkpoint(step)`` runs off the clock every
@@ -13,10 +13,10 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from tqdm.auto import tqdm
 
 from retrofit.device import synchronize
 from retrofit.metrics_log import MetricsLogger, NullLogger
+from retrofit.progress import progress_bar
 from retrofit.training.guard import FiniteGuard
 
 Update = Callable[[], dict[str, torch.Tensor]]
@@ -47,7 +47,7 @@ def run_steps(
     logger = logger or NullLogger()
     device = trainer.device
     guard = guard or FiniteGuard(device)
-    bar = tqdm(total=steps, disable=not progress, desc=desc, unit="step")
+    bar = progress_bar(steps, desc, unit="step", disable=not progress)
     start = time.perf_counter()
     stopped = False
     try:
