@@ -6,8 +6,41 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
+
+
+def _reader_gone() -> typer.Exit:
+    """Point stdout at devnull (so the flush at exit cannot fail again; Python's own advice for
+    a broken pipe) and return the quiet exit to raise."""
+    import os
+    import sys
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return typer.Exit(0)
+
+
+class _Commands(TyperGroup):
+    """Typer's command group, except that a reader that goes away (``retrofit tasks | head``)
+    ends the command quietly with status 0, as ``ls | head`` does, instead of status 1."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        """Parse the top-level options (``--help`` prints here)."""
+        try:
+            return super().make_context(*args, **kwargs)
+        except BrokenPipeError:
+            raise _reader_gone() from None
+
+    def invoke(self, ctx: Any) -> Any:
+        """Run the subcommand (its ``--help`` and its output)."""
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            raise _reader_gone() from None
+
 
 app = typer.Typer(
+    cls=_Commands,
     add_completion=False,
     no_args_is_help=True,
     help="Make pretrained RL policies safe after the fact from offline preferences.",

@@ -1,0 +1,31 @@
+"""``retrofit tasks | head``: a reader that goes away ends the command quietly, status 0."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+RETROFIT = str(Path(sys.executable).with_name("retrofit"))
+
+
+@pytest.mark.parametrize("args", [["tasks"], ["methods"]])
+def test_a_closed_pipe_exits_zero_without_a_message(args):
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line: every write meets EPIPE
+    try:
+        result = subprocess.run([RETROFIT, *args], stdout=write_end, stderr=subprocess.PIPE,
+                                text=True, timeout=60)
+    finally:
+        os.close(write_end)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+
+
+def test_head_reads_the_first_line_and_the_pipeline_succeeds():
+    result = subprocess.run(f"set -o pipefail; '{RETROFIT}' tasks | head -n 1", shell=True,
+                            capture_output=True, text=True, timeout=60, executable="/bin/bash")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Offline") and len(result.stdout.splitlines()) == 1
+    assert result.stderr == ""
