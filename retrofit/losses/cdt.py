@@ -5,8 +5,9 @@
   temperature-weighted entropy bonus, plus the auxiliary cost-prediction loss (weight 0.02).
 - ``temperature_loss``: the entropy temperature's automatic tuning towards a target entropy
   (the SAC-style rule CDT's stochastic head uses).
-- ``bradley_terry_loss``: the reward model of Safe-RLHF (Dai et al. 2024, Eq. 5) on segment
-  pairs, a segment's return being the sum of per-step rewards.
+- the reward model of Safe-RLHF (Dai et al. 2024, Eq. 5) on segment pairs is
+  ``retrofit.losses.bradley_terry.bradley_terry_loss`` on segment returns (sums of per-step
+  rewards).
 - ``cost_model_loss``: Safe-RLHF's cost model (Dai et al. 2024, Eq. 6) as PreSa's setting allows
   it (PreSa §6.1, Appendix C.3): a classifier of each segment's safety label on the summed
   per-step costs (positive = unsafe), plus, unless ``binary_only``, the comparison term of Eq. 6
@@ -63,19 +64,6 @@ def temperature_loss(temperature: torch.Tensor, entropy: torch.Tensor,
     """``α · (H − H_target)`` with ``H`` constant: minimising it raises α when the entropy is
     below target and lowers it above."""
     return temperature * (entropy.detach() - target_entropy)
-
-
-def bradley_terry_loss(
-    preferred: torch.Tensor, other: torch.Tensor
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Safe-RLHF Eq. 5 / Christiano et al. 2017: ``−E[log σ(R(σ⁺) − R(σ⁻))]``.
-
-    ``preferred``, ``other``: ``(B,)`` segment returns (sums of per-step model rewards).
-    """
-    margin = preferred - other
-    loss = -F.logsigmoid(margin).mean()
-    return loss, {"loss": loss.detach(), "rewards/accuracies": (margin > 0).float().mean(),
-                  "rewards/margins": margin.detach().mean()}
 
 
 def cost_model_loss(

@@ -14,26 +14,8 @@ Hejna et al. 2024, whose implicit reward is the policy's own log-likelihood):
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 
 def segment_scores(log_ratios: torch.Tensor, alpha: float) -> torch.Tensor:
     """``ψ = α Σ_t x_t`` over the last dim of ``log_ratios`` ``(n_segments, K)``."""
     return alpha * log_ratios.sum(-1)
-
-
-def bradley_terry_loss(
-    score_chosen: torch.Tensor, score_rejected: torch.Tensor
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """``L = -mean logσ(ψ⁺ - ψ⁻)`` with TRL-style metrics (``rewards/chosen`` = ψ⁺, ...)."""
-    margin = score_chosen - score_rejected
-    loss = -F.logsigmoid(margin).mean()
-    with torch.no_grad():
-        metrics = {
-            "loss": loss.detach(),
-            "rewards/chosen": score_chosen.mean(),
-            "rewards/rejected": score_rejected.mean(),
-            "rewards/margins": margin.mean(),
-            "rewards/accuracies": (margin > 0).float().mean(),
-        }
-    return loss, metrics

@@ -9,7 +9,8 @@ function the trainer calls after its optimiser step.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
+
+from retrofit.losses.bradley_terry import bradley_terry_loss
 
 
 def discounted_sum(log_ratio: torch.Tensor, scale: float, gamma: float) -> torch.Tensor:
@@ -33,16 +34,8 @@ def cpl_kl_loss(
     """
     chosen = discounted_sum(chosen_log_ratio, alpha, gamma)
     rejected = discounted_sum(rejected_log_ratio, alpha, gamma)
-    margin = chosen - rejected
-    loss = -F.logsigmoid(margin).mean()
-    with torch.no_grad():
-        metrics = {
-            "loss/preference": loss.detach(),
-            "rewards/chosen": chosen.mean(),
-            "rewards/rejected": rejected.mean(),
-            "rewards/margins": margin.mean(),
-            "rewards/accuracies": (margin > 0).float().mean(),
-        }
+    loss, metrics = bradley_terry_loss(chosen, rejected)
+    metrics["loss/preference"] = metrics.pop("loss")
     return loss, metrics
 
 

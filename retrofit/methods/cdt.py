@@ -34,7 +34,8 @@ import torch
 from retrofit.adapters import wrap
 from retrofit.adapters.base import PolicyAdapter
 from retrofit.errors import ConfigError, DataError
-from retrofit.losses.cdt import bradley_terry_loss, cdt_loss, cost_model_loss, temperature_loss
+from retrofit.losses.bradley_terry import bradley_terry_loss
+from retrofit.losses.cdt import cdt_loss, cost_model_loss, temperature_loss
 from retrofit.methods.registry import register_method
 from retrofit.policies.decision_transformer import (
     DecisionTransformer,

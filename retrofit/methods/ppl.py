@@ -17,7 +17,8 @@ import torch
 
 from retrofit.adapters.base import PolicyAdapter
 from retrofit.errors import ConfigError, DataError
-from retrofit.losses.ppl import bradley_terry_loss, segment_scores
+from retrofit.losses.bradley_terry import bradley_terry_loss
+from retrofit.losses.ppl import segment_scores
 from retrofit.methods.registry import register_method
 from retrofit.training.config import TrainerConfig
 from retrofit.training.samplers import SegmentSampler

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from retrofit.losses.bc import bc_mse_loss
-from retrofit.losses.ppl import bradley_terry_loss, segment_scores
+from retrofit.losses.bradley_terry import bradley_terry_loss
+from retrofit.losses.ppl import segment_scores
 
 
 def test_bc_mse():

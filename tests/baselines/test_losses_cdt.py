@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from retrofit.losses.cdt import bradley_terry_loss, cdt_loss, cost_model_loss, temperature_loss
+from retrofit.losses.bradley_terry import bradley_terry_loss
+from retrofit.losses.cdt import cdt_loss, cost_model_loss, temperature_loss
 
 
 def _log_sig(x: float) -> float:
