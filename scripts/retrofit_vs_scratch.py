@@ -104,6 +104,34 @@ def run(task: str, split: str, names: list[str], out: Path, thresholds: tuple[fl
         run_compare(config)
 
 
+def reproduce(task: str, name: str, seed: int, kappa: float, out: Path, scratch: Path) -> bool:
+    """Rerun one finished cell in a fresh folder (same π_ref file) and compare its scores.
+
+    Prints both rows; True when normalised reward and cost agree to every printed digit.
+    """
+    import shutil
+
+    folder = out / task / name
+    stored = json.loads((folder / "cells" /
+                         f"{VARIANTS[name].method}__k{kappa:g}__s{seed}.json").read_text())
+    if scratch.exists():
+        raise SystemExit(f"{scratch} exists; pass an empty --scratch folder")
+    (scratch / task / "reference").mkdir(parents=True)
+    for suffix in (".json", ".pt"):
+        shutil.copy2(out / task / "reference" / f"seed{seed}{suffix}",
+                     scratch / task / "reference" / f"seed{seed}{suffix}")
+    run(task, "selection", [name], scratch, (kappa,), (seed,),
+        int(stored["settings"]["eval_episodes"]), int(stored["settings"]["bc_steps"]))
+    again = json.loads((scratch / task / name / "cells" /
+                        f"{VARIANTS[name].method}__k{kappa:g}__s{seed}.json").read_text())
+    same = True
+    for key in ("normalized_reward", "normalized_cost"):
+        a, b = stored["row"][key], again["row"][key]
+        same &= repr(a) == repr(b)
+        print(f"{task} {name} κ={kappa:g} seed={seed} {key}: stored {a!r}  rerun {b!r}")
+    return same
+
+
 CELL_COLUMNS = ("method", "task", "cost_threshold", "seed", "split", "normalized_reward",
                 "normalized_cost", "episodes", "updates", "train_wall_clock_s", "base_method",
                 "overrides", "threads")
@@ -173,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bc-steps", type=int, default=20_000)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--collect", type=Path, default=None, metavar="CSV")
+    parser.add_argument("--reproduce", default=None, metavar="VARIANT:SEED",
+                        help="rerun one finished cell of TASK into --scratch and compare")
+    parser.add_argument("--scratch", type=Path, default=Path("runs/reproduce"))
     args = parser.parse_args(argv)
     if args.collect is not None:
         print(f"{collect(args.out, args.collect)} rows -> {args.collect}")
@@ -186,6 +217,11 @@ def main(argv: list[str] | None = None) -> int:
     if os.environ.get("OMP_NUM_THREADS") != "1":
         print("note: run with OMP_NUM_THREADS=1 (the protocol's thread count)", file=sys.stderr)
     thresholds = tuple(float(k) for k in args.thresholds.split(","))
+    if args.reproduce:
+        name, seed = args.reproduce.rsplit(":", 1)
+        same = reproduce(args.task, name, int(seed), thresholds[0], args.out, args.scratch)
+        print("reproduced exactly" if same else "DIFFERENT")
+        return 0 if same else 1
     seeds = tuple(int(s) for s in args.seeds.split(",")) if args.seeds else None
     run(args.task, args.split, names, args.out, thresholds, seeds, args.eval_episodes,
         args.bc_steps)
