@@ -1,0 +1,243 @@
+"""Calibrate the offline estimate against rollouts (issue 24; docs/offline-estimate.md).
+
+For one task: clone π_ref on the shipped dataset, fine-tune it with PREFINE while keeping a copy
+of the policy every ``steps / checkpoints`` updates, estimate every kept policy offline
+(``retrofit.estimate``, FQE with a bootstrap over the training data's episodes), roll each out in
+the real environment (``retrofit.evaluate``) and write one ``calibration.csv`` row per policy.
+Rows of other tasks already in the file are kept, so the tasks can run one process each. The
+run's own ``safety_report.{json,md,png}`` goes to ``OUT/<Task>/``.
+
+    OMP_NUM_THREADS=1 python scripts/offline_estimate_calibration.py BallRun
+    OMP_NUM_THREADS=1 python scripts/offline_estimate_calibration.py BallRun --small --out /tmp/x
+    python scripts/offline_estimate_calibration.py --summary docs/results/offline-estimate
+
+``--small`` shrinks every size to check that the script works in about a minute; its numbers
+mean nothing. ``--summary`` prints, per task, the Spearman rank correlation of estimated and
+rolled-out cost, the mean absolute error and the interval's coverage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+COLUMNS = (
+    "task", "policy", "estimated_cost", "estimate_low", "estimate_high", "rollout_cost",
+    "rollout_episodes", "estimated_reward", "rollout_reward", "action_shift", "cost_threshold",
+    "seed", "selected", "commit",
+)
+DEFAULT_OUT = Path("docs/results/offline-estimate")
+
+
+@dataclass(frozen=True)
+class Args:
+    """Settings of one calibration run (one task, one seed)."""
+
+    task: str = "BallRun"
+    """DSRL task (short name or env id) with a dataset shipped in retrofit/data/default/."""
+    cost_threshold: float | None = None
+    """κ; None takes the task's middle DSRL threshold (20 for BulletGym tasks)."""
+    seed: int = 0
+    """Seeds π_ref, the split, PREFINE and FQE; rollouts use seeds 10 000 + i."""
+    reference_steps: int = 20_000
+    """BC steps of π_ref (retrofit.pretrain defaults otherwise)."""
+    reference_std: float | None = None
+    """None: π_ref is a tanh-Gaussian; a number: a clipped Gaussian of that fixed spread (as
+    ``retrofit compare --reference-std``; docs/prefine.md)."""
+    steps: int = 2_000
+    """PREFINE updates."""
+    checkpoints: int = 10
+    """Policies kept along training (π_ref is added as one more)."""
+    n_preferred: int = 100
+    """Episodes of D_p (PREFINE §5.1)."""
+    n_nonpreferred: int = 20
+    """Episodes of D_np."""
+    episodes: int = 20
+    """Rollout episodes per policy (OSRL evaluates 20 per checkpoint)."""
+    n_envs: int = 4
+    """Environments stepped in lockstep during rollouts."""
+    n_bootstrap: int = 20
+    """Bootstrap resamples of the training data's episodes."""
+    n_iterations: int | None = None
+    """FQE target updates (None: 2 H)."""
+    steps_per_iteration: int = 25
+    """Adam steps between target updates."""
+    device: str = "auto"
+    """Where PREFINE and FQE train."""
+    out: Path = DEFAULT_OUT
+    """Folder of calibration.csv; the run's safety report goes to OUT/<Task>/."""
+
+
+def parse_args(argv: list[str] | None = None) -> tuple[Args, Path | None]:
+    """``Args`` from the command line (every field as ``--name``), plus ``--summary FOLDER``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("task", nargs="?", default=Args.task)
+    parser.add_argument("--summary", type=Path, default=None,
+                        help="print the summary of FOLDER/calibration.csv and exit")
+    parser.add_argument("--small", action="store_true",
+                        help="tiny sizes, to check that the script works")
+    for name, default in asdict(Args()).items():
+        if name == "task":
+            continue
+        kind = {"out": Path, "device": str}.get(
+            name, float if name in ("cost_threshold", "reference_std") else int)
+        parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=default)
+    ns = vars(parser.parse_args(argv))
+    summary, small = ns.pop("summary"), ns.pop("small")
+    args = Args(**ns)
+    if small:
+        args = replace(args, reference_steps=300, steps=60, checkpoints=2, n_preferred=10,
+                       n_nonpreferred=4, episodes=2, n_envs=1, n_bootstrap=3, n_iterations=10,
+                       steps_per_iteration=5)
+    return args, summary
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run one task's calibration and merge its rows into OUT/calibration.csv, or summarise."""
+    args, summary = parse_args(argv)
+    if summary is not None:
+        print(summarise(read_rows(summary / "calibration.csv")))
+        return
+    rows = calibrate(args)
+    path = args.out / "calibration.csv"
+    kept = [r for r in read_rows(path) if r["task"] != rows[0]["task"]]
+    write_rows(path, kept + rows)
+    print(f"wrote {len(rows)} rows for {rows[0]['task']} to {path}")
+    print(summarise(rows))
+
+
+def calibrate(args: Args) -> list[dict[str, Any]]:
+    """Train, keep checkpoints, estimate them offline, roll them out; one row per policy."""
+    from retrofit import Retrofitter, TrajectoryDataset, evaluate
+    from retrofit.adapters import wrap
+    from retrofit.data.shipped import default_dataset_path
+    from retrofit.estimate import FQEConfig, estimate_policies, select_checkpoint
+    from retrofit.estimate.report import write_safety_report
+    from retrofit.pretrain import BCConfig, pretrain_reference
+    from retrofit.tasks import task_info
+
+    info = task_info(args.task)
+    kappa = args.cost_threshold if args.cost_threshold is not None else info.cost_thresholds[1]
+    data = TrajectoryDataset.from_hdf5(default_dataset_path(info.env_id))
+    bc = (BCConfig(steps=args.reference_steps) if args.reference_std is None else
+          BCConfig(steps=args.reference_steps, policy="clipped-gaussian",
+                   fixed_std=args.reference_std))
+    reference = pretrain_reference(data, bc, device=args.device, seed=args.seed, progress=False)
+    preferred, nonpreferred = data.split_preferences(
+        kappa, n_preferred=args.n_preferred, n_nonpreferred=args.n_nonpreferred, seed=args.seed)
+
+    kept: dict[str, Any] = {"reference": wrap(reference).frozen_copy()}
+    every = max(1, args.steps // args.checkpoints)
+
+    def keep(step: int, trainer: Any) -> None:
+        kept[f"step {step}"] = trainer.policy.frozen_copy()
+
+    Retrofitter(reference, device=args.device, seed=args.seed, progress=False).fit(
+        preferred, nonpreferred, steps=args.steps, callback=keep, callback_every=every)
+
+    config = FQEConfig(n_bootstrap=args.n_bootstrap, n_iterations=args.n_iterations,
+                       steps_per_iteration=args.steps_per_iteration, seed=args.seed)
+    estimates = estimate_policies(kept, data, config, device=args.device)
+    selection = select_checkpoint(estimates, kappa)
+    write_safety_report(args.out / info.env_id, estimates, selection, kappa,
+                        {"task": info.env_id, "config": config.to_dict(), "args": _jsonable(args)})
+
+    commit = _commit()
+    rows = []
+    for i, (name, policy) in enumerate(kept.items()):
+        result = evaluate(policy, info.env_id, kappa, episodes=args.episodes, seed=10_000,
+                          n_envs=args.n_envs)
+        e = estimates[i]
+        rows.append({
+            "task": info.env_id, "policy": name, "estimated_cost": e.cost.estimate,
+            "estimate_low": e.cost.low, "estimate_high": e.cost.high,
+            "rollout_cost": result.cost, "rollout_episodes": args.episodes,
+            "estimated_reward": e.reward.estimate, "rollout_reward": result.reward,
+            "action_shift": e.action_shift, "cost_threshold": kappa, "seed": args.seed,
+            "selected": i == selection.index, "commit": commit,
+        })
+        print(f"{name}: estimated cost {e.cost.estimate:.2f} [{e.cost.low:.2f}, "
+              f"{e.cost.high:.2f}], rolled out {result.cost:.2f}", flush=True)
+    return rows
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman's rank correlation (average ranks for ties); NaN when a side is constant."""
+    rx, ry = _ranks(np.asarray(x, float)), _ranks(np.asarray(y, float))
+    if rx.std() == 0 or ry.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def summarise(rows: list[dict[str, Any]]) -> str:
+    """Per task: policies, Spearman ρ, mean |error|, coverage; and selected vs last checkpoint."""
+    lines = ["task | policies | spearman | mean abs error | coverage | selected: rollout cost "
+             "/ reward | last: rollout cost / reward"]
+    for task in sorted({r["task"] for r in rows}):
+        sub = [r for r in rows if r["task"] == task]
+        est = np.array([float(r["estimated_cost"]) for r in sub])
+        low = np.array([float(r["estimate_low"]) for r in sub])
+        high = np.array([float(r["estimate_high"]) for r in sub])
+        roll = np.array([float(r["rollout_cost"]) for r in sub])
+        chosen = next(r for r in sub if str(r["selected"]) == "True")
+        last = sub[-1]
+        lines.append(
+            f"{task} | {len(sub)} | {spearman(est, roll):.2f} | "
+            f"{np.abs(est - roll).mean():.2f} | {((low <= roll) & (roll <= high)).mean():.2f} | "
+            f"{float(chosen['rollout_cost']):.2f} / {float(chosen['rollout_reward']):.1f} | "
+            f"{float(last['rollout_cost']):.2f} / {float(last['rollout_reward']):.1f}"
+        )
+    return "\n".join(lines)
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """The rows of ``path`` (none when it does not exist)."""
+    if not path.exists():
+        return []
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Write ``rows`` with ``COLUMNS`` to ``path`` atomically."""
+    from retrofit.atomic import atomic_write_text
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buffer.getvalue())
+
+
+def _ranks(x: np.ndarray) -> np.ndarray:
+    order = np.argsort(x, kind="stable")
+    ranks = np.empty(len(x))
+    ranks[order] = np.arange(len(x), dtype=float)
+    for value in np.unique(x):
+        tied = x == value
+        ranks[tied] = ranks[tied].mean()
+    return ranks
+
+
+def _commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _jsonable(args: Args) -> dict[str, Any]:
+    return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(args).items()}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
