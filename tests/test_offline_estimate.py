@@ -4,6 +4,7 @@ known, the bootstrap interval, checkpoint selection, the safety report files and
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -135,6 +136,19 @@ def test_bootstrap_interval_contains_the_mean_and_the_data_mean(data, estimates)
     assert (cost.low, cost.high) == tuple(np.percentile(cost.samples, [5, 95]))
 
 
+def test_a_terminal_ends_the_sum(data):
+    """Episodes cut by a terminal at t = 6 < H: the costs after it must not be imagined."""
+    cut = [{k: v[:6].copy() for k, v in data.episode(i).items()} for i in range(data.n_episodes)]
+    for episode in cut:
+        episode["terminals"][-1], episode["timeouts"][-1] = True, False
+    short = TrajectoryDataset.from_trajectories(cut)
+    torch.set_num_threads(1)
+    est = estimate_policy(behaviour, short, replace(TINY, horizon=H), device="cpu")
+    _, costs = short.episode_returns()  # 3 costly steps (t = 3, 4, 5) when f = 1
+    assert est.horizon == H
+    assert est.cost.estimate == pytest.approx(costs.mean(), abs=0.03 * H)
+
+
 def test_same_seed_same_estimate(data):
     torch.set_num_threads(1)
     config = FQEConfig(n_bootstrap=2, hidden_sizes=(8,), batch_size=16, steps_per_iteration=5)
@@ -244,6 +258,20 @@ def test_bad_policy_and_settings_are_refused(data):
         estimate_policy(lambda obs: np.zeros((len(obs), 3)), data, TINY, device="cpu")
     with pytest.raises(DataError, match="horizon"):
         estimate_policy(behaviour, data, FQEConfig(horizon=H - 1), device="cpu")
+    with pytest.raises(DataError, match="at least 2 episodes"):
+        estimate_policy(behaviour, data.select_episodes([0]), TINY, device="cpu")
+
+    class WithMemory:
+        action_low, action_high = np.array([-1.0]), np.array([1.0])
+
+        def act(self, obs, deterministic=True):
+            return behaviour(obs)
+
+        def observe(self, rewards, costs):
+            pass
+
+    with pytest.raises(PolicyError, match="memory"):
+        estimate_policy(WithMemory(), data, TINY, device="cpu")
     with pytest.raises(ConfigError, match="confidence"):
         FQEConfig(confidence=1.5)
     with pytest.raises(ConfigError, match="n_bootstrap"):

@@ -202,10 +202,12 @@ def _check_dataset(dataset: Any) -> None:
                 f"dataset has no {field!r} (got {type(dataset).__name__}): the offline estimate "
                 f"fits FQE to the per-step {field} of a retrofit.TrajectoryDataset.{hint}"
             )
-    if not hasattr(dataset, "episode_starts") or int(dataset.n_episodes) < 2:
+    starts = getattr(dataset, "episode_starts", None)
+    if starts is None or len(starts) < 3:
+        found = "no episode_starts" if starts is None else f"{len(starts) - 1} episode(s)"
         raise DataError(
-            f"dataset: needs a TrajectoryDataset with at least 2 episodes for the bootstrap; got "
-            f"{getattr(dataset, 'n_episodes', type(dataset).__name__)}."
+            f"dataset: the bootstrap needs a TrajectoryDataset of at least 2 episodes; found "
+            f"{found}."
         )
 
 
