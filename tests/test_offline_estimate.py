@@ -125,6 +125,7 @@ def test_a_costlier_policy_gets_a_higher_cost_estimate(coin_estimates):
     np.testing.assert_allclose(costs, [0.0, 4.0, 7.0], atol=0.05 * H)  # true values
     np.testing.assert_allclose(rewards, [14.5, 18.5, 21.5], atol=0.05 * H)
     assert costs[0] < costs[1] < costs[2] and rewards[0] < rewards[1] < rewards[2]
+    assert min(e.cost.low for e in coin_estimates) >= 0  # a sum of costs >= 0 is never negative
 
 
 def test_bootstrap_interval_contains_the_mean_and_the_data_mean(data, estimates):

@@ -10,10 +10,12 @@ equation, so no discount is needed and the values are on DSRL's scale (undiscoun
     Q(s_t, a_t, k_t) ← x_t + 1[not terminal_t and k_t > 1] · Q⁻(s_{t+1}, π(s_{t+1}), k_t − 1)  (1)
     J(π) = mean over episodes i of Q(s_0^i, π(s_0^i), H)                                       (2)
 
-``Q⁻`` is the previous iterate (a frozen copy). With exact regressions ``Q(·, ·, k)`` would be
-exact for ``k ≤ n`` after ``n`` iterations on the data's support; with a few Adam steps per
-iteration twice as many are run by default (:class:`~retrofit.estimate.config.FQEConfig`). Every
-member (one policy × one bootstrap dataset) is its own MLP; all of them run in one batched matmul.
+``Q⁻`` is the previous iterate (a frozen copy), its values projected onto the range a sum of
+``k − 1`` logged per-step values can take (costs are ≥ 0, so no cost estimate is negative).
+With exact regressions ``Q(·, ·, k)`` would be exact for ``k ≤ n`` after ``n`` iterations on
+the data's support; with a few Adam steps per iteration twice as many are run by default
+(:class:`~retrofit.estimate.config.FQEConfig`). Every member (one policy × one bootstrap
+dataset) is its own MLP; all of them run in one batched matmul.
 """
 
 from __future__ import annotations
@@ -103,8 +105,9 @@ def fit_fqe(
             with torch.no_grad():
                 next_x = t.inputs(t.next_obs[idx], t.next_act[policy_of[:, None], idx],
                                   t.steps[idx] - 1)
+                next_q = t.clamp(_forward(target, next_x), t.steps[idx] - 1)
                 # (1): x_t + 1[continues] · Q⁻(s', π(s'), k − 1), in units of H · scale
-                y = t.signals[idx] + t.continues[idx, None] * _forward(target, next_x)
+                y = t.signals[idx] + t.continues[idx, None] * next_q
             q = _forward(params, t.inputs(t.obs[idx], t.act[idx], t.steps[idx]))
             loss = ((q - y) ** 2).mean(dim=(1, 2)).sum()  # members are independent networks
             optimiser.zero_grad(set_to_none=True)
@@ -142,7 +145,16 @@ class _Tensors:
         self.steps = tensor(problem.steps_left, torch.long)
         self.continues = tensor(problem.continues)
         self.n_signals = int(problem.signals.shape[1])
+        self.step_low = torch.clamp(self.signals.min(0).values, max=0.0)
+        self.step_high = torch.clamp(self.signals.max(0).values, min=0.0)
         self.in_dim = int(self.obs.shape[1] + self.act.shape[1] + 1)
+
+    def clamp(self, values: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
+        """Project ``k``-step values onto the range a sum of ``k`` logged per-step values can
+        take, ``[k · min(x, 0), k · max(x, 0)]`` (a terminal may end the sum early, hence the
+        0): a backup never carries an extrapolated value outside what the data allow."""
+        k = steps.float()[..., None]
+        return torch.minimum(torch.maximum(values, k * self.step_low), k * self.step_high)
 
     def inputs(self, obs: torch.Tensor, act: torch.Tensor, steps: torch.Tensor) -> torch.Tensor:
         """``[s, a, k / H]``, the Q-network's input."""
@@ -205,7 +217,7 @@ def _initial_values(
         obs = t.init_obs[lo:lo + _CHUNK].expand(len(policy_of), -1, -1)
         act = t.init_act[policy_of, lo:lo + _CHUNK]
         steps = torch.full(obs.shape[:2], horizon, dtype=torch.long, device=obs.device)
-        out.append(_forward(params, t.inputs(obs, act, steps)))
+        out.append(t.clamp(_forward(params, t.inputs(obs, act, steps)), steps))
     return torch.cat(out, dim=1)
 
 
