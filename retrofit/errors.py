@@ -25,6 +25,11 @@ class TrainingError(RetrofitError, RuntimeError):
     """Training cannot go on: a loss or parameter turned non-finite, or a run was interrupted."""
 
 
+class CheckpointError(TrainingError):
+    """A checkpoint cannot be trusted: unreadable, or its bytes differ from the digest recorded
+    when it was saved (the message names the file and the previous checkpoint, if intact)."""
+
+
 class LikelihoodWarning(UserWarning):
     """The policy's likelihood is a poor model of the data (e.g. tanh-squashed densities of
     actions that lie on the box bounds): training runs, but read the message."""

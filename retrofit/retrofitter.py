@@ -41,7 +41,9 @@ class Retrofitter:
     ``log_dir`` gets ``config.json``, the per-step metrics (``log="csv"``: ``metrics.csv``;
     ``"tensorboard"``: an event file) and a checkpoint every ``checkpoint_every`` steps and on
     SIGINT/SIGTERM; ``fit(..., resume=True)`` continues from it. A folder that holds an earlier
-    run is refused unless ``overwrite=True``.
+    run is refused unless ``overwrite=True``. A resume whose method, settings, seed, data or
+    policy differ from the checkpoint's is refused; more (or fewer) ``steps`` is allowed and
+    added to ``config.json``'s ``resumes`` list, whose original settings are kept.
     """
 
     def __init__(
@@ -103,11 +105,9 @@ class Retrofitter:
             config = replace(config, steps=steps)
         self.trainer = self._trainer_cls(self.adapter, config, device=self.device, seed=self.seed)
         self.trainer.check_data(*data)  # before anything is written
-        logger, checkpoint = self._outputs(resume)
+        logger, checkpoint, resumed = self._outputs(resume, data, config.steps)
         if self.log_dir is not None:
-            atomic_write_text(self.log_dir / "config.json", json.dumps({
-                "method": self.method, "seed": self.seed, **self.trainer.hyperparameters(),
-            }, indent=2))
+            self._write_config(resumed)
         trained = self.trainer.fit(
             *data, logger=logger, progress=self.progress, resume=resume, **checkpoint,
             **fit_kwargs,
@@ -115,12 +115,32 @@ class Retrofitter:
         self.policy_ = trained
         return trained.export()
 
-    def _outputs(self, resume: bool) -> tuple[MetricsLogger | None, dict[str, Any]]:
-        """The metrics logger and checkpoint options for ``log_dir`` (checked before training)."""
+    def _write_config(self, resumed: dict[str, Any] | None) -> None:
+        """``config.json``: the settings of a new run; on a resume, the original settings with
+        this resume appended to ``resumes`` (step it continues from, steps it runs to)."""
+        assert self.log_dir is not None and self.trainer is not None
+        path = self.log_dir / "config.json"
+        record = {"method": self.method, "seed": self.seed, **self.trainer.hyperparameters()}
+        if resumed is not None:
+            try:
+                saved = json.loads(path.read_text())
+            except (OSError, ValueError):
+                saved = None
+            entry = {"from_step": int(resumed["steps_done"]), "steps": record.get("steps")}
+            if isinstance(saved, dict):
+                record = {**saved, "resumes": [*saved.get("resumes", []), entry]}
+            else:
+                record["resumes"] = [entry]
+        atomic_write_text(path, json.dumps(record, indent=2))
+
+    def _outputs(self, resume: bool, data: tuple[Any, ...], steps: int) -> tuple[
+            MetricsLogger | None, dict[str, Any], dict[str, Any] | None]:
+        """The metrics logger, checkpoint options for ``log_dir`` and, on a resume, the
+        checkpoint's position; a resume of a changed run is refused here, before any write."""
         if self.log_dir is None:
             if resume:
                 raise ConfigError("resume=True needs the log_dir of the interrupted run.")
-            return None, {}
+            return None, {}, None
         checkpoint = self.log_dir / CHECKPOINT_NAME
         if resume and not checkpoint.exists():
             raise ConfigError(f"resume=True: no checkpoint in {self.log_dir} to resume from.")
@@ -129,17 +149,18 @@ class Retrofitter:
                 f"{self.log_dir} holds an earlier run (its checkpoint): fit(..., resume=True) to "
                 "continue it, another log_dir, or overwrite=True to start over."
             )
+        position = None
+        if resume:
+            assert self.trainer is not None
+            record = self.trainer.run_record(*data, steps=steps)
+            position = self.trainer.load_resumable(checkpoint, record)["position"]
         self.log_dir.mkdir(parents=True, exist_ok=True)
         options = {"checkpoint_dir": self.log_dir, "checkpoint_every": self.checkpoint_every}
         if self.log == "tensorboard":
-            return TensorBoardLogger(self.log_dir), options
-        resume_step = None
-        if resume:
-            from retrofit.training.checkpoint import load_checkpoint
-
-            resume_step = int(load_checkpoint(checkpoint)["position"]["steps_done"])
+            return TensorBoardLogger(self.log_dir), options, position
+        resume_step = None if position is None else int(position["steps_done"])
         return CSVLogger(self.log_dir / "metrics.csv", resume_step=resume_step,
-                         overwrite=self.overwrite), options
+                         overwrite=self.overwrite), options, position
 
     @property
     def train_wall_clock_s(self) -> float:

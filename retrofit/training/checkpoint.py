@@ -8,10 +8,20 @@ the trainer's stages. Saved with :func:`retrofit.atomic.atomic_torch_save` as pl
 numbers, loaded with ``weights_only=True``: a resumed run continues bit for bit. Attributes
 named in the owner's ``derived_state`` (data tensors rebuilt from the data by ``stages``) are
 left out, so a checkpoint holds state, not a second copy of the dataset.
+
+The payload is serialised once, and the file holds those bytes with their sha256 digest (plus an
+unverified copy of the position for a quick look): :func:`load_checkpoint` refuses bytes that
+differ from the digest with :class:`CheckpointError`, naming the previous checkpoint
+(``checkpoint.prev.pt``, kept at every save) when that one is intact. Files of the older
+``retrofit-checkpoint-v1`` format, which carry no digest, are still read.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
+import json
+import os
 import random
 from pathlib import Path
 from typing import Any
@@ -22,10 +32,12 @@ from torch import nn
 
 from retrofit.adapters.base import PolicyAdapter
 from retrofit.atomic import atomic_torch_save
-from retrofit.errors import TrainingError
+from retrofit.errors import CheckpointError, TrainingError
 
-FORMAT = "retrofit-checkpoint-v1"
+FORMAT = "retrofit-checkpoint-v2"
+OLD_FORMATS = ("retrofit-checkpoint-v1",)
 CHECKPOINT_NAME = "checkpoint.pt"
+PREVIOUS_NAME = "checkpoint.prev.pt"
 
 
 def _numpy_global_state() -> dict[str, Any]:
@@ -93,31 +105,101 @@ def restore(owner: Any, state: dict[str, Any]) -> None:
             )
 
 
-def save_checkpoint(path: Path, trainer: Any, position: dict[str, Any]) -> Path:
-    """Write the trainer's whole state plus ``position`` (stage, step) to ``path`` atomically."""
+def save_checkpoint(path: Path, trainer: Any, position: dict[str, Any],
+                    run: dict[str, Any] | None = None) -> Path:
+    """Write the trainer's whole state plus ``position`` (stage, step) to ``path`` atomically.
+
+    ``run`` (JSON-able: method, seed, settings, data and policy fingerprints) is stored so that a
+    resume can refuse a changed run. The file at ``path`` before this save is kept as
+    ``checkpoint.prev.pt`` beside it.
+    """
     payload = {
         "format": FORMAT,
         "position": position,
         "objects": capture(trainer),
         "rng": {"torch": torch.get_rng_state(), "numpy": _numpy_global_state(),
                 "python": random.getstate()},
+        "run": json.dumps(run or {}),
     }
     if torch.cuda.is_available():
         payload["rng"]["cuda"] = torch.cuda.get_rng_state_all()
-    return atomic_torch_save(path, payload)
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    body = buffer.getvalue()
+    envelope = {"format": FORMAT, "position": position,
+                "sha256": hashlib.sha256(body).hexdigest(),
+                "payload": torch.frombuffer(bytearray(body), dtype=torch.uint8)}
+    _keep_previous(Path(path))
+    return atomic_torch_save(path, envelope)
+
+
+def _keep_previous(path: Path) -> None:
+    """Hard-link the current checkpoint to ``checkpoint.prev.pt`` (atomic; ``path`` stays)."""
+    if not path.is_file():
+        return
+    previous = path.with_name(PREVIOUS_NAME)
+    link = previous.with_name(f".{PREVIOUS_NAME}.{os.getpid()}.tmp")
+    link.unlink(missing_ok=True)
+    try:
+        os.link(path, link)
+        os.replace(link, previous)
+    except OSError:  # a file system without hard links: no previous checkpoint, nothing lost
+        link.unlink(missing_ok=True)
+
+
+def _read(path: Path) -> dict[str, Any]:
+    """The verified payload of ``path``; :class:`CheckpointError` without the advice."""
+    try:
+        envelope = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a truncated or foreign file: name it, do not guess
+        raise CheckpointError(f"cannot read checkpoint {path} ({exc})") from exc
+    if not isinstance(envelope, dict):
+        raise CheckpointError(f"{path} is not a retrofit checkpoint ({FORMAT})")
+    if envelope.get("format") in OLD_FORMATS:
+        return envelope
+    if envelope.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a retrofit checkpoint ({FORMAT})")
+    body = envelope["payload"].numpy().tobytes()
+    digest = hashlib.sha256(body).hexdigest()
+    if digest != envelope.get("sha256"):
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt: its payload's sha256 is {digest[:12]}... but "
+            f"{str(envelope.get('sha256'))[:12]}... was recorded when it was saved")
+    try:
+        payload = torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointError(f"cannot read checkpoint {path} ({exc})") from exc
+    return payload
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save_checkpoint` (tensors and numbers only)."""
+    """Read and verify a checkpoint written by :func:`save_checkpoint` (tensors and numbers only).
+
+    A file that cannot be read or whose bytes differ from its recorded digest raises
+    :class:`CheckpointError`, which names the file, the previous checkpoint if it is intact,
+    and how to start fresh.
+    """
+    path = Path(path)
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a truncated or foreign file: name it, do not guess
-        raise TrainingError(
-            f"cannot read checkpoint {path}: {exc}. Delete it to start over."
-        ) from exc
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise TrainingError(f"{path} is not a retrofit checkpoint ({FORMAT}).")
-    return payload
+        return _read(path)
+    except CheckpointError as exc:
+        previous = path.with_name(PREVIOUS_NAME)
+        advice = "start fresh with --overwrite (overwrite=True) or another --out / log_dir"
+        if previous.is_file() and previous != path:
+            try:
+                step = int(_read(previous)["position"]["steps_done"])
+                advice = (f"the previous checkpoint {previous} (step {step}) is intact: move it "
+                          f"to {path} and resume again, or {advice}")
+            except CheckpointError:
+                pass
+        raise CheckpointError(f"{exc}. Do not resume from it: {advice}.") from exc
+
+
+def saved_run(payload: dict[str, Any]) -> dict[str, Any] | None:
+    """The run record a checkpoint was saved with (``None`` for files from before records)."""
+    text = payload.get("run")
+    record = json.loads(text) if isinstance(text, str) else None
+    return record or None
 
 
 def apply_checkpoint(trainer: Any, payload: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ stages a fit runs (``stages``), each stage a function that takes one step and re
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 import time
@@ -34,10 +35,12 @@ from retrofit.training.checkpoint import (
     apply_checkpoint,
     load_checkpoint,
     save_checkpoint,
+    saved_run,
 )
 from retrofit.training.config import TrainerConfig
 from retrofit.training.guard import FiniteGuard, check_parameters
 from retrofit.training.loop import Callback, Update, run_steps
+from retrofit.training.run_record import changed_fields, data_fingerprint, policy_fingerprint
 
 DataKind = Literal["pairs", "feedback", "transitions"]
 """What ``fit`` takes: ``pairs`` = (preferred, nonpreferred) trajectory sets; ``feedback`` = one
@@ -98,6 +101,7 @@ class BaseTrainer(ABC):
         self.steps_done = 0
         self.train_wall_clock_s = 0.0
         self._checked_data: tuple[Any, ...] | None = None  # what check_data last passed
+        self._policy_sha256 = policy_fingerprint(policy)  # the starting weights, for resumes
         set_random_seed(seed)
         self.setup(policy, **setup_kwargs)
 
@@ -151,7 +155,9 @@ class BaseTrainer(ABC):
         is excluded from ``train_wall_clock_s``); returning True stops training. With
         ``checkpoint_dir``, the whole state is saved there every ``checkpoint_every`` steps and on
         SIGINT/SIGTERM (then ``TrainingError`` says how to resume); ``resume=True`` continues from
-        the checkpoint found there, ending where an uninterrupted run ends.
+        the checkpoint found there, ending where an uninterrupted run ends; it is refused
+        (``ConfigError``) when the method, a setting, the seed, the data or the starting policy
+        differ from the checkpoint's (``steps`` may change).
         """
         steps = self.config.steps if steps is None else steps
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
@@ -165,12 +171,13 @@ class BaseTrainer(ABC):
         logger = logger or NullLogger()
         plan = self.stages(*data, steps=steps)
         path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
+        record = self.run_record(*data, steps=steps) if path is not None else {}
         start_stage, start_step = 0, 0
         payload = None
         if resume:
             if path is None or not path.exists():
                 raise ConfigError(f"resume=True needs a checkpoint at {path}; none was found.")
-            payload = load_checkpoint(path)
+            payload = self.load_resumable(path, record)
             start_stage = int(payload["position"]["stage"])
             start_step = int(payload["position"]["stage_step"])
         guard = FiniteGuard(self.device)
@@ -201,8 +208,8 @@ class BaseTrainer(ABC):
                         save_checkpoint(path, self, {
                             "stage": index, "stage_step": step - base, "steps_done": step,
                             "train_wall_clock_s": self.train_wall_clock_s,
-                            "method": self.method_name,
-                        })
+                            "method": record["method"], "stages": len(plan),
+                        }, run=record)
 
                     stopped = run_steps(
                         self, stage.update, stage.steps - done, desc=stage.name, logger=logger,
@@ -229,13 +236,59 @@ class BaseTrainer(ABC):
                             "stage": last, "stage_step": plan[last].steps,
                             "steps_done": self.steps_done,
                             "train_wall_clock_s": self.train_wall_clock_s,
-                            "method": self.method_name,
-                        })
+                            "method": record["method"], "stages": len(plan),
+                        }, run=record)
         finally:
             logger.close()
         self.policy.train(False)
         check_parameters(self._named_policy_parameters(), f"after step {self.steps_done}")
         return self.policy
+
+    def registered_name(self) -> str:
+        """The name this trainer and config class are registered under (e.g. ``'dpo'``)."""
+        if self.method_name:
+            return self.method_name
+        from retrofit.methods.registry import available_methods, get_method
+
+        for name in available_methods():
+            spec = get_method(name)
+            if spec.trainer is type(self) and spec.config is type(self.config):
+                return name
+        return type(self).__name__
+
+    def run_record(self, *data: Any, steps: int) -> dict[str, Any]:
+        """What this fit trains with, saved in checkpoints (``retrofit.training.run_record``)."""
+        settings = json.loads(json.dumps(asdict(self.config), default=str))
+        settings.pop("steps", None)
+        return {"method": self.registered_name(), "seed": self.seed, "steps": steps,
+                "hyperparameters": settings, "policy": self._policy_sha256,
+                "data": data_fingerprint(*data)}
+
+    def load_resumable(self, path: Path, record: dict[str, Any]) -> dict[str, Any]:
+        """Load and verify the checkpoint at ``path``; refuse (``ConfigError``) a changed run.
+
+        ``record`` is :meth:`run_record` of the new fit. Every difference but ``steps`` is
+        refused in one line; fewer steps than the checkpoint has done is refused too.
+        """
+        payload = load_checkpoint(path)
+        saved = saved_run(payload)
+        changes = changed_fields(saved, record) if saved is not None else []
+        if changes:
+            raise ConfigError(
+                f"cannot resume from {path}: the run changed since it was saved ("
+                f"{'; '.join(changes)}). Resume with the original settings, or start fresh "
+                "with --overwrite (overwrite=True) or another --out / --log-dir / log_dir."
+            )
+        position = payload["position"]
+        stages = position.get("stages")
+        done = int(position["stage_step"])
+        if stages is not None and int(position["stage"]) == int(stages) - 1 \
+                and done > record["steps"]:
+            raise ConfigError(
+                f"steps={record['steps']} is fewer than the {done} steps the checkpoint {path} "
+                f"has done; resume with steps >= {done}."
+            )
+        return payload
 
     def check_data(self, *data: Any) -> None:
         """Before any step: the policy's observation/action sizes equal the data's, and (for
