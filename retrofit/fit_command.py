@@ -4,12 +4,16 @@ shell, and write the result in the input's own format plus a short report.
 What the data file must be depends on the method's ``data_kind``: a DSRL-format dataset for
 ``pairs`` methods (split into D_p / D_np at κ, PREFINE §5.1) and ``transitions`` methods (all
 of it); for ``feedback`` methods a feedback file (``retrofit feedback``), or a DSRL dataset from
-which segment feedback is synthesised at κ. Everything is checked before training starts.
+which segment feedback is synthesised at κ. Everything is checked before training starts; the
+report folder is locked for the whole run (a second run into it is refused, naming the first),
+and ``OUT`` is checked again before it is written.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,9 +53,40 @@ class FitRequest:
         return self.report_dir or self.out.with_name(self.out.stem + "_fit")
 
 
+OPTION_FIELDS = (("cost_threshold", "--cost-threshold"), ("steps", "--steps"))
+"""Config fields that have their own option: ``--set`` must not give them a second value."""
+
+
+def check_single_sources(request: FitRequest) -> None:
+    """Refuse a setting given both by its own option and by ``--set`` (one would win silently),
+    and ``--set cost_threshold`` alone (κ also picks the data split: use ``--cost-threshold``)."""
+    for name, option in OPTION_FIELDS:
+        if name not in request.overrides:
+            continue
+        value = getattr(request, name)
+        shown = f"{value:g}" if isinstance(value, float) else str(value)
+        if value is not None:
+            raise ConfigError(
+                f"{name} is given twice: {option} {shown} and --set {name}="
+                f"{request.overrides[name]}; give it once, with {option}."
+            )
+        if name == "cost_threshold":
+            raise ConfigError(
+                f"--set cost_threshold={request.overrides[name]}: κ also selects the data split "
+                f"and the report's threshold; pass --cost-threshold "
+                f"{request.overrides[name]} instead."
+            )
+
+
 def check_request(request: FitRequest) -> None:
     """Refuse a call that would fail late or destroy earlier outputs, before any training."""
-    from retrofit.outputs import check_output_file, check_output_free, check_writable
+    from retrofit.outputs import (
+        LOCK_NAME,
+        check_output_file,
+        check_output_free,
+        check_unlocked,
+        check_writable,
+    )
     from retrofit.policy_files import policy_format
 
     if policy_format(request.out) != policy_format(request.policy):
@@ -65,10 +100,12 @@ def check_request(request: FitRequest) -> None:
         raise ConfigError(f"--cost-threshold {request.cost_threshold} must be a number >= 0.")
     if request.episodes < 0:
         raise ConfigError(f"--episodes {request.episodes} must be >= 0.")
+    check_single_sources(request)
     folder = request.report_folder
     keep = request.overwrite or request.resume
     check_output_file(request.out, keep)
-    check_output_free(folder, keep, option=request.report_option)
+    check_unlocked(folder)
+    check_output_free(folder, keep, option=request.report_option, ignore=(LOCK_NAME,))
     check_writable(request.out.parent)
     check_writable(folder, option=request.report_option)
 
@@ -120,8 +157,45 @@ def run_fit(request: FitRequest) -> dict[str, Any]:
         progress=request.progress, log_dir=folder, log=request.log,  # type: ignore[arg-type]
         checkpoint_every=request.checkpoint_every, overwrite=request.overwrite, **hyper,
     )
-    result = retrofitter.fit(*data, steps=request.steps, resume=request.resume)
-    save_policy_file(result, request.out)
+    with locked_folder(folder):
+        result = retrofitter.fit(*data, steps=request.steps, resume=request.resume)
+        check_out_still_free(request)
+        save_policy_file(result, request.out)
+        return _report(request, retrofitter, policy, result, dataset, task, kappa)
+
+
+@contextmanager
+def locked_folder(folder: Path) -> Iterator[None]:
+    """Hold ``folder``'s lock (``retrofit.outputs.folder_lock``) for the block; a folder made
+    only for the lock is removed again when the block fails before writing into it."""
+    from retrofit.outputs import folder_lock
+
+    created = not folder.exists()
+    try:
+        with folder_lock(folder, "retrofit fit"):
+            yield
+    except BaseException:
+        if created and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+        raise
+
+
+def check_out_still_free(request: FitRequest) -> None:
+    """Before the final write: refuse an ``OUT`` that another process created during training."""
+    if request.overwrite or request.resume or not request.out.exists():
+        return
+    folder = request.report_folder
+    raise ConfigError(
+        f"--out={str(request.out)!r} appeared while this run trained (another process wrote it) "
+        f"and was not replaced; the trained state is in {folder}: write it elsewhere with the "
+        f"same command plus --resume --report-dir {folder} --out ANOTHER_FILE."
+    )
+
+
+def _report(request: FitRequest, retrofitter: Any, policy: Any, result: Any, dataset: Any,
+            task: str | None, kappa: float) -> dict[str, Any]:
+    """Evaluate (``episodes`` > 0), plot, and write ``report.json`` / ``report.md``."""
+    folder = request.report_folder
     assert retrofitter.trainer is not None
     report: dict[str, Any] = {
         "method": request.method, "policy": str(request.policy), "data": str(request.data),

@@ -132,6 +132,21 @@ def read_lock(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
     return holder if isinstance(holder, dict) else {}
 
 
+def _in_use(folder: Path, holder: dict[str, Any]) -> str:
+    return (f"{str(folder)!r} is in use by another `{holder.get('command')}` (pid "
+            f"{holder.get('pid')} on {holder.get('host')}). Wait for it to finish, or use another "
+            "output folder; if that process is really gone, delete "
+            f"{str(folder / LOCK_NAME)!r}.")
+
+
+def check_unlocked(folder: str | os.PathLike[str]) -> None:
+    """Refuse (:class:`ConfigError`, naming the holder) if a live process holds ``folder``'s
+    lock; a lock left by a dead process does not count (:func:`folder_lock` takes it over)."""
+    holder = read_lock(folder)
+    if holder and _alive(holder):
+        raise ConfigError(_in_use(Path(folder), holder))
+
+
 @contextmanager
 def folder_lock(folder: str | os.PathLike[str], command: str) -> Iterator[Path]:
     """Hold ``folder``'s lock for the block; refuse (:class:`ConfigError`) if a live process has it.
@@ -155,12 +170,7 @@ def folder_lock(folder: str | os.PathLike[str], command: str) -> Iterator[Path]:
             except FileExistsError:
                 holder = read_lock(path.parent)
                 if holder and _alive(holder):
-                    raise ConfigError(
-                        f"{str(folder)!r} is in use by another `{holder.get('command')}` (pid "
-                        f"{holder.get('pid')} on {holder.get('host')}). Wait for it to finish, "
-                        "or use another output folder; if that process is really gone, delete "
-                        f"{str(path)!r}."
-                    ) from None
+                    raise ConfigError(_in_use(folder, holder)) from None
                 path.unlink(missing_ok=True)  # stale: its owner died
         else:
             raise ConfigError(f"could not take the lock {str(path)!r}; try again.")

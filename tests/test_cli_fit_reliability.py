@@ -1,0 +1,161 @@
+"""``retrofit fit`` never continues a changed run, never takes one setting from two places and
+never shares its folder with a second live run (issue 22). Real commands, files and processes;
+fits of a few steps on the shipped BallRun data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+
+from retrofit.data.dataset import TrajectoryDataset, action_bounds
+from retrofit.data.shipped import default_dataset_path
+from retrofit.errors import ConfigError
+from retrofit.fit_command import FitRequest, check_out_still_free
+from retrofit.outputs import LOCK_NAME
+from retrofit.policies.gaussian import TanhGaussianPolicy
+from retrofit.policies.io import save_policy
+
+RETROFIT = str(Path(sys.executable).with_name("retrofit"))
+DATA = default_dataset_path("OfflineBallRun-v0")
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    """Two policies of BallRun's sizes (different weights) in ``tmp_path``."""
+    data = TrajectoryDataset.from_hdf5(DATA)
+    for seed, name in ((0, "ref.pt"), (1, "other.pt")):
+        torch.manual_seed(seed)
+        save_policy(TanhGaussianPolicy(data.obs_dim, data.act_dim, *action_bounds(data),
+                                       hidden_sizes=(8,)), tmp_path / name)
+    return {"root": tmp_path, "ref": tmp_path / "ref.pt", "other": tmp_path / "other.pt"}
+
+
+def argv(files: dict[str, Path], *extra: str, policy: str = "ref", steps: str = "4") -> list[str]:
+    return ["fit", str(files[policy]), str(DATA), "--out", str(files["root"] / "out.pt"),
+            "--cost-threshold", "20", "--steps", steps, "--checkpoint-every", "2",
+            "--set", "batch_size=8", "--quiet", "--device", "cpu", *extra]
+
+
+def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        args: list[str]) -> tuple[int, str]:
+    """Run ``retrofit ARGS`` in this process; ``(exit status, stderr)`` (warnings silenced)."""
+    from retrofit.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["retrofit", *args])
+    code = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            main()
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+    return code, capsys.readouterr().err
+
+
+def test_resume_of_a_changed_run_is_refused_and_more_steps_are_recorded(
+        files: dict[str, Path], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli(monkeypatch, capsys, argv(files)) == (0, "")
+    folder = files["root"] / "out_fit"
+    original = json.loads((folder / "config.json").read_text())
+    changed = [
+        (argv(files, "--resume", "--set", "learning_rate=0.001"), "learning_rate: 0.0003 -> 0.001"),
+        (argv(files, "--resume", "--seed", "1"), "seed: 0 -> 1"),
+        (argv(files, "--resume", "--method", "dpo"), 'method: "prefine" -> "dpo"'),
+        (argv(files, "--resume", "--set", "beta=0.5"), "beta: 0.2 -> 0.5"),
+        (argv(files, "--resume", policy="other"), "policy: sha256 "),
+    ]
+    for args, named in changed:
+        code, err = cli(monkeypatch, capsys, args)
+        assert code == 2 and err.count("\n") == 1, (args, err)
+        assert named in err and "the run changed since it was saved" in err, (args, err)
+        assert "--overwrite" in err and "another --out" in err
+    args = argv(files, "--resume")
+    args[args.index("20")] = "30"  # another κ: another split of the data
+    code, err = cli(monkeypatch, capsys, args)
+    assert code == 2 and "data: sha256 " in err, err
+    assert json.loads((folder / "config.json").read_text()) == original
+
+    assert cli(monkeypatch, capsys, argv(files, "--resume", steps="6"))[0] == 0
+    config = json.loads((folder / "config.json").read_text())
+    assert config == {**original, "resumes": [{"from_step": 4, "steps": 6}]}
+    assert json.loads((folder / "report.json").read_text())["steps"] == 6
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--method", "cpq", "--set", "cost_threshold=5"],
+     "cost_threshold is given twice: --cost-threshold 20 and --set cost_threshold=5; "
+     "give it once, with --cost-threshold."),
+    (["--set", "steps=9"], "steps is given twice: --steps 4 and --set steps=9"),
+])
+def test_one_setting_from_two_sources_is_refused(
+        files: dict[str, Path], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str], extra: list[str], message: str) -> None:
+    code, err = cli(monkeypatch, capsys, argv(files, *extra))
+    assert code == 2 and err.count("\n") == 1 and message in err, err
+    assert not (files["root"] / "out_fit").exists() and not (files["root"] / "out.pt").exists()
+
+
+def test_set_cost_threshold_alone_points_to_the_option(
+        files: dict[str, Path], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    args = argv(files, "--method", "cpq", "--set", "cost_threshold=5")
+    at = args.index("--cost-threshold")
+    del args[at:at + 2]
+    code, err = cli(monkeypatch, capsys, args)
+    assert code == 2 and "pass --cost-threshold 5 instead" in err, err
+
+
+def _checkpoint_steps(folder: Path) -> int:
+    path = folder / "checkpoint.pt"
+    return int(torch.load(path, weights_only=True)["position"]["steps_done"]) \
+        if path.exists() else 0
+
+
+def test_a_second_fit_into_a_live_folder_is_refused_and_a_killed_one_resumes(
+        files: dict[str, Path], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    folder = files["root"] / "out_fit"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    first = subprocess.Popen([RETROFIT, *argv(files, steps="1000000")], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while _checkpoint_steps(folder) < 2:
+            assert first.poll() is None, first.stderr.read() if first.stderr else ""
+            assert time.monotonic() < deadline, "no checkpoint appeared"
+            time.sleep(0.05)
+        code, err = cli(monkeypatch, capsys, argv(files, "--overwrite"))
+        assert code == 2 and err.count("\n") == 1, err
+        assert f"is in use by another `retrofit fit` (pid {first.pid} on" in err, err
+        code, err = cli(monkeypatch, capsys, argv(files, "--resume", steps="1000000"))
+        assert code == 2 and f"(pid {first.pid} on" in err, err
+    finally:
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait()
+    assert (folder / LOCK_NAME).exists()  # the killed process could not remove its lock
+    done = _checkpoint_steps(folder)
+    code, err = cli(monkeypatch, capsys, argv(files, "--resume", steps=str(done + 2)))
+    assert code == 0, err
+    assert json.loads((folder / "report.json").read_text())["steps"] == done + 2
+    assert not (folder / LOCK_NAME).exists()
+
+
+def test_out_written_by_another_process_during_training_is_not_replaced(
+        files: dict[str, Path]) -> None:
+    request = FitRequest(policy=files["ref"], data=DATA, out=files["root"] / "out.pt")
+    check_out_still_free(request)
+    request.out.write_bytes(b"another run's result")
+    with pytest.raises(ConfigError, match="appeared while this run trained"):
+        check_out_still_free(request)
+    assert request.out.read_bytes() == b"another run's result"
