@@ -396,17 +396,19 @@ def export_cmd(
     policy: Annotated[
         Path, typer.Argument(help="retrofit .pt, stable-baselines3 .zip or d3rlpy .d3 file.")
     ],
-    out: Annotated[Path, typer.Option(help="Output file (.pt for TorchScript, .onnx).")],
+    out: Annotated[Path, typer.Option(help="Output file (.pt/.pth/.ts for TorchScript, .onnx).")],
     format: Annotated[
         str | None, typer.Option(help="torchscript | onnx (default: onnx for a .onnx --out).")
     ] = None,
     algo: Annotated[
         str | None, typer.Option(help="SB3 class of a .zip: ppo, a2c, sac, td3, ddpg.")
     ] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --out file.")] = False,
 ) -> None:
     """Export a policy's deterministic action (normalisation and bounds inside) for deployment."""
-    from retrofit.export import export_policy, load_for_export
+    from retrofit.export import check_export_paths, export_policy, load_for_export
 
+    format = check_export_paths(policy, out, format, overwrite)
     path = export_policy(load_for_export(policy, algo), out, format)
     typer.echo(f"wrote {path}: raw observations in, deterministic actions out")
 

@@ -15,6 +15,10 @@ Any policy ``retrofit.adapters.wrap`` accepts can be exported: retrofit's own mo
 d3rlpy algorithms and plain torch modules that return an action tensor. The graph is traced
 (``torch.jit.trace``; ONNX by the TorchScript-based exporter, ``dynamo=False``, which needs no
 ``onnxscript``), with a dynamic batch dimension.
+
+``retrofit export`` checks its paths first (:func:`check_export_paths`): the output's suffix must
+be one of :data:`SUFFIXES`, an existing output is replaced only with ``--overwrite``, and the input
+policy file is never the output.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from retrofit.atomic import atomic_write
 from retrofit.errors import ConfigError, PolicyError
 
 FORMATS = ("torchscript", "onnx")
+SUFFIXES = {"torchscript": (".pt", ".pth", ".ts"), "onnx": (".onnx",)}
+"""Output suffixes of each format (``retrofit export`` refuses any other)."""
 INPUT_NAME = "observations"
 OUTPUT_NAME = "actions"
 ONNX_OPSET = 17
@@ -187,6 +193,42 @@ def export_policy(
     if format == "onnx":
         return export_onnx(policy, path, example_observations)
     raise ConfigError(f"format={format!r}: use one of {FORMATS}.")
+
+
+def check_export_paths(policy_path: str | os.PathLike[str], out: str | os.PathLike[str],
+                       format: str | None = None, overwrite: bool = False) -> str:
+    """Check ``retrofit export``'s paths before any work; return the format to write.
+
+    Raises :class:`ConfigError` for an unknown suffix or one of another format than ``format``,
+    ``out`` equal to the input policy file (even with ``overwrite``), an existing ``out``
+    without ``overwrite``, and an ``out`` that cannot be written (under a file, read-only).
+    """
+    from retrofit.outputs import check_output_file
+
+    out = Path(out)
+    by_suffix = {suffix: name for name, suffixes in SUFFIXES.items() for suffix in suffixes}
+    suffix = out.suffix.lower()
+    if suffix not in by_suffix:
+        raise ConfigError(
+            f"--out={str(out)!r}: unknown suffix {suffix or '(none)'!r}; use "
+            f"{', '.join(SUFFIXES['torchscript'])} for TorchScript or .onnx for ONNX."
+        )
+    if format is not None and format not in FORMATS:
+        raise ConfigError(f"--format {format!r}: use one of {', '.join(FORMATS)}.")
+    if format is not None and by_suffix[suffix] != format:
+        raise ConfigError(
+            f"--format {format} but --out={str(out)!r} ends in {suffix}, a {by_suffix[suffix]} "
+            f"suffix; a {format} file ends in {' or '.join(SUFFIXES[format])}."
+        )
+    source = Path(policy_path)
+    if out.absolute().resolve() == source.absolute().resolve() or (
+            out.exists() and source.exists() and os.path.samefile(out, source)):
+        raise ConfigError(
+            f"--out={str(out)!r} is the input policy file: exporting would destroy it. "
+            "Choose another --out."
+        )
+    check_output_file(out, overwrite)
+    return format or by_suffix[suffix]
 
 
 def load_for_export(path: str | os.PathLike[str], algo: str | None = None) -> Any:
