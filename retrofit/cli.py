@@ -95,7 +95,9 @@ def collect(
         str, typer.Option(help="PPO-Lagrangian budgets as fractions of the largest κ ('' = none).")
     ] = "0.25,0.5,1,1.5",
     noise_levels: Annotated[str, typer.Option(help="Gaussian action-noise scales.")] = "0,0.15,0.4",
-    cache_dir: Annotated[Path | None, typer.Option(help="Reuse trained snapshots here.")] = None,
+    cache_dir: Annotated[Path | None, typer.Option(
+        help="Reuse trained snapshots and rollouts here (default: a folder beside --out, "
+             "removed when the file is written; a killed collection resumes from it).")] = None,
     seed: Annotated[int, typer.Option(help="Seed.")] = 0,
     quiet: Annotated[bool, typer.Option(help="Hide progress bars.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,

@@ -20,6 +20,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -370,6 +371,15 @@ def _train_in_workers(jobs: list[tuple], workers: int, bar: Any) -> list[list[Be
     return [r for r in results if r is not None]
 
 
+def default_cache_dir(out: str | Path) -> Path:
+    """Where a collection into ``out`` checkpoints when no ``cache_dir`` is given: beside the
+    file (``<out>.collect-cache``), or in an output folder (``<out>/collect-cache``)."""
+    path = Path(out)
+    if path.is_dir() or not path.suffix:
+        return path / "collect-cache"
+    return path.with_name(f"{path.name}.collect-cache")
+
+
 def collect_dataset(
     task: str,
     out: str | Path | None,
@@ -405,7 +415,9 @@ def collect_dataset(
         noise_levels: Gaussian action-noise scales (fractions of the half action range).
         seed: fixes training and rollouts; equal seeds give equal datasets.
         progress: show tqdm progress bars.
-        cache_dir: reuse trained snapshots from this folder (and store new ones there).
+        cache_dir: reuse trained snapshots and rolled-out blocks from this folder (and store
+            new ones there). Default with an ``out``: :func:`default_cache_dir`, removed once
+            the file is written, so a killed collection resumes when run again.
         overwrite: replace an existing output file; without it an existing one is refused
             before any training (:func:`check_collect_output`).
         workers: behaviour runs trained at once, each in its own process (same dataset).
@@ -430,8 +442,11 @@ def collect_dataset(
         ),
         seed=int(seed),
     )
+    default_cache = None
     if out is not None:
         check_collect_output(task, out, n_episodes, overwrite=overwrite, cache_dir=cache_dir)
+        if cache_dir is None:  # beside the output, whose folder was just checked
+            cache_dir = default_cache = default_cache_dir(out)
     dataset = collect(task, n_episodes, config, progress=progress, cache_dir=cache_dir,
                       workers=workers)
     if out is not None:
@@ -441,6 +456,8 @@ def collect_dataset(
         if path.exists() and not overwrite:  # a file named by its max cost appeared meanwhile
             raise ConfigError(f"out: {str(path)!r} exists; pass overwrite=True to replace it.")
         dataset.to_hdf5(path)
+    if default_cache is not None:  # only a checkpoint: the dataset is written
+        shutil.rmtree(default_cache, ignore_errors=True)
     return dataset
 
 
