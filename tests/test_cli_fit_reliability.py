@@ -31,13 +31,14 @@ DATA = default_dataset_path("OfflineBallRun-v0")
 
 @pytest.fixture
 def files(tmp_path: Path) -> dict[str, Path]:
-    """Two policies of BallRun's sizes (different weights) in ``tmp_path``."""
+    """Three policies of BallRun's sizes (other weights, another hidden width) in ``tmp_path``."""
     data = TrajectoryDataset.from_hdf5(DATA)
-    for seed, name in ((0, "ref.pt"), (1, "other.pt")):
+    for seed, name, hidden in ((0, "ref.pt", 8), (1, "other.pt", 8), (0, "wide.pt", 16)):
         torch.manual_seed(seed)
         save_policy(TanhGaussianPolicy(data.obs_dim, data.act_dim, *action_bounds(data),
-                                       hidden_sizes=(8,)), tmp_path / name)
-    return {"root": tmp_path, "ref": tmp_path / "ref.pt", "other": tmp_path / "other.pt"}
+                                       hidden_sizes=(hidden,)), tmp_path / name)
+    return {"root": tmp_path, **{name: tmp_path / f"{name}.pt" for name in
+                                 ("ref", "other", "wide")}}
 
 
 def argv(files: dict[str, Path], *extra: str, policy: str = "ref", steps: str = "4") -> list[str]:
@@ -74,6 +75,7 @@ def test_resume_of_a_changed_run_is_refused_and_more_steps_are_recorded(
         (argv(files, "--resume", "--method", "dpo"), 'method: "prefine" -> "dpo"'),
         (argv(files, "--resume", "--set", "beta=0.5"), "beta: 0.2 -> 0.5"),
         (argv(files, "--resume", policy="other"), "policy: sha256 "),
+        (argv(files, "--resume", policy="wide"), "policy: sha256 "),  # not a size traceback
     ]
     for args, named in changed:
         code, err = cli(monkeypatch, capsys, args)
