@@ -48,6 +48,9 @@ VARIANTS: dict[str, Variant] = {
     "prefine-l0.3-2k": Variant("prefine", 2_000, {"sft_weight": 0.3}),
     "prefine-l0.1-20k": Variant("prefine", 20_000, {"sft_weight": 0.1}),
     "prefine-l1-20k": Variant("prefine", 20_000, {"sft_weight": 1.0}, "paper-literal A.4"),
+    "prefine-l0.3-lr3e-5-20k": Variant(
+        "prefine", 20_000, {"sft_weight": 0.3, "learning_rate": 3e-5},
+        "added after the first selection cells (docs/protocol.md, amendment 1)"),
     "dpo-20k": Variant("dpo", 20_000, {}, "PREFINE with λ = 0"),
     "dpo-2k": Variant("dpo", 2_000, {}),
     # Baselines, each at the two budgets the selection cells choose between.

@@ -24,9 +24,10 @@ PAPER_PREFINE = {
     "OfflineCarRun-v0": (0.93, 0.38), "OfflineDroneRun-v0": (0.57, 0.42),
     "OfflineHalfCheetahVelocity-v0": (0.86, 0.15),
 }
-DEFAULT_CANDIDATES = ("prefine-l0.3-20k", "prefine-l0.1-20k", "prefine-l1-20k", "dpo-20k")
+DEFAULT_CANDIDATES = ("prefine-l0.3-20k", "prefine-l0.1-20k", "prefine-l1-20k", "dpo-20k",
+                      "prefine-l0.3-lr3e-5-20k")
 CANDIDATE_LAMBDA = {"prefine-l0.3-20k": 0.3, "prefine-l0.1-20k": 0.1, "prefine-l1-20k": 1.0,
-                    "dpo-20k": 0.0}
+                    "dpo-20k": 0.0, "prefine-l0.3-lr3e-5-20k": 0.3}
 BASELINE_BUDGETS = {
     "sft-only": ("sft-only-2k", "sft-only-20k"),
     "bc-safe": ("bc-safe-2k", "bc-safe-20k"),
