@@ -18,8 +18,12 @@ N_p safe and N_np unsafe episodes (PREFINE §5.1). The training itself is the co
 (``retrofit.pretrain.pretrain_reference``), each method through ``Retrofitter(π_ref, method)``,
 each (method, κ, seed) cell evaluated in the real environment and kept as a JSON file, so a
 finished cell is not rerun. On top of the harness's files the suite writes ``results.csv`` with
-π_ref's rows added (method ``reference``), ``table.md`` (mean ± std over seeds per κ) and
-``suite.json`` (settings, data source and wall-clock per phase).
+π_ref's rows added (method ``reference``), ``table.md`` (mean ± std over seeds per κ),
+``reward_cost.png`` (the dataset's reward–cost cloud and each method per κ;
+:mod:`retrofit.suite.figure`) and ``suite.json`` (settings, data source, warnings and wall-clock
+per phase). Data that cannot support a result (:mod:`retrofit.suite.checks`: best trajectories
+that earn little, a split without high-reward safe episodes, a π_ref that earns nothing) are
+said so in each of them, with the ``retrofit collect`` command of a larger budget.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ import numpy as np
 
 from retrofit.atomic import atomic_write_text
 from retrofit.errors import ConfigError, DataError
+from retrofit.suite.checks import DataWarning, dataset_warnings, format_warnings, reference_warnings
 from retrofit.suite.settings import TaskSettings, settings_for
 
 DEFAULT_DATA_DIR = Path("runs/suite/data")
@@ -225,8 +230,10 @@ def summarize_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def format_table(summary: Sequence[dict[str, Any]], settings: TaskSettings) -> str:
-    """The suite's Markdown table: one row per method and κ (mean ± std over seeds)."""
+def format_table(summary: Sequence[dict[str, Any]], settings: TaskSettings,
+                 warnings: Sequence[DataWarning] = ()) -> str:
+    """The suite's Markdown table: one row per method and κ (mean ± std over seeds), then the
+    data warnings and what to do about them (:func:`retrofit.suite.checks.format_warnings`)."""
     lines = [
         "| method | κ | norm. reward | norm. cost | safe | reward kept vs π_ref |",
         "|---|---|---|---|---|---|",
@@ -241,7 +248,8 @@ def format_table(summary: Sequence[dict[str, Any]], settings: TaskSettings) -> s
     head = (f"{settings.task}: {len(settings.seeds)} seed(s), {settings.eval_episodes} "
             f"evaluation episode(s) per policy; π_ref BC {settings.bc_steps} steps; "
             f"{settings.prefine_steps} training steps per method (PREFINE's paper: 500k).")
-    return head + "\n\n" + "\n".join(lines) + "\n"
+    block = format_warnings(warnings)
+    return head + "\n\n" + "\n".join(lines) + "\n" + ("\n" + block if block else "")
 
 
 def _phases(out: Path, settings: TaskSettings, methods: Sequence[str], source: DataSource,
@@ -293,7 +301,8 @@ def run_suite(
     π_ref is a clipped Gaussian with this fixed spread (the demo's 0.2, whose PREFINE
     log-likelihoods stay bounded; docs/prefine.md), or a tanh-Gaussian with None.
 
-    Returns the ``suite.json`` content (settings, data source, per-(method, κ) summary, phases).
+    Returns the ``suite.json`` content (settings, data source, per-(method, κ) summary, data
+    warnings, phases).
     """
     from retrofit.compare import CompareConfig, run_compare
     from retrofit.compare.harness import data_kind, write_csv
@@ -319,6 +328,9 @@ def run_suite(
     log(f"data    {source.kind}: {source.path}")
     data = TrajectoryDataset.from_hdf5(source.path)
     check_dataset(settings, data, source.path)
+    warnings = dataset_warnings(settings, data, folder)
+    for warning in warnings:
+        log(f"WARNING {warning.message} What to do: {warning.remedy}")
 
     out = Path(out)
     config = CompareConfig(
@@ -334,14 +346,19 @@ def run_suite(
     device_name = str(get_device(device))
     all_rows = _reference_rows(out, settings, device_name) + list(rows)
     write_csv(out / "results.csv", all_rows)
+    warnings += reference_warnings(settings, all_rows, data, folder)
     summary = summarize_rows(all_rows)
-    table = format_table(summary, settings)
+    table = format_table(summary, settings, warnings)
     atomic_write_text(out / "table.md", table)
+    from retrofit.suite.figure import plot_suite
+
+    plot_suite(out / "reward_cost.png", settings, data, all_rows, warnings)
     report = {
         "task": settings.task, "settings": asdict(settings), "methods": list(methods),
         "reference_std": reference_std,
         "data": {"kind": source.kind, "path": str(source.path), "episodes": data.n_episodes},
-        "summary": summary, "phases": _phases(out, settings, methods, source, data),
+        "summary": summary, "warnings": [asdict(w) for w in warnings],
+        "phases": _phases(out, settings, methods, source, data),
     }
     atomic_write_text(out / "suite.json", json.dumps(report, indent=2))
     log(table)

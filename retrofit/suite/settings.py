@@ -12,6 +12,9 @@ retrofit; HalfCheetahVelocity, DroneRun and SwimmerVelocity are recorded in ``do
 (over 10 MB); CarRun, DroneRun, CarCircle and the Swimmer/Hopper/Walker2d/Ant velocity tasks use
 the settings of the collection run for PREFINE's ten tasks (Table 1). The other tasks
 carry their domain's untried preset (``data="untried"``); their smoke run is in the slow tests.
+Every row's ``outcome`` says, in one line, whether its collection was ever run and what it gave
+(from ``docs/collection.md``, ``docs/suite.md`` and ``docs/results/suite``), so a user can tell
+before a run whether the task's data are known to support a result.
 
 BC and PREFINE steps are the demo's 20 000 each, far below PREFINE's 500k-step schedule
 (PREFINE Appendix A.4): a budget that fits a 2-core CPU, stated in every results file.
@@ -106,6 +109,8 @@ class TaskSettings:
     data: where the settings come from: ``shipped`` (file in retrofit/data/default),
         ``recorded`` (made once, documented in docs/collection.md), ``collection-run`` (the
         ten-task collection's settings), ``untried`` (domain preset, never collected in full).
+    outcome: whether the collection was ever tried and what it gave, in one line (where the
+        docs record it): the data's reward and cost, and the suite's result on them.
     """
 
     task: str
@@ -119,6 +124,7 @@ class TaskSettings:
     n_nonpreferred: int = 20
     eval_episodes: int = 20
     data: str = "untried"
+    outcome: str = ""
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -160,14 +166,16 @@ class TaskSettings:
         )
 
     def summary(self) -> str:
-        """One line for ``retrofit tasks``: data, collection, BC/PREFINE steps, κ, seeds."""
+        """One line for ``retrofit tasks``: data, collection, BC/PREFINE steps, κ, seeds, outcome
+        (whether the collection was ever run and what it gave)."""
         c = self.collection
         kappas = "/".join(f"{k:g}" for k in self.cost_thresholds)
         budgets = "/".join(f"{b:g}" for b in c.budgets) or "none"
         return (f"data={self.data} collect: {c.episodes} ep, {c.train_steps} PPO steps × "
                 f"{c.runs} runs (k={'/'.join(f'{k:g}' for k in c.penalties)}, budgets={budgets}, "
                 f"σ={'/'.join(f'{s:g}' for s in c.noise_levels)}); BC {self.bc_steps}, PREFINE "
-                f"{self.prefine_steps} steps; κ={kappas}; seeds={len(self.seeds)}")
+                f"{self.prefine_steps} steps; κ={kappas}; seeds={len(self.seeds)}"
+                + (f"; outcome: {self.outcome}" if self.outcome else ""))
 
 
 # ----------------------------------------------------------------------------- presets
@@ -178,32 +186,66 @@ _BULLET = {"train_steps": 50_000, "penalties": TEN_PENALTIES, "budgets": (0.5, 1
 _SAFETY = {"train_steps": 100_000, "penalties": TEN_PENALTIES, "budgets": ()}
 
 
-def _row(name: str, data: str, **collection: Any) -> TaskSettings:
-    return TaskSettings(task=task_info(name).env_id, name=name, data=data,
+def _row(name: str, data: str, outcome: str, **collection: Any) -> TaskSettings:
+    return TaskSettings(task=task_info(name).env_id, name=name, data=data, outcome=outcome,
                         collection=CollectionSettings(**collection))
 
 
+_NAV_OUTCOME = ("never collected at this preset: ≥ 1–2 h of environment steps alone on the "
+                "2-core CPU (docs/suite.md); only the 6-episode smoke test")
+
 SETTINGS: dict[str, TaskSettings] = {s.task: s for s in (
     # BulletGym — shipped data (retrofit/data/default/README.md has the commands)
-    _row("BallRun", "shipped", episodes=972, train_steps=60_000),
-    _row("BallCircle", "shipped", episodes=800, train_steps=60_000),
+    _row("BallRun", "shipped",
+         "collected (972 ep, shipped): norm. reward −0.20…1.21, best safe 0.30/0.35/0.52 at κ "
+         "10/20/40 (a speed limit: safe episodes earn little); suite: PREFINE safe at 0.27",
+         episodes=972, train_steps=60_000),
+    _row("BallCircle", "shipped",
+         "collected (800 ep, shipped): best safe 0.70–0.77; suite: PREFINE safe at every κ, "
+         "83–93 % of π_ref's 0.72", episodes=800, train_steps=60_000),
     # BulletGym — PREFINE's Table 1 tasks, the ten-task collection run (CarRun's file ships)
-    _row("CarRun", "shipped", episodes=600, **_BULLET),
-    _row("DroneRun", "recorded", episodes=600, **_BULLET),
-    _row("CarCircle", "shipped", episodes=400, **_BULLET),
+    _row("CarRun", "shipped",
+         "collected (600 ep, shipped): norm. reward −0.97…2.89, best safe 0.93–1.13; suite: "
+         "PREFINE safe at 0.87 (π_ref 2.78, unsafe)", episodes=600, **_BULLET),
+    _row("DroneRun", "recorded",
+         "collected (600 ep, 14 MB, not shipped): best safe 0.50–0.52, top decile 1.07 and "
+         "unsafe; suite: PREFINE safe only at κ=10", episodes=600, **_BULLET),
+    _row("CarCircle", "shipped",
+         "collected (400 ep, shipped): weak PPO, norm. reward ≤ 0.41, best safe 0.36; suite: "
+         "π_ref 0.13, PREFINE 0.05 and safe", episodes=400, **_BULLET),
     # BulletGym — the rest: the preset; Ant learns slowly, so twice the PPO steps
-    _row("AntRun", "untried", episodes=600, **{**_BULLET, "train_steps": 100_000}),
-    _row("AntCircle", "untried", episodes=400, **{**_BULLET, "train_steps": 100_000}),
-    _row("DroneCircle", "untried", episodes=400, **_BULLET),
+    _row("AntRun", "untried",
+         "never collected at this preset (≥ 0.4 h of environment steps here, docs/suite.md); "
+         "only the 6-episode smoke test", episodes=600, **{**_BULLET, "train_steps": 100_000}),
+    _row("AntCircle", "untried",
+         "never collected at this preset (≥ 0.5 h of environment steps here, docs/suite.md); "
+         "only the 6-episode smoke test", episodes=400, **{**_BULLET, "train_steps": 100_000}),
+    _row("DroneCircle", "untried",
+         "tried (issue 25): smoke test passes (17.7 s), and a 9.5-min `retrofit suite "
+         "DroneCircle --thresholds 20 --seeds 0,1` run with its own collection gave data that "
+         "never learned the task: π_ref norm. reward −0.243 (PREFINE −0.254, BC-Safe −0.255)",
+         episodes=400, **_BULLET),
     # SafetyGym velocity — HalfCheetah recorded in docs/collection.md (200k steps, 5 penalties)
-    _row("HalfCheetahVelocity", "recorded", episodes=300, train_steps=200_000, budgets=()),
-    _row("SwimmerVelocity", "recorded", episodes=200, **_SAFETY),
-    _row("HopperVelocity", "shipped", episodes=200, **_SAFETY),
-    _row("Walker2dVelocity", "shipped", episodes=200, **_SAFETY),
-    _row("AntVelocity", "recorded", episodes=200, **_SAFETY),
+    _row("HalfCheetahVelocity", "recorded",
+         "collected 3× (300 ep, 200k PPO steps, not shipped): best safe 0.45–0.77; suite at 2k "
+         "steps: every method stands still (norm. reward ≈ 0)",
+         episodes=300, train_steps=200_000, budgets=()),
+    _row("SwimmerVelocity", "recorded",
+         "collected (200 ep, 10.2 MB, not shipped): norm. reward 0.07–0.20, 3 % safe at κ=20 and "
+         "86–100 % at κ ≥ 40: hardly a trade-off", episodes=200, **_SAFETY),
+    _row("HopperVelocity", "shipped",
+         "collected (200 ep, shipped): 60 % of the top-decile episodes already safe; a longer "
+         "PPO budget would give fast unsafe gaits", episodes=200, **_SAFETY),
+    _row("Walker2dVelocity", "shipped",
+         "collected (200 ep, shipped): norm. reward ≤ 0.13, every episode safe at κ ≥ 40; a "
+         "longer PPO budget is needed", episodes=200, **_SAFETY),
+    _row("AntVelocity", "recorded",
+         "collected (200 ep, 15 MB, not shipped): largest episode cost 16 < every κ, so no "
+         "D_p/D_np split exists; a longer PPO budget is needed", episodes=200, **_SAFETY),
     # SafetyGym navigation (safety-gymnasium Car/Point × Button/Circle/Goal/Push): the preset
-    *(_row(f"{agent}{kind}{level}", "untried", episodes=300 if kind == "Circle" else 200,
-           **_SAFETY)
+    *(_row(f"{agent}{kind}{level}", "untried",
+           _NAV_OUTCOME + (" (passed, 68.6 s)" if f"{agent}{kind}{level}" == "PointGoal1" else ""),
+           episodes=300 if kind == "Circle" else 200, **_SAFETY)
       for agent in ("Car", "Point") for kind in ("Button", "Circle", "Goal", "Push")
       for level in (1, 2)),
 )}
