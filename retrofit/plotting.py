@@ -170,43 +170,119 @@ def _save_png_atomic(fig: Any, path: Path) -> Path:
     return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
 
 
-def plot_training_metrics(
-    path: str | os.PathLike[str], metrics_csv: str | os.PathLike[str], max_panels: int = 8,
-    title: str | None = None,
-) -> Path:
-    """Learning curves of a fit: each ``loss``/``loss/...`` column of ``metrics.csv`` (then the
-    other columns, up to ``max_panels``) against the step, one panel each.
+def mark_thresholds(ax: Any, thresholds: Sequence[float], color: str = "grey",
+                    fontsize: float = 8) -> list[Any]:
+    """Dashed vertical lines at the cost thresholds κ, each labelled ``κ=…`` at the top.
 
-    Empty cells (a metric of another stage) and NaN values are not drawn; the data are read
-    as written, nothing is smoothed.
+    Each label sits on its own row (the first at the top, the next 1.6 font heights lower), so
+    labels of thresholds close together on the axis (κ = 10, 20 on a 0–90 cost axis) never
+    overlap. Returns the label ``Text`` objects.
     """
+    from matplotlib.transforms import blended_transform_factory
+
+    transform = blended_transform_factory(ax.transData, ax.transAxes)
+    box = ax.get_position()
+    height_pt = max(box.height * ax.figure.get_figheight() * 72.0, 1.0)
+    step = 1.6 * fontsize / height_pt
+    labels = []
+    for row, kappa in enumerate(thresholds):
+        ax.axvline(kappa, color=color, linestyle="--", linewidth=0.8)
+        labels.append(ax.text(kappa, 0.99 - row * step, f" κ={kappa:g}", va="top",
+                              fontsize=fontsize, color=color, transform=transform))
+    return labels
+
+
+METRIC_GROUPS = ("loss", "logps/", "rewards/")
+"""Panel order of the training-metric curves: losses, then log-likelihoods (``logps/*``), then
+implicit rewards (``rewards/*``), then every other metric in the order it was logged."""
+
+
+def read_metrics(source: str | os.PathLike[str]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Steps and per-metric values (NaN where a step lacks the metric) of a fit's log.
+
+    ``source``: a ``metrics.csv`` (``--log csv``) or a folder of TensorBoard event files
+    (``--log tensorboard``, read with tensorboard's ``EventAccumulator``).
+    """
+    source = Path(source)
+    if source.is_dir():
+        return _read_event_files(source)
     import csv
 
+    with open(source, newline="") as fh:
+        rows = list(csv.reader(fh))
+    if len(rows) < 2 or not rows[0] or rows[0][0] != "step":
+        raise DataError(f"{source} has no metric rows (a 'step' header and values).")
+    header, body = rows[0], rows[1:]
+    steps = np.array([float(r[0]) for r in body])
+    values = {name: np.array([float(r[j]) if j < len(r) and r[j] != "" else np.nan
+                              for r in body]) for j, name in enumerate(header) if j > 0}
+    return steps, values
+
+
+def _read_event_files(folder: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    try:
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    except ImportError as exc:
+        raise DataError(f"{folder}: reading TensorBoard event files needs the tensorboard "
+                        "package (pip install tensorboard).") from exc
+    events = EventAccumulator(str(folder), size_guidance={"scalars": 0})
+    events.Reload()
+    tags = events.Tags().get("scalars", [])
+    if not tags:
+        raise DataError(f"{folder} has no TensorBoard scalars (no event file with metrics).")
+    series = {tag: {e.step: e.value for e in events.Scalars(tag)} for tag in tags}
+    steps = np.array(sorted({step for points in series.values() for step in points}), float)
+    values = {tag: np.array([points.get(int(step), np.nan) for step in steps])
+              for tag, points in series.items()}
+    return steps, values
+
+
+def metric_panels(names: Sequence[str]) -> list[str]:
+    """The metrics to draw, in panel order (:data:`METRIC_GROUPS`): every name, none dropped."""
+    def group(name: str) -> int:
+        for i, prefix in enumerate(METRIC_GROUPS):
+            if name == prefix.rstrip("/") or name.startswith(prefix.rstrip("/") + "/"):
+                return i
+        return len(METRIC_GROUPS)
+
+    return sorted(names, key=group)  # stable: logged order within a group
+
+
+def training_metrics_figure(source: str | os.PathLike[str], max_panels: int | None = None,
+                            title: str | None = None) -> Any:
+    """The learning-curve ``Figure`` of :func:`plot_training_metrics` (nothing is written)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    with open(metrics_csv, newline="") as fh:
-        rows = list(csv.reader(fh))
-    if len(rows) < 2 or not rows[0] or rows[0][0] != "step":
-        raise DataError(f"{metrics_csv} has no metric rows (a 'step' header and values).")
-    header, body = rows[0], rows[1:]
-    names = [h for h in header[1:] if h == "loss" or h.startswith("loss/")]
-    names += [h for h in header[1:] if h not in names]
-    names = names[:max_panels]
-    steps = np.array([float(r[0]) for r in body])
+    steps, values = read_metrics(source)
+    names = metric_panels(list(values))[:max_panels]
     cols = max(1, min(4, len(names)))
     nrows = (len(names) + cols - 1) // cols
-    fig = Figure(figsize=(3.2 * cols, 2.4 * nrows), dpi=120)
+    fig = Figure(figsize=(3.2 * cols, 2.5 * nrows), dpi=120)
     FigureCanvasAgg(fig)
     for i, name in enumerate(names):
-        j = header.index(name)
-        values = np.array([float(r[j]) if j < len(r) and r[j] != "" else np.nan for r in body])
         ax = fig.add_subplot(nrows, cols, i + 1)
-        ok = np.isfinite(values)
-        ax.plot(steps[ok], values[ok], lw=0.8)
+        ok = np.isfinite(values[name])
+        ax.plot(steps[ok], values[name][ok], lw=0.8)
         ax.set_title(name, fontsize=8)
+        ax.set_xlabel("training step", fontsize=7)
         ax.tick_params(labelsize=7)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    return _save_png_atomic(fig, Path(path))
+    return fig
+
+
+def plot_training_metrics(
+    path: str | os.PathLike[str], metrics_csv: str | os.PathLike[str],
+    max_panels: int | None = None, title: str | None = None,
+) -> Path:
+    """Learning curves of a fit, one panel per metric against the training step, as a PNG.
+
+    ``metrics_csv``: the fit's ``metrics.csv`` or its TensorBoard log folder
+    (:func:`read_metrics`). Every metric gets a panel (or the first ``max_panels``): losses
+    first, then the log-likelihoods ``logps/*``, the implicit rewards ``rewards/*`` and the
+    rest. Empty cells (a metric of another stage) and NaN values are not drawn; the data are
+    drawn as written, nothing is smoothed.
+    """
+    return _save_png_atomic(training_metrics_figure(metrics_csv, max_panels, title), Path(path))

@@ -573,9 +573,9 @@ def plot_dataset(dataset: TrajectoryDataset, path: str | Path) -> Path:
         ax.legend(title="behaviour run", fontsize=7, loc="lower right", ncol=2)
     else:
         ax.scatter(costs, rewards, s=8, alpha=0.6)
-    for kappa in info.cost_thresholds:
-        ax.axvline(kappa, color="grey", linestyle="--", linewidth=0.8)
-        ax.text(kappa, ax.get_ylim()[1], f" κ={kappa:g}", va="top", fontsize=8, color="grey")
+    from retrofit.plotting import mark_thresholds
+
+    mark_thresholds(ax, info.cost_thresholds)  # one row per label: κ = 10, 20 never overlap
     ax.set_xlabel("episode cost return")
     ax.set_ylabel("episode reward return")
     ax.set_title(f"{info.env_id}: {dataset.n_episodes} episodes")
