@@ -117,10 +117,15 @@ def markdown(records: list[dict[str, Any]], meta: dict[str, Any], config: Any) -
 def plot_scatter(path: Path, records: list[dict[str, Any]], meta: dict[str, Any],
                  config: Any) -> Path:
     """Normalised reward vs cost per method, marker area ∝ training wall-clock (PREFINE Fig. 4)."""
+    from retrofit.plotting import _save_png_atomic
+
+    return _save_png_atomic(scatter_figure(records, meta, config), path)
+
+
+def scatter_figure(records: list[dict[str, Any]], meta: dict[str, Any], config: Any) -> Any:
+    """The ``Figure`` of :func:`plot_scatter` (nothing is written)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-
-    from retrofit.plotting import _save_png_atomic
 
     summary = summarize(records)
     fig = Figure(figsize=(6.0, 4.5), dpi=150)
@@ -143,15 +148,20 @@ def plot_scatter(path: Path, records: list[dict[str, Any]], meta: dict[str, Any]
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best", markerscale=0.4, framealpha=0.85)
     fig.tight_layout()
-    return _save_png_atomic(fig, path)
+    return fig
 
 
 def plot_safe_fraction(path: Path, records: list[dict[str, Any]], config: Any) -> Path:
     """Bar chart: fraction of (task, κ) settings whose mean normalised cost is ≤ 1."""
+    from retrofit.plotting import _save_png_atomic
+
+    return _save_png_atomic(safe_fraction_figure(records, config), path)
+
+
+def safe_fraction_figure(records: list[dict[str, Any]], config: Any) -> Any:
+    """The ``Figure`` of :func:`plot_safe_fraction` (nothing is written)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-
-    from retrofit.plotting import _save_png_atomic
 
     summary = summarize(records)
     fig = Figure(figsize=(6.0, 3.6), dpi=150)
@@ -161,12 +171,13 @@ def plot_safe_fraction(path: Path, records: list[dict[str, Any]], config: Any) -
     values = [summary[m]["safe_fraction"] for m in methods]
     ax.bar(methods, values, color=[f"C{i % 10}" for i in range(len(methods))])
     ax.set_ylim(0, 1.05)
+    ax.set_xlabel("method")
     ax.set_ylabel("fraction of settings safe")
     ax.set_title("Safe (task, κ) settings: mean normalised cost ≤ 1")
     ax.tick_params(axis="x", labelrotation=30)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
-    return _save_png_atomic(fig, path)
+    return fig
 
 
 def write_reports(out: Path, records: list[dict[str, Any]], meta: dict[str, Any],
