@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 from typing import Protocol
 
@@ -22,7 +23,12 @@ from retrofit.errors import ConfigError
 
 
 class MetricsLogger(Protocol):
-    """Receives one dict of scalar metrics per training step."""
+    """Receives one dict of scalar metrics per training step.
+
+    A logger may also have ``write_params(params)``: the trainer then hands it the run's
+    settings (method, seed, steps and every config field) once, before the first step
+    (d3rlpy's ``LoggerAdapter.write_params``); :class:`TensorBoardLogger` writes them as hparams.
+    """
 
     def log(self, step: int, metrics: dict[str, torch.Tensor]) -> None:
         """Record the metrics of ``step``."""
@@ -143,8 +149,17 @@ class CSVLogger(_BufferedLogger):
         self._file.close()
 
 
+def _hparam(value: object) -> bool | int | float | str:
+    """A setting as TensorBoard's hparams accept it: numbers and text as they are, the rest as
+    JSON text (tuples, None)."""
+    if isinstance(value, bool | int | float | str):
+        return value
+    return json.dumps(value, default=str)
+
+
 class TensorBoardLogger(_BufferedLogger):
-    """Scalars for TensorBoard (``tensorboard --logdir DIR``), one tag per metric name."""
+    """Scalars for TensorBoard (``tensorboard --logdir DIR``), one tag per metric name, and the
+    run's settings as hparams (the HPARAMS tab, with every logged metric beside them)."""
 
     def __init__(self, log_dir: str | Path, flush_every: int = 200) -> None:
         super().__init__(flush_every)
@@ -155,14 +170,32 @@ class TensorBoardLogger(_BufferedLogger):
                 "--log tensorboard needs the tensorboard package (pip install tensorboard)."
             ) from exc
         self._writer = SummaryWriter(log_dir=str(log_dir))
+        self._metric_names: dict[str, None] = {}
+        self._params: dict[str, bool | int | float | str] | None = None
+
+    def write_params(self, params: dict[str, object]) -> None:
+        """Write the run's settings as TensorBoard hparams (its session-start record)."""
+        from torch.utils.tensorboard.summary import hparams
+
+        self._params = {key: _hparam(value) for key, value in params.items()}
+        _, start, _ = hparams(self._params, {})
+        self._writer.file_writer.add_summary(start)  # type: ignore[union-attr]
 
     def _write(self, rows: list[tuple[int, dict[str, float]]]) -> None:
         for step, metrics in rows:
             for key, value in metrics.items():
                 self._writer.add_scalar(key, value, step)
+                self._metric_names.setdefault(key)
         self._writer.flush()
 
     def close(self) -> None:
-        """Flush and close the event file."""
+        """Flush; with hparams, write the experiment (settings and every logged metric's name;
+        written once, since TensorBoard keeps the first) and end the session; close."""
         self.flush()
+        if self._params is not None:
+            from torch.utils.tensorboard.summary import hparams
+
+            experiment, _, end = hparams(self._params, dict.fromkeys(self._metric_names, 0.0))
+            for summary in (experiment, end):
+                self._writer.file_writer.add_summary(summary)  # type: ignore[union-attr]
         self._writer.close()

@@ -169,6 +169,12 @@ class BaseTrainer(ABC):
             self.check_data(*data)
         self._checked_data = None
         logger = logger or NullLogger()
+        write_params = getattr(logger, "write_params", None)
+        if write_params is not None:  # e.g. TensorBoard's hparams (metrics_log.MetricsLogger)
+            settings = json.loads(json.dumps(asdict(self.config), default=str))
+            settings.pop("steps", None)
+            write_params({"method": self.registered_name(), "seed": self.seed, "steps": steps,
+                          **settings})
         plan = self.stages(*data, steps=steps)
         path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
         record = self.run_record(*data, steps=steps) if path is not None else {}
