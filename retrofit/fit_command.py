@@ -205,10 +205,11 @@ def _report(request: FitRequest, retrofitter: Any, policy: Any, result: Any, dat
     }
     if request.episodes:
         report.update(_evaluate(policy, result, task, kappa, request, dataset, folder))
-    if request.log == "csv" and (folder / "metrics.csv").stat().st_size > 0:
+    source = folder if request.log == "tensorboard" else folder / "metrics.csv"  # event files
+    if retrofitter.trainer.steps_done and (source.is_dir() or source.stat().st_size > 0):
         from retrofit.plotting import plot_training_metrics
 
-        plot_training_metrics(folder / "learning_curves.png", folder / "metrics.csv",
+        plot_training_metrics(folder / "learning_curves.png", source,
                               title=f"{request.method} on {task or request.data.name}")
         report["learning_curves"] = "learning_curves.png"
     atomic_write_text(folder / "report.json", json.dumps(report, indent=2))
