@@ -18,7 +18,7 @@ from typing import Protocol
 
 import torch
 
-from retrofit.atomic import atomic_write_text
+from retrofit.atomic import atomic_write, atomic_write_text
 from retrofit.errors import ConfigError
 
 
@@ -88,7 +88,8 @@ class CSVLogger(_BufferedLogger):
     """One CSV row per step (``step`` column first) in ``path``.
 
     ``resume_step``: continue a file written by an interrupted run — rows after that step (logged
-    after the last checkpoint) are dropped, the rest kept, new rows appended. Without it an
+    after the last checkpoint) and a torn last row (a kill in the middle of a write) are dropped
+    in one atomic rewrite, the rest kept, new rows appended. Without it an
     existing non-empty file is refused unless ``overwrite=True``: a finished run's metrics are
     never truncated by accident.
     """
@@ -116,8 +117,10 @@ class CSVLogger(_BufferedLogger):
         self._writer = csv.writer(self._file)
 
     def _read(self) -> tuple[list[str], list[list[str]]]:
-        with self.path.open(newline="") as fh:
-            rows = list(csv.reader(fh))
+        text = self.path.read_text()
+        if not text.endswith("\n"):  # a row cut short by a kill: its step may be a prefix
+            text = text[:text.rfind("\n") + 1]
+        rows = list(csv.reader(io.StringIO(text, newline="")))
         return (rows[0], rows[1:]) if rows else ([], [])
 
     def _rewrite(self, header: list[str], rows: list[list[str]]) -> None:
@@ -159,9 +162,16 @@ def _hparam(value: object) -> bool | int | float | str:
 
 class TensorBoardLogger(_BufferedLogger):
     """Scalars for TensorBoard (``tensorboard --logdir DIR``), one tag per metric name, and the
-    run's settings as hparams (the HPARAMS tab, with every logged metric beside them)."""
+    run's settings as hparams (the HPARAMS tab, with every logged metric beside them).
 
-    def __init__(self, log_dir: str | Path, flush_every: int = 200) -> None:
+    ``resume_step``: continue the events of an interrupted run — the events logged after that
+    step are removed from the existing event files (each rewritten atomically) and the new writer
+    starts with TensorBoard's ``purge_step``, so every step is in the files once. Without it,
+    event files already in ``log_dir`` are refused unless ``overwrite=True``, which removes them.
+    """
+
+    def __init__(self, log_dir: str | Path, flush_every: int = 200, *,
+                 resume_step: int | None = None, overwrite: bool = False) -> None:
         super().__init__(flush_every)
         try:
             from torch.utils.tensorboard import SummaryWriter
@@ -169,7 +179,21 @@ class TensorBoardLogger(_BufferedLogger):
             raise ConfigError(
                 "--log tensorboard needs the tensorboard package (pip install tensorboard)."
             ) from exc
-        self._writer = SummaryWriter(log_dir=str(log_dir))
+        log_dir = Path(log_dir)
+        existing = sorted(log_dir.glob(_EVENTS_GLOB))
+        if resume_step is None and existing and not overwrite:
+            raise ConfigError(
+                f"{log_dir} already holds TensorBoard events of an earlier run "
+                f"({existing[0].name}): resume it, choose another folder, or pass "
+                "overwrite=True (--overwrite) to replace them."
+            )
+        for events in existing:
+            if resume_step is None:  # overwrite: the earlier run's hparams go too
+                events.unlink()
+            else:
+                _drop_events_after(events, resume_step)
+        purge = None if resume_step is None else resume_step + 1
+        self._writer = SummaryWriter(log_dir=str(log_dir), purge_step=purge)
         self._metric_names: dict[str, None] = {}
         self._params: dict[str, bool | int | float | str] | None = None
 
@@ -199,3 +223,31 @@ class TensorBoardLogger(_BufferedLogger):
             for summary in (experiment, end):
                 self._writer.file_writer.add_summary(summary)  # type: ignore[union-attr]
         self._writer.close()
+
+
+_EVENTS_GLOB = "events.out.tfevents.*"
+
+
+def _drop_events_after(path: Path, step: int) -> None:
+    """Rewrite the event file ``path`` without its events of steps after ``step`` (and without a
+    torn last record); a file left with no scalar events is removed. Untouched if nothing goes."""
+    from tensorboard.backend.event_processing.event_file_loader import RawEventFileLoader
+    from tensorboard.compat.proto.event_pb2 import Event
+    from tensorboard.summary.writer.record_writer import RecordWriter
+
+    records = list(RawEventFileLoader(str(path)).Load())
+    kept = [r for r in records if Event.FromString(r).step <= step]
+    if not any(Event.FromString(r).HasField("summary") for r in kept):
+        path.unlink()
+        return
+    size = sum(len(r) + 16 for r in records)  # 12 bytes of header and 4 of footer per record
+    if len(kept) == len(records) and size == path.stat().st_size:
+        return
+
+    def write(tmp: Path) -> None:
+        with tmp.open("wb") as fh:
+            writer = RecordWriter(fh)
+            for record in kept:
+                writer.write(record)
+
+    atomic_write(path, write)

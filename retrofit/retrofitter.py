@@ -156,9 +156,10 @@ class Retrofitter:
             position = self.trainer.load_resumable(checkpoint, record)["position"]
         self.log_dir.mkdir(parents=True, exist_ok=True)
         options = {"checkpoint_dir": self.log_dir, "checkpoint_every": self.checkpoint_every}
-        if self.log == "tensorboard":
-            return TensorBoardLogger(self.log_dir), options, position
         resume_step = None if position is None else int(position["steps_done"])
+        if self.log == "tensorboard":
+            return TensorBoardLogger(self.log_dir, resume_step=resume_step,
+                                     overwrite=self.overwrite), options, position
         return CSVLogger(self.log_dir / "metrics.csv", resume_step=resume_step,
                          overwrite=self.overwrite), options, position
 
