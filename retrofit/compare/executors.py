@@ -12,7 +12,8 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,16 +120,34 @@ def _ray_cell(cell: CellFunctions, spec: dict[str, Any], dataset: bytes,
                            "isolated": False})
 
 
-def _run_ray(specs: list[dict[str, Any]], config: Any, log: Log, cell: CellFunctions) -> None:
+@contextmanager
+def ray_session(config: Any) -> Iterator[Any]:
+    """Ray for a sweep (yields the ``ray`` module); shuts down only what it started.
+
+    A Ray already initialised in this process is used as it is. Otherwise ``config.ray_address``
+    (or ``$RAY_ADDRESS``) is joined, or, when neither is set, a local instance starts with
+    ``workers × threads`` CPUs, so that ``--workers`` bounds the cells at once as it does for
+    the local pool (Ray's default takes every CPU of the machine).
+    """
     try:
         import ray
     except ImportError as exc:  # ray is pinned in requirements; say so if it is missing
         raise ConfigError("executor='ray' needs the ray package (pip install ray).") from exc
     started_here = not ray.is_initialized()
     if started_here:
+        joins = config.ray_address or os.environ.get("RAY_ADDRESS")  # a cluster sets its own
+        local = {} if joins else {"num_cpus": config.workers * config.threads}
         ray.init(address=config.ray_address, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False)
+                 configure_logging=False, **local)
     try:
+        yield ray
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _run_ray(specs: list[dict[str, Any]], config: Any, log: Log, cell: CellFunctions) -> None:
+    with ray_session(config) as ray:
         gpus = 1 if str(config.device).startswith("cuda") else 0
         remote = ray.remote(num_cpus=config.threads, num_gpus=gpus,
                             max_retries=2)(_ray_cell)  # a lost worker's cell is retried
@@ -144,6 +163,3 @@ def _run_ray(specs: list[dict[str, Any]], config: Any, log: Log, cell: CellFunct
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
             _finish(pending.pop(done[0]), lambda ref=done[0]: ray.get(ref), config, log, cell)
-    finally:
-        if started_here:
-            ray.shutdown()

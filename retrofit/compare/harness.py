@@ -75,9 +75,10 @@ class CompareConfig:
     executor: "local" (this machine; ``workers`` cells at a time) or "ray" (a Ray cluster:
         each cell a Ray task with ``threads`` CPUs and, with device "cuda", one GPU; results
         come back to this process, which writes the cell files: no shared filesystem needed).
-    workers: cells run at once by the local executor (1: one after another).
+    workers: cells run at once by the local executor (1: one after another), or by a local
+        Ray instance (``ray_address`` None), which gets ``workers × threads`` CPUs.
     ray_address: the cluster to join ("auto": the one started with ``ray start``; None: a
-        local Ray instance with this machine's CPUs).
+        local Ray instance with ``workers × threads`` CPUs).
     overrides: method name -> {config field: value} (e.g. {"cpq": {"num_q": 2}}).
     progress: tqdm bars.
     """
