@@ -10,7 +10,9 @@ SHA-256. MetaDrive's nine files are left out: retrofit does not support MetaDriv
 pinned :data:`DSRL_REVISION`). ``huggingface_hub`` keeps the file in its own cache
 (``HF_HUB_CACHE``, default ``~/.cache/huggingface/hub``), shows its progress bar, honours
 ``HF_ENDPOINT`` (mirrors) and ``HF_HUB_OFFLINE=1``, and finds a file already in its cache without
-the network.
+the network. Before a download, :func:`hub_reachable` opens one TCP connection to the Hub (or the
+proxy) with a short timeout: without a network the clear ``DataError`` comes at once, not after
+``huggingface_hub``'s five retries (≈ 23 s).
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ from __future__ import annotations
 import hashlib
 import os
 import pathlib
+import socket
+import threading
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from retrofit.data.validation import canonical_task
 from retrofit.errors import DataError
@@ -28,6 +33,8 @@ DSRL_REPO_ID = "YYY-45/DSRL"
 # be read from here (no network); a commit id would make a download immune to later uploads.
 DSRL_REVISION = "main"
 _HUB = "https://huggingface.co"
+CONNECT_TIMEOUT_S = 3.0
+"""How long :func:`hub_reachable` waits for the name lookup and the TCP connection together."""
 
 
 @dataclass(frozen=True)
@@ -94,10 +101,39 @@ def dsrl_file(task: str) -> DSRLFile:
     return DSRL_FILES[env_id]
 
 
+def hub_endpoint() -> str:
+    """The Hub's address: ``$HF_ENDPOINT`` (a mirror), else ``https://huggingface.co``."""
+    return os.environ.get("HF_ENDPOINT", _HUB).rstrip("/")
+
+
 def dsrl_url(filename: str, revision: str = DSRL_REVISION) -> str:
     """The URL ``hf_hub_download`` fetches ``filename`` from (``HF_ENDPOINT`` replaces the host)."""
-    endpoint = os.environ.get("HF_ENDPOINT", _HUB).rstrip("/")
-    return f"{endpoint}/datasets/{DSRL_REPO_ID}/resolve/{revision}/{filename}"
+    return f"{hub_endpoint()}/datasets/{DSRL_REPO_ID}/resolve/{revision}/{filename}"
+
+
+def hub_reachable(endpoint: str | None = None, timeout: float = CONNECT_TIMEOUT_S) -> bool:
+    """Whether one TCP connection to the Hub (or to ``$HTTPS_PROXY``, when set) opens within
+    ``timeout`` seconds, name lookup included (it runs in a thread, since ``getaddrinfo`` has
+    no timeout of its own)."""
+    proxy = next((os.environ[k] for k in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")
+                  if os.environ.get(k)), None)
+    url = urlsplit(proxy or endpoint or hub_endpoint())
+    if not url.hostname:
+        return False
+    port = url.port or (443 if url.scheme == "https" else 80)
+    opened: list[bool] = []
+
+    def connect() -> None:
+        try:
+            socket.create_connection((url.hostname, port), timeout=timeout).close()
+            opened.append(True)
+        except OSError:
+            pass
+
+    worker = threading.Thread(target=connect, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    return bool(opened)
 
 
 def dsrl_folder() -> pathlib.Path:
@@ -143,9 +179,10 @@ def fetch_dsrl_file(
     ``cache_dir`` defaults to ``huggingface_hub``'s (``HF_HUB_CACHE``); ``sha256`` overrides the
     table's hash. The file's SHA-256 is checked when a hash is known. Without the network and
     without the file in the cache, raises ``DataError`` naming the file, its URL and DSRL's folder
-    (where a file put by hand is found first by ``TrajectoryDataset.from_dsrl``).
+    (where a file put by hand is found first by ``TrajectoryDataset.from_dsrl``), within
+    :data:`CONNECT_TIMEOUT_S` seconds (:func:`hub_reachable`) instead of after retries.
     """
-    from huggingface_hub import hf_hub_download
+    from huggingface_hub import constants, hf_hub_download
     from huggingface_hub.errors import (
         LocalEntryNotFoundError,
         RemoteEntryNotFoundError,
@@ -154,14 +191,17 @@ def fetch_dsrl_file(
     )
 
     entry = dsrl_file(task)
+    where = {"repo_type": "dataset", "revision": revision, "endpoint": hub_endpoint(),
+             "cache_dir": None if cache_dir is None else str(cache_dir)}
     try:
-        path = hf_hub_download(
-            DSRL_REPO_ID,
-            entry.filename,
-            repo_type="dataset",
-            revision=revision,
-            cache_dir=None if cache_dir is None else str(cache_dir),
-        )
+        try:  # the cache first: no network needed
+            path = hf_hub_download(DSRL_REPO_ID, entry.filename, local_files_only=True, **where)
+        except LocalEntryNotFoundError:
+            if not constants.HF_HUB_OFFLINE and not hub_reachable():
+                raise LocalEntryNotFoundError(
+                    f"{hub_endpoint()} is unreachable (no connection within "
+                    f"{CONNECT_TIMEOUT_S:g} s)") from None
+            path = hf_hub_download(DSRL_REPO_ID, entry.filename, **where)
     except LocalEntryNotFoundError as exc:
         folder = dsrl_folder()
         raise DataError(
