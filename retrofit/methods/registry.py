@@ -14,6 +14,7 @@ from importlib import import_module
 from typing import Any
 
 from retrofit.errors import ConfigError
+from retrofit.training.trainer import REGISTERED_NAMES
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ def register_method(name: str, trainer: Any, config: Any, summary: str) -> None:
         raise ConfigError(f"method {name!r}: {trainer.__name__}.data_kind must be 'pairs', "
                           "'feedback' or 'transitions'.")
     _METHODS[name] = MethodSpec(name, trainer, config, summary)
+    REGISTERED_NAMES.setdefault((trainer, config), name)
 
 
 def _ensure_loaded() -> None:

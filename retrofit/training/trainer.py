@@ -64,6 +64,12 @@ class Stage:
     callbacks: bool = True
 
 
+REGISTERED_NAMES: dict[tuple[type, type], str] = {}
+"""(trainer class, config class) -> registered method name; filled by
+``retrofit.methods.registry.register_method`` (the registry sits above this layer, so it writes
+here rather than being imported from here)."""
+
+
 class BaseTrainer(ABC):
     """Trains a copy of a policy with one method; ``fit(*data)`` returns the trained adapter.
 
@@ -254,13 +260,7 @@ class BaseTrainer(ABC):
         """The name this trainer and config class are registered under (e.g. ``'dpo'``)."""
         if self.method_name:
             return self.method_name
-        from retrofit.methods.registry import available_methods, get_method
-
-        for name in available_methods():
-            spec = get_method(name)
-            if spec.trainer is type(self) and spec.config is type(self.config):
-                return name
-        return type(self).__name__
+        return REGISTERED_NAMES.get((type(self), type(self.config)), type(self).__name__)
 
     def run_record(self, *data: Any, steps: int) -> dict[str, Any]:
         """What this fit trains with, saved in checkpoints (``retrofit.training.run_record``)."""
