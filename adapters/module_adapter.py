@@ -45,8 +45,10 @@ class ModuleAdapter:
         return self.module.deterministic_action(obs)
 
     def mean_action(self, obs: torch.Tensor) -> torch.Tensor:
-        """Differentiable deterministic action ``μ(s)`` (PreSa's fixed-variance likelihood)."""
-        return self.module.deterministic_action(obs)
+        """Differentiable deterministic action ``μ(s)`` (PreSa's fixed-variance likelihood):
+        the adapter's own ``deterministic_action``, which a subclass may define (BC's
+        ``DeterministicPolicy`` has no method of that name)."""
+        return self.deterministic_action(obs)
 
     def check_observations(self, obs: torch.Tensor) -> None:
         """Hook for shape checks before acting (none by default)."""

@@ -8,6 +8,14 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+MAX_SEED = 2**64 - 1
+"""The largest ``--seed`` (torch's seed range; ``retrofit.device.MAX_SEED``)."""
+
+
+def _seed_option(text: str) -> Any:
+    """A ``--seed`` option: click refuses a value outside ``[0, MAX_SEED]`` in one line."""
+    return typer.Option(help=text, min=0, max=MAX_SEED)
+
 
 def _reader_gone() -> typer.Exit:
     """Point stdout at devnull (so the flush at exit cannot fail again; Python's own advice for
@@ -57,7 +65,7 @@ def demo(
     steps: Annotated[int, typer.Option(help="PREFINE fine-tuning steps.")] = 20_000,
     bc_steps: Annotated[int, typer.Option(help="Reference BC steps.")] = 20_000,
     episodes: Annotated[int, typer.Option(help="Evaluation episodes per policy.")] = 20,
-    seed: Annotated[int, typer.Option(help="Seed for data split, training, evaluation.")] = 0,
+    seed: Annotated[int, _seed_option("Seed for data split, training, evaluation.")] = 0,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     quiet: Annotated[bool, typer.Option(help="Hide progress bars.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Write over the files of a non-empty --out.")] = (
@@ -98,7 +106,7 @@ def collect(
     cache_dir: Annotated[Path | None, typer.Option(
         help="Reuse trained snapshots and rollouts here (default: a folder beside --out, "
              "removed when the file is written; a killed collection resumes from it).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    seed: Annotated[int, _seed_option("Seed.")] = 0,
     quiet: Annotated[bool, typer.Option(help="Hide progress bars.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
     workers: Annotated[int, typer.Option(help="Behaviour runs trained at once, each in its own "
@@ -259,7 +267,7 @@ def feedback(
     segment_length: Annotated[int, typer.Option(help="Steps per segment (paper: 64).")] = 64,
     cost_threshold: Annotated[float, typer.Option(help="Episode cost limit κ.")] = 20.0,
     label_noise: Annotated[float, typer.Option(help="Fraction of safety labels flipped.")] = 0.0,
-    seed: Annotated[int, typer.Option(help="Seed of every random draw.")] = 0,
+    seed: Annotated[int, _seed_option("Seed of every random draw.")] = 0,
     link_dataset: Annotated[bool, typer.Option(help="Refer to DATASET by path and fingerprint "
                                                "instead of embedding a copy.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out file.")] = False,
@@ -312,7 +320,7 @@ def fit(
     overwrite: Annotated[bool, typer.Option(help="Replace OUT and an earlier report.")] = False,
     set_: Annotated[list[str] | None, typer.Option("--set", help="FIELD=VALUE config override, "
                                                    "e.g. beta=0.2; repeatable.")] = None,
-    seed: Annotated[int, typer.Option(help="Training and evaluation seed.")] = 0,
+    seed: Annotated[int, _seed_option("Training and evaluation seed.")] = 0,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     quiet: Annotated[bool, typer.Option(help="Hide progress bars.")] = False,
 ) -> None:
@@ -371,7 +379,7 @@ def presa(
                                                  "metrics.csv (ν, constraint, ...).")] = None,
     set_: Annotated[list[str] | None, typer.Option("--set", help="FIELD=VALUE config override, "
                                                    "e.g. eta=0.5; repeatable.")] = None,
-    seed: Annotated[int, typer.Option(help="Training and evaluation seed.")] = 0,
+    seed: Annotated[int, _seed_option("Training and evaluation seed.")] = 0,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     quiet: Annotated[bool, typer.Option(help="Hide progress bars.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out file and write "

@@ -33,6 +33,21 @@ def get_device(device: str | torch.device = "auto") -> torch.device:
     return out
 
 
+MAX_SEED = 2**64 - 1
+"""The largest seed torch accepts (``torch.manual_seed`` takes ``[0, 2**64 - 1]`` here)."""
+
+
+def check_seed(seed: object, name: str = "seed") -> int:
+    """Return ``seed`` when it is an integer in ``[0, MAX_SEED]``, else raise ``ConfigError``
+    naming ``name`` (``seed``, ``--seed``) and the range."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ConfigError(
+            f"{name}={seed!r} must be an integer from 0 to 2**64 - 1 (the range torch seeds "
+            f"take), e.g. {name}=0."
+        )
+    return seed
+
+
 def set_random_seed(seed: int) -> None:
     """Seed Python, numpy and torch (all devices) with one number."""
     random.seed(seed)

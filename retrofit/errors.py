@@ -30,6 +30,11 @@ class CheckpointError(TrainingError):
     when it was saved (the message names the file and the previous checkpoint, if intact)."""
 
 
+class DiskFullError(RetrofitError, OSError):
+    """A file could not be written for lack of space (``errno`` ENOSPC): the message names the
+    file, the bytes it needs (or had written when the disk filled) and the bytes free."""
+
+
 class LikelihoodWarning(UserWarning):
     """The policy's likelihood is a poor model of the data (e.g. tanh-squashed densities of
     actions that lie on the box bounds): training runs, but read the message."""

@@ -52,6 +52,14 @@ class DeterministicActor(nn.Module):
 
     def __init__(self, adapter: Any) -> None:
         super().__init__()
+        if callable(getattr(adapter, "reset", None)):  # the memory hooks (adapters/base.py)
+            raise PolicyError(
+                f"{type(adapter).__name__} is a policy with memory (a decision transformer acts "
+                "on its context window of returns-to-go, costs-to-go, states and actions), so "
+                "there is no observations-in, action-out graph to export. Deploy it through "
+                "retrofit (retrofit.evaluate, or act() with reset/observe per episode), or export "
+                "a memoryless policy (e.g. one trained with method='bc-safe')."
+            )
         frozen = adapter.frozen_copy().to("cpu")
         frozen.train(False)
         self.adapter = frozen

@@ -148,6 +148,12 @@ def run_fit(request: FitRequest) -> dict[str, Any]:
     policy = load_policy_file(request.policy, request.algo)
     data, dataset, kappa = load_training_data(request, spec.data_kind)
     task = getattr(dataset, "task", None)
+    if request.episodes and not task:  # evaluation needs the task's simulator: say so now
+        raise DataError(
+            f"--episodes {request.episodes} needs the data's task, and {request.data} records "
+            "none (the HDF5 file's env_id or retrofit_task attribute): add it, or pass "
+            "--episodes 0 and evaluate later with retrofit.evaluate(policy, TASK, ...)."
+        )
     hyper = dict(request.overrides)
     if "cost_threshold" in {f for f in spec.config.__dataclass_fields__}:
         hyper.setdefault("cost_threshold", kappa)
@@ -222,8 +228,7 @@ def _evaluate(before: Any, after: Any, task: str | None, kappa: float, request: 
     from retrofit.evaluation import evaluate
     from retrofit.plotting import plot_reward_cost
 
-    if not task:
-        raise DataError("--episodes needs the data's task (the HDF5 file's env_id attribute).")
+    assert task, "run_fit checks the task before training"
     results = {name: evaluate(pol, task, kappa, episodes=request.episodes, seed=request.seed)
                for name, pol in (("reference", before), ("retrofitted", after))}
     plot_reward_cost(folder / "reward_cost.png", dataset.episode_returns(), results, kappa,

@@ -12,6 +12,7 @@ import torch
 from retrofit.adapters import wrap
 from retrofit.adapters.base import PolicyAdapter
 from retrofit.atomic import atomic_write_text
+from retrofit.device import check_seed
 from retrofit.errors import ConfigError, DataError
 from retrofit.methods.registry import get_method
 from retrofit.metrics_log import CSVLogger, MetricsLogger, TensorBoardLogger
@@ -60,6 +61,7 @@ class Retrofitter:
         overwrite: bool = False,
         **hyperparameters: Any,
     ) -> None:
+        check_seed(seed)
         self.adapter: PolicyAdapter = wrap(policy)
         self.method = method
         spec = get_method(method)
@@ -105,15 +107,38 @@ class Retrofitter:
             config = replace(config, steps=steps)
         self.trainer = self._trainer_cls(self.adapter, config, device=self.device, seed=self.seed)
         self.trainer.check_data(*data)  # before anything is written
+        before = self._files_in_log_dir()
         logger, checkpoint, resumed = self._outputs(resume, data, config.steps)
-        if self.log_dir is not None:
-            self._write_config(resumed)
-        trained = self.trainer.fit(
-            *data, logger=logger, progress=self.progress, resume=resume, **checkpoint,
-            **fit_kwargs,
-        )
+        try:
+            if self.log_dir is not None:
+                self._write_config(resumed)
+            trained = self.trainer.fit(
+                *data, logger=logger, progress=self.progress, resume=resume, **checkpoint,
+                **fit_kwargs,
+            )
+        except BaseException:
+            if not resume and self.trainer.steps_done == 0:  # failed before its first step
+                self._remove_new_files(before)
+            raise
         self.policy_ = trained
         return trained.export()
+
+    def _files_in_log_dir(self) -> set[Path] | None:
+        """The files in ``log_dir`` now (None: the folder does not exist yet)."""
+        if self.log_dir is None or not self.log_dir.is_dir():
+            return None
+        return set(self.log_dir.iterdir())
+
+    def _remove_new_files(self, before: set[Path] | None) -> None:
+        """Remove what this fit added to ``log_dir`` (and the folder, if it made it): a fit that
+        fails before its first step leaves nothing behind."""
+        if self.log_dir is None or not self.log_dir.is_dir():
+            return
+        for path in set(self.log_dir.iterdir()) - (before or set()):
+            if path.is_file():
+                path.unlink()
+        if before is None and not any(self.log_dir.iterdir()):
+            self.log_dir.rmdir()
 
     def _write_config(self, resumed: dict[str, Any] | None) -> None:
         """``config.json``: the settings of a new run; on a resume, the original settings with

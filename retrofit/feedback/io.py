@@ -148,38 +148,46 @@ def load(
         handle = h5py.File(path, "r")
     except OSError as exc:
         raise DataError(f"path={str(path)!r} is not a readable HDF5 file ({exc}).") from exc
-    with handle:
-        fmt = handle.attrs.get("format")
-        fmt = fmt.decode() if isinstance(fmt, bytes) else fmt
-        if fmt != FORMAT:
-            raise DataError(
-                f"{str(path)!r}: attribute format={fmt!r}; expected {FORMAT!r}. Is this a "
-                "feedback file? (Trajectory datasets load with TrajectoryDataset.from_hdf5.)"
-            )
-        if "segment_length" not in handle.attrs:
-            raise DataError(f"{str(path)!r}: attribute segment_length is missing.")
-        segment_length = int(handle.attrs["segment_length"])
-        starts = _read_array(handle, "starts", path)
-        safety = _read_array(handle, "safety", path)
-        task = str(handle.attrs.get("task", "")) or None
-        threshold = float(handle.attrs.get("cost_threshold", math.nan))
-        try:
-            metadata = json.loads(str(handle.attrs.get("metadata", "{}")))
-        except json.JSONDecodeError as exc:
-            raise DataError(
-                f"metadata: the attribute of {str(path)!r} is not valid JSON ({exc}); fix or "
-                "delete it (h5py: del f.attrs['metadata']), the labels are unaffected."
-            ) from exc
-        fingerprint = handle.attrs.get("dataset_fingerprint")
-        stored_path = handle.attrs.get("dataset_path")
-        if dataset is None and "dataset" in handle:
-            group = handle["dataset"]
-            arrays = {k: np.asarray(group[k][()]) for k in _DSRL_KEYS if k in group}
-            missing = [k for k in _DSRL_KEYS if k not in arrays]
-            if missing:
-                raise DataError(f"{str(path)!r}: /dataset lacks {missing}.")
-            embedded_task = str(group.attrs.get("task", "")) or task
-            dataset = TrajectoryDataset(**arrays, task=embedded_task)
+    try:  # damaged bytes surface as h5py's OSError/RuntimeError/KeyError while reading
+        with handle:
+            fmt = handle.attrs.get("format")
+            fmt = fmt.decode() if isinstance(fmt, bytes) else fmt
+            if fmt != FORMAT:
+                raise DataError(
+                    f"{str(path)!r}: attribute format={fmt!r}; expected {FORMAT!r}. Is this a "
+                    "feedback file? (Trajectory datasets load with TrajectoryDataset.from_hdf5.)"
+                )
+            if "segment_length" not in handle.attrs:
+                raise DataError(f"{str(path)!r}: attribute segment_length is missing.")
+            segment_length = int(handle.attrs["segment_length"])
+            starts = _read_array(handle, "starts", path)
+            safety = _read_array(handle, "safety", path)
+            task = str(handle.attrs.get("task", "")) or None
+            threshold = float(handle.attrs.get("cost_threshold", math.nan))
+            try:
+                metadata = json.loads(str(handle.attrs.get("metadata", "{}")))
+            except json.JSONDecodeError as exc:
+                raise DataError(
+                    f"metadata: the attribute of {str(path)!r} is not valid JSON ({exc}); fix or "
+                    "delete it (h5py: del f.attrs['metadata']), the labels are unaffected."
+                ) from exc
+            fingerprint = handle.attrs.get("dataset_fingerprint")
+            stored_path = handle.attrs.get("dataset_path")
+            if dataset is None and "dataset" in handle:
+                group = handle["dataset"]
+                arrays = {k: np.asarray(group[k][()]) for k in _DSRL_KEYS if k in group}
+                missing = [k for k in _DSRL_KEYS if k not in arrays]
+                if missing:
+                    raise DataError(f"{str(path)!r}: /dataset lacks {missing}.")
+                embedded_task = str(group.attrs.get("task", "")) or task
+                dataset = TrajectoryDataset(**arrays, task=embedded_task)
+    except DataError:
+        raise
+    except (OSError, RuntimeError, KeyError, ValueError) as exc:
+        raise DataError(
+            f"path={str(path)!r} is a damaged feedback file ({exc}): make it again with "
+            "`retrofit feedback` (or feedback.save), or restore a copy."
+        ) from exc
     if dataset is None:
         if stored_path is None:
             raise DataError(

@@ -26,7 +26,7 @@ import torch
 
 from retrofit.adapters.base import PolicyAdapter
 from retrofit.data.validation import check_preference_sets
-from retrofit.device import get_device, make_adam, set_random_seed, synchronize
+from retrofit.device import check_seed, get_device, make_adam, set_random_seed, synchronize
 from retrofit.errors import ConfigError, TrainingError
 from retrofit.metrics_log import MetricsLogger, NullLogger
 from retrofit.policies.io import check_policy_matches_data
@@ -99,8 +99,7 @@ class BaseTrainer(ABC):
         config = config.resolved(None)
         config.validate()
         config.check_complete()
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ConfigError(f"seed={seed!r} must be an integer, e.g. seed=0.")
+        check_seed(seed)
         self.config = config
         self.device = get_device(device)
         self.seed = seed
