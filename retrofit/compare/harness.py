@@ -625,13 +625,21 @@ def run_compare(config: CompareConfig, log: Callable[[str], None] = print) -> li
 
 
 def check_methods(config: CompareConfig) -> None:
-    """Every method is registered, has a data family and accepts its overrides."""
+    """Every method is registered, has a data family and accepts its overrides: each method's
+    config is built from them (type and range checks), so ``--set prefine.beta=NaN`` is refused
+    here, before π_ref trains."""
     from retrofit.methods.registry import get_method
 
     for method in config.methods:
-        get_method(method)
+        spec = get_method(method)
         data_kind(method)
-        method_hyperparameters(method, config, 1.0)
+        _, config_cls = spec.load()
+        try:
+            config_cls(**method_hyperparameters(method, config, 1.0))
+        except ConfigError as exc:
+            raise ConfigError(
+                f"overrides for {method!r} (--set {method}.FIELD=VALUE): {exc}"
+            ) from None
 
 
 def _run_compare_locked(config: CompareConfig, log: Callable[[str], None]) -> list[dict]:
