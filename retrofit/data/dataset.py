@@ -156,7 +156,8 @@ class TrajectoryDataset:
         (``cache_dir``, default ``HF_HUB_CACHE``), where ``hf_hub_download`` fetches it from
         DSRL's dataset ``YYY-45/DSRL`` when it is not there yet
         (:func:`retrofit.data.dsrl_files.fetch_dsrl_file`). Offline and without the file, the
-        ``DataError`` names the file, its URL and the folder to put it in.
+        ``DataError`` names the file, its URL and the folder to put it in. A file found by name
+        is checked against its SHA-256 (:func:`retrofit.data.dsrl_files.check_dsrl_file`).
         """
         from retrofit.data import dsrl_files
         from retrofit.envs import make_env
@@ -166,6 +167,7 @@ class TrajectoryDataset:
             entry = dsrl_files.dsrl_file(env_id)
             local = dsrl_files.dsrl_folder() / entry.filename
             if local.is_file():
+                dsrl_files.check_dsrl_file(local, entry.sha256)
                 h5path = str(local)
             elif download:
                 h5path = str(dsrl_files.fetch_dsrl_file(env_id, cache_dir=cache_dir))

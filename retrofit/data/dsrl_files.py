@@ -13,11 +13,16 @@ pinned :data:`DSRL_REVISION`). ``huggingface_hub`` keeps the file in its own cac
 the network. Before a download, :func:`hub_reachable` opens one TCP connection to the Hub (or the
 proxy) with a short timeout: without a network the clear ``DataError`` comes at once, not after
 ``huggingface_hub``'s five retries (≈ 23 s).
+
+No SHA-256 of DSRL's files could be read from here, so the table holds none yet; for a file
+without one, :func:`check_dsrl_file` records the digest the first time retrofit reads the file
+(``retrofit-sha256.json`` beside it) and checks the file against it every later time.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import pathlib
 import socket
@@ -25,6 +30,7 @@ import threading
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from retrofit.atomic import atomic_write_text
 from retrofit.data.validation import canonical_task
 from retrofit.errors import DataError
 
@@ -167,6 +173,40 @@ def check_sha256(path: str | os.PathLike[str], expected: str | None) -> None:
         )
 
 
+DIGESTS_NAME = "retrofit-sha256.json"
+"""Beside DSRL files: the SHA-256 each file without a known digest had when first read."""
+
+
+def check_dsrl_file(path: str | os.PathLike[str], expected: str | None) -> None:
+    """Check a DSRL file against ``expected`` (the table's SHA-256); without one, against the
+    digest recorded in :data:`DIGESTS_NAME` beside it, recording it there on first sight (a
+    folder that cannot be written records nothing). A mismatch is a ``DataError``."""
+    if expected is not None:
+        check_sha256(path, expected)
+        return
+    path = pathlib.Path(path)
+    record = path.parent / DIGESTS_NAME
+    try:
+        known = json.loads(record.read_text()) if record.is_file() else {}
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{record} is not readable JSON ({exc}): delete it, and retrofit records "
+                        "each DSRL file's SHA-256 again when it next reads the file.") from exc
+    found = sha256_of(path)
+    recorded = known.get(path.name)
+    if recorded is None:
+        try:
+            atomic_write_text(record, json.dumps({**known, path.name: found}, indent=2,
+                                                 sort_keys=True))
+        except OSError:
+            pass
+    elif recorded != found:
+        raise DataError(
+            f"{path}: SHA-256 {found} differs from {recorded}, recorded in {record} when "
+            "retrofit first read the file: it changed since. Delete it and download it again, "
+            f"or, if you replaced it on purpose, delete its entry in {record.name}."
+        )
+
+
 def fetch_dsrl_file(
     task: str,
     *,
@@ -177,7 +217,7 @@ def fetch_dsrl_file(
     """Path of ``task``'s DSRL file in ``huggingface_hub``'s cache, downloaded if it is not there.
 
     ``cache_dir`` defaults to ``huggingface_hub``'s (``HF_HUB_CACHE``); ``sha256`` overrides the
-    table's hash. The file's SHA-256 is checked when a hash is known. Without the network and
+    table's hash. The file's SHA-256 is checked (:func:`check_dsrl_file`). Without the network and
     without the file in the cache, raises ``DataError`` naming the file, its URL and DSRL's folder
     (where a file put by hand is found first by ``TrajectoryDataset.from_dsrl``), within
     :data:`CONNECT_TIMEOUT_S` seconds (:func:`hub_reachable`) instead of after retries.
@@ -217,5 +257,5 @@ def fetch_dsrl_file(
             f"dataset {DSRL_REPO_ID} has no {entry.filename} at revision {revision!r}. Check "
             "the file name against DSRL's dsrl/infos.py and pass h5path=... to a copy you have."
         ) from exc
-    check_sha256(path, sha256 if sha256 is not None else entry.sha256)
+    check_dsrl_file(path, sha256 if sha256 is not None else entry.sha256)
     return pathlib.Path(path)
