@@ -117,24 +117,25 @@ def load_training_data(request: FitRequest, data_kind: str) -> tuple[tuple[Any, 
 
     if data_kind == "feedback" and feedback_module.is_feedback_file(request.data):
         fb = feedback_module.load(request.data)
-        kappa = request.cost_threshold if request.cost_threshold is not None else fb.cost_threshold
-        if kappa is None:
+        cost_threshold = (request.cost_threshold if request.cost_threshold is not None
+                          else fb.cost_threshold)
+        if cost_threshold is None:
             raise ConfigError("this feedback file records no κ: pass --cost-threshold.")
-        return (fb,), fb.dataset, float(kappa)
+        return (fb,), fb.dataset, float(cost_threshold)
     dataset = TrajectoryDataset.from_hdf5(request.data)
     if request.cost_threshold is None:
         raise ConfigError("--cost-threshold K is required: the episode cost threshold κ.")
-    kappa = float(request.cost_threshold)
+    cost_threshold = float(request.cost_threshold)
     if data_kind == "feedback":
-        fb = feedback_module.synthesize(dataset, cost_threshold=kappa, seed=request.seed)
-        return (fb,), dataset, kappa
+        fb = feedback_module.synthesize(dataset, cost_threshold=cost_threshold, seed=request.seed)
+        return (fb,), dataset, cost_threshold
     if data_kind == "transitions":
-        return (dataset,), dataset, kappa
+        return (dataset,), dataset, cost_threshold
     preferred, nonpreferred = dataset.split_preferences(
-        cost_threshold=kappa, n_preferred=request.n_preferred,
+        cost_threshold=cost_threshold, n_preferred=request.n_preferred,
         n_nonpreferred=request.n_nonpreferred, seed=request.seed,
     )
-    return (preferred, nonpreferred), dataset, kappa
+    return (preferred, nonpreferred), dataset, cost_threshold
 
 
 def run_fit(request: FitRequest) -> dict[str, Any]:
@@ -146,7 +147,7 @@ def run_fit(request: FitRequest) -> dict[str, Any]:
     spec = get_method(request.method)
     check_request(request)
     policy = load_policy_file(request.policy, request.algo)
-    data, dataset, kappa = load_training_data(request, spec.data_kind)
+    data, dataset, cost_threshold = load_training_data(request, spec.data_kind)
     task = getattr(dataset, "task", None)
     if request.episodes and not task:  # evaluation needs the task's simulator: say so now
         raise DataError(
@@ -156,7 +157,7 @@ def run_fit(request: FitRequest) -> dict[str, Any]:
         )
     hyper = dict(request.overrides)
     if "cost_threshold" in {f for f in spec.config.__dataclass_fields__}:
-        hyper.setdefault("cost_threshold", kappa)
+        hyper.setdefault("cost_threshold", cost_threshold)
     folder = request.report_folder
     retrofitter = Retrofitter(
         policy, request.method, device=request.device, seed=request.seed,
@@ -167,7 +168,8 @@ def run_fit(request: FitRequest) -> dict[str, Any]:
         result = retrofitter.fit(*data, steps=request.steps, resume=request.resume)
         check_out_still_free(request)
         save_policy_file(result, request.out)
-        return _report(request, retrofitter, policy, result, dataset, task, kappa)
+        return _report(request, retrofitter, policy, result, dataset, task,
+                       cost_threshold)
 
 
 @contextmanager
@@ -199,18 +201,19 @@ def check_out_still_free(request: FitRequest) -> None:
 
 
 def _report(request: FitRequest, retrofitter: Any, policy: Any, result: Any, dataset: Any,
-            task: str | None, kappa: float) -> dict[str, Any]:
+            task: str | None, cost_threshold: float) -> dict[str, Any]:
     """Evaluate (``episodes`` > 0), plot, and write ``report.json`` / ``report.md``."""
     folder = request.report_folder
     assert retrofitter.trainer is not None
     report: dict[str, Any] = {
         "method": request.method, "policy": str(request.policy), "data": str(request.data),
-        "out": str(request.out), "task": task, "cost_threshold": kappa,
+        "out": str(request.out), "task": task, "cost_threshold": cost_threshold,
         "steps": retrofitter.trainer.steps_done,
         "train_wall_clock_s": round(retrofitter.train_wall_clock_s, 3),
     }
     if request.episodes:
-        report.update(_evaluate(policy, result, task, kappa, request, dataset, folder))
+        report.update(_evaluate(policy, result, task, cost_threshold, request, dataset,
+                                folder))
     source = folder if request.log == "tensorboard" else folder / "metrics.csv"  # event files
     if retrofitter.trainer.steps_done and (source.is_dir() or source.stat().st_size > 0):
         from retrofit.plotting import plot_training_metrics
@@ -223,16 +226,17 @@ def _report(request: FitRequest, retrofitter: Any, policy: Any, result: Any, dat
     return report
 
 
-def _evaluate(before: Any, after: Any, task: str | None, kappa: float, request: FitRequest,
-              dataset: Any, folder: Path) -> dict[str, Any]:
+def _evaluate(before: Any, after: Any, task: str | None, cost_threshold: float,
+              request: FitRequest, dataset: Any, folder: Path) -> dict[str, Any]:
     from retrofit.evaluation import evaluate
     from retrofit.plotting import plot_reward_cost
 
     assert task, "run_fit checks the task before training"
-    results = {name: evaluate(pol, task, kappa, episodes=request.episodes, seed=request.seed)
+    results = {name: evaluate(pol, task, cost_threshold, episodes=request.episodes,
+                              seed=request.seed)
                for name, pol in (("reference", before), ("retrofitted", after))}
-    plot_reward_cost(folder / "reward_cost.png", dataset.episode_returns(), results, kappa,
-                     title=f"{request.method} on {task}, κ={kappa:g}")
+    plot_reward_cost(folder / "reward_cost.png", dataset.episode_returns(), results,
+                     cost_threshold, title=f"{request.method} on {task}, κ={cost_threshold:g}")
     return {"reward_cost": "reward_cost.png", "episodes": request.episodes, **{
         name: {"normalized_reward": r.normalized_reward, "normalized_cost": r.normalized_cost,
                "reward": r.reward, "cost": r.cost, "safe": bool(r.normalized_cost <= 1)}
