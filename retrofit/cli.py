@@ -17,6 +17,31 @@ def _seed_option(text: str) -> Any:
     return typer.Option(help=text, min=0, max=MAX_SEED)
 
 
+def _config_callback(ctx: typer.Context, param: typer.CallbackParam, value: Path | None
+                     ) -> Path | None:
+    """``--config FILE``: the file's values become the defaults (``retrofit.cli_settings``)."""
+    from retrofit.cli_settings import load_config
+
+    return load_config(ctx, param, value)
+
+
+ConfigFile = Annotated[Path | None, typer.Option(
+    "--config", is_eager=True, callback=_config_callback,
+    help="YAML or JSON file of option values (docs/cli.md); options given on the command line "
+         "win over it. A run's resolved_config.json reproduces it.")]
+Progress = Annotated[bool, typer.Option("--progress/--quiet", help="Show progress bars "
+                                        "(--quiet hides them).")]
+SetOption = Annotated[list[str] | None, typer.Option(
+    "--set", help="Config override FIELD=VALUE or METHOD.FIELD=VALUE (e.g. beta=0.2, "
+                  "prefine.beta=0.2); repeatable.")]
+
+
+def _save_config(path: Path, ctx: typer.Context, values: dict[str, Any]) -> None:
+    from retrofit.cli_settings import write_resolved_config
+
+    write_resolved_config(path, str(ctx.info_name), values)
+
+
 def _reader_gone() -> typer.Exit:
     """Point stdout at devnull (so the flush at exit cannot fail again; Python's own advice for
     a broken pipe) and return the quiet exit to raise."""
@@ -57,6 +82,7 @@ app = typer.Typer(
 
 @app.command()
 def demo(
+    ctx: typer.Context,
     out: Annotated[Path, typer.Option(help="Folder for demo.json, the PNG and policies.")] = Path(
         "runs/demo"
     ),
@@ -67,34 +93,47 @@ def demo(
     episodes: Annotated[int, typer.Option(help="Evaluation episodes per policy.")] = 20,
     seed: Annotated[int, _seed_option("Seed for data split, training, evaluation.")] = 0,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
-    quiet: Annotated[bool, typer.Option(help="Hide progress bars.")] = False,
+    progress: Progress = True,
     overwrite: Annotated[bool, typer.Option(help="Write over the files of a non-empty --out.")] = (
         False
     ),
+    config: ConfigFile = None,
 ) -> None:
     """Pretrain a reference on the shipped BallCircle data, retrofit it with PREFINE, compare."""
+    from retrofit.cli_settings import RESOLVED_CONFIG, resolve
     from retrofit.demo import DemoConfig, format_table, run_demo
 
-    config = DemoConfig(
+    values = resolve(ctx)
+    demo_config = DemoConfig(
         dataset=dataset, cost_threshold=cost_threshold, prefine_steps=steps, bc_steps=bc_steps,
-        episodes=episodes, seed=seed, device=device, progress=not quiet,
+        episodes=episodes, seed=seed, device=device, progress=progress,
     )
-    report = run_demo(config, out, overwrite=overwrite)
+    report = run_demo(demo_config, out, overwrite=overwrite)
+    _save_config(out / RESOLVED_CONFIG, ctx, values)
     typer.echo(format_table(report))
     typer.echo(f"wrote {out / 'demo.json'} and {out / 'reward_cost.png'}")
 
 
-def _floats(text: str, option: str = "--thresholds") -> tuple[float, ...]:
+def _floats(text: str, option: str) -> tuple[float, ...]:
     return _csv_list(text, float, option) or ()
+
+
+def _cost_thresholds(ctx: typer.Context, values: dict[str, Any]) -> tuple[float, ...] | None:
+    """``--cost-thresholds`` (or its old spelling ``--thresholds``, named in its errors)."""
+    from retrofit.cli_settings import given
+
+    option = "--thresholds" if given(ctx, "thresholds") else "--cost-thresholds"
+    return _csv_list(values["cost_thresholds"], float, option)
 
 
 @app.command()
 def collect(
+    ctx: typer.Context,
     task: Annotated[str, typer.Argument(help="DSRL task, e.g. BallRun or OfflineBallRun-v0.")],
     out: Annotated[
         Path, typer.Option(help="Output .hdf5 file, or a folder for a DSRL-style file name.")
     ],
-    episodes: Annotated[int, typer.Option(help="Number of trajectories.")] = 1000,
+    collect_episodes: Annotated[int, typer.Option(help="Trajectories to collect.")] = 1000,
     train_steps: Annotated[int, typer.Option(help="PPO steps per behaviour run.")] = 60_000,
     penalties: Annotated[str, typer.Option(help="Cost penalties k of r − k·s·c.")] = (
         "0,0.25,0.5,1,2"
@@ -107,22 +146,28 @@ def collect(
         help="Reuse trained snapshots and rollouts here (default: a folder beside --out, "
              "removed when the file is written; a killed collection resumes from it).")] = None,
     seed: Annotated[int, _seed_option("Seed.")] = 0,
-    quiet: Annotated[bool, typer.Option(help="Hide progress bars.")] = False,
+    progress: Progress = True,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing output file.")] = False,
     workers: Annotated[int, typer.Option(help="Behaviour runs trained at once, each in its own "
                                          "process (same dataset).")] = 1,
+    config: ConfigFile = None,
+    episodes: Annotated[int | None, typer.Option(
+        hidden=True, help="Deprecated spelling of --collect-episodes.")] = None,
 ) -> None:
     """Make a DSRL-format dataset in the real environment (PPO on r − k·c, several k and noises)."""
+    from retrofit.cli_settings import RESOLVED_CONFIG, resolve
     from retrofit.collect import collect_dataset
     from retrofit.collect.collector import dsrl_filename
 
+    values = resolve(ctx, {"episodes": "collect_episodes"})
     floats = {name: _floats(text, f"--{name.replace('_', '-')}") for name, text in
               (("penalties", penalties), ("budgets", budgets), ("noise_levels", noise_levels))}
     data = collect_dataset(
-        task, out, episodes, train_steps=train_steps, seed=seed, progress=not quiet,
-        cache_dir=cache_dir, overwrite=overwrite, workers=workers, **floats,
+        task, out, values["collect_episodes"], train_steps=train_steps, seed=seed,
+        progress=progress, cache_dir=cache_dir, overwrite=overwrite, workers=workers, **floats,
     )
     path = out / dsrl_filename(data) if out.is_dir() or not out.suffix else out
+    _save_config(path.with_name(f"{path.name}.{RESOLVED_CONFIG}"), ctx, values)
     typer.echo(f"wrote {path}: {data.n_episodes} episodes, {len(data)} transitions")
 
 
@@ -133,10 +178,10 @@ def tasks() -> None:
     from retrofit.tasks import TASKS
 
     for info in TASKS.values():
-        kappas = "/".join(f"{k:g}" for k in info.cost_thresholds)
+        cost_thresholds = "/".join(f"{k:g}" for k in info.cost_thresholds)
         typer.echo(
             f"{info.env_id:42s} steps={info.max_episode_steps:<5d} R=[{info.min_reward:g}, "
-            f"{info.max_reward:g}] C_max={info.max_cost:g} κ={kappas}"
+            f"{info.max_reward:g}] C_max={info.max_cost:g} κ={cost_thresholds}"
         )
         typer.echo(f"    {SETTINGS[info.env_id].name}: {SETTINGS[info.env_id].summary()}")
 
@@ -162,35 +207,9 @@ def _csv_list(text: str | None, cast: type, option: str) -> tuple | None:
     return tuple(values)
 
 
-def _assignments(items: list[str] | None, example: str) -> dict[str, object]:
-    """``KEY=VALUE`` strings to a dict; JSON values (``2``, ``0.5``, ``true``) are parsed."""
-    import json
-
-    out: dict[str, object] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise typer.BadParameter(f"--set {item!r}: use {example}.")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
-
-
-def _overrides(items: list[str] | None) -> dict[str, dict[str, object]]:
-    out: dict[str, dict[str, object]] = {}
-    example = "METHOD.FIELD=VALUE, e.g. cpq.num_q=2"
-    for key, value in _assignments(items, example).items():
-        method, dot, name = key.partition(".")
-        if not dot:
-            raise typer.BadParameter(f"--set {key}=...: use {example}.")
-        out.setdefault(method, {})[name] = value
-    return out
-
-
 @app.command()
 def compare(
+    ctx: typer.Context,
     task: Annotated[str, typer.Argument(help="DSRL task, e.g. BallRun.")],
     methods: Annotated[str, typer.Option(help="Comma-separated registered methods.")] = (
         "prefine,presa,cpq,safedice,bc-all,bc-safe,ppl,dpo"
@@ -202,8 +221,8 @@ def compare(
         help="DSRL HDF5 (default: the file shipped for TASK; 'dsrl': DSRL's own file, "
              "downloaded if needed)."
     )] = None,
-    thresholds: Annotated[str | None, typer.Option(help="κ values, e.g. 10,20,40 "
-                                                   "(default: the task's set).")] = None,
+    cost_thresholds: Annotated[str | None, typer.Option(
+        help="κ values, e.g. 10,20,40 (default: the task's set).")] = None,
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0",
     steps: Annotated[int, typer.Option(help="Training iterations of every method.")] = 2_000,
     batch_size: Annotated[int | None, typer.Option(help="Batch size for every method "
@@ -229,29 +248,36 @@ def compare(
     workers: Annotated[int, typer.Option(help="Cells at once with the local executor.")] = 1,
     ray_address: Annotated[str | None, typer.Option(help="Ray cluster address ('auto' after "
                                                     "`ray start`; default: a local Ray).")] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="METHOD.FIELD=VALUE config "
-                                                   "override; repeatable.")] = None,
-    quiet: Annotated[bool, typer.Option(help="Hide progress bars.")] = True,
+    set_: SetOption = None,
+    progress: Progress = True,
+    config: ConfigFile = None,
+    thresholds: Annotated[str | None, typer.Option(
+        hidden=True, help="Deprecated spelling of --cost-thresholds.")] = None,
 ) -> None:
     """Train every method on the same data and iterations; time, evaluate, write CSV/MD/PNGs.
 
     An existing --out with other methods, κ values or seeds gains their cells (one results
     table); another dataset or other settings in the same --out is refused.
     """
+    from retrofit.cli_settings import RESOLVED_CONFIG, harness_overrides, resolve
     from retrofit.compare import CompareConfig, run_compare
 
-    config = CompareConfig(
-        task=task, methods=_csv_list(methods, str, "--methods") or (), out=out, dataset=dataset,
-        cost_thresholds=_csv_list(thresholds, float, "--thresholds"),
+    values = resolve(ctx, {"thresholds": "cost_thresholds"})
+    names = _csv_list(methods, str, "--methods") or ()
+    compare_config = CompareConfig(
+        task=task, methods=names, out=out, dataset=dataset,
+        cost_thresholds=_cost_thresholds(ctx, values),
         seeds=_csv_list(seeds, int, "--seeds") or (0,),
         steps=steps, batch_size=batch_size, eval_episodes=episodes,
         checkpoint_every=checkpoint_every, checkpoint_episodes=checkpoint_episodes,
         safe_reward_fraction=safe_reward_fraction, bc_steps=bc_steps,
         reference_std=reference_std, device=device,
         threads=threads, isolate=not in_process, executor=executor, workers=workers,
-        ray_address=ray_address, overrides=_overrides(set_), progress=not quiet,
+        ray_address=ray_address, overrides=harness_overrides(values["set"], names),
+        progress=progress,
     )
-    run_compare(config, log=typer.echo)
+    run_compare(compare_config, log=typer.echo)
+    _save_config(out / RESOLVED_CONFIG, ctx, values)
     typer.echo((out / "results.md").read_text())
     typer.echo(f"wrote {out / 'results.csv'}, {out / 'results.md'}, {out / 'reward_cost.png'}, "
                f"{out / 'safe_fraction.png'}")
@@ -293,6 +319,7 @@ def feedback(
 
 @app.command()
 def fit(
+    ctx: typer.Context,
     policy: Annotated[Path, typer.Argument(help="Policy file: retrofit .pt, stable-baselines3 "
                                            ".zip (with --algo) or d3rlpy .d3.")],
     data: Annotated[Path, typer.Argument(help="DSRL-format HDF5 dataset, or a feedback .h5 "
@@ -318,30 +345,33 @@ def fit(
     resume: Annotated[bool, typer.Option(help="Continue the interrupted fit in the report "
                                          "folder.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace OUT and an earlier report.")] = False,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="FIELD=VALUE config override, "
-                                                   "e.g. beta=0.2; repeatable.")] = None,
+    set_: SetOption = None,
     seed: Annotated[int, _seed_option("Training and evaluation seed.")] = 0,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
-    quiet: Annotated[bool, typer.Option(help="Hide progress bars.")] = False,
+    progress: Progress = True,
+    config: ConfigFile = None,
 ) -> None:
     """Retrofit a policy file with any registered method; write it back in its own format."""
+    from retrofit.cli_settings import method_overrides, resolve
     from retrofit.fit_command import FitRequest
 
+    values = resolve(ctx)
     request = FitRequest(
         policy=policy, data=data, out=out, method=method, cost_threshold=cost_threshold,
         algo=algo, steps=steps, n_preferred=n_preferred, n_nonpreferred=n_nonpreferred,
         episodes=episodes, report_dir=report_dir, log=log, checkpoint_every=checkpoint_every,
-        resume=resume, overwrite=overwrite,
-        overrides=_assignments(set_, "FIELD=VALUE, e.g. beta=0.2"), seed=seed, device=device,
-        progress=not quiet,
+        resume=resume, overwrite=overwrite, overrides=method_overrides(values["set"], method),
+        seed=seed, device=device, progress=progress,
     )
-    _run_and_print(request)
+    _run_and_print(request, ctx, values)
 
 
-def _run_and_print(request: Any) -> None:
+def _run_and_print(request: Any, ctx: typer.Context, values: dict[str, Any]) -> None:
+    from retrofit.cli_settings import RESOLVED_CONFIG
     from retrofit.fit_command import run_fit
 
     report = run_fit(request)
+    _save_config(request.report_folder / RESOLVED_CONFIG, ctx, values)
     typer.echo(f"wrote {request.out} ({report['steps']} steps, "
                f"{report['train_wall_clock_s']:.0f} s); report in {request.report_folder}")
     for name in ("reference", "retrofitted"):
@@ -363,6 +393,7 @@ def methods() -> None:
 
 @app.command()
 def presa(
+    ctx: typer.Context,
     policy: Annotated[Path, typer.Argument(help="Reference policy file (retrofit save_policy).")],
     feedback_file: Annotated[Path, typer.Argument(metavar="FEEDBACK",
                                                   help="Feedback .h5 (retrofit feedback).")],
@@ -375,30 +406,35 @@ def presa(
                                           "environment over this many episodes (0: skip).")] = 0,
     cost_threshold: Annotated[float | None, typer.Option(help="κ of the evaluation (default: "
                                                       "the feedback's).")] = None,
-    log_dir: Annotated[Path | None, typer.Option(help="Report folder: config.json, per-step "
-                                                 "metrics.csv (ν, constraint, ...).")] = None,
-    set_: Annotated[list[str] | None, typer.Option("--set", help="FIELD=VALUE config override, "
-                                                   "e.g. eta=0.5; repeatable.")] = None,
+    report_dir: Annotated[Path | None, typer.Option(help="Report folder: config.json, per-step "
+                                                    "metrics.csv (ν, constraint, ...).")] = None,
+    set_: SetOption = None,
     seed: Annotated[int, _seed_option("Training and evaluation seed.")] = 0,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
-    quiet: Annotated[bool, typer.Option(help="Hide progress bars.")] = False,
+    progress: Progress = True,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out file and write "
-                                            "into a non-empty --log-dir.")] = False,
+                                            "into a non-empty --report-dir.")] = False,
+    config: ConfigFile = None,
+    log_dir: Annotated[Path | None, typer.Option(
+        hidden=True, help="Deprecated spelling of --report-dir.")] = None,
 ) -> None:
     """Alias of ``retrofit fit --method presa`` for feedback files (kept for old scripts)."""
+    from retrofit.cli_settings import given, method_overrides, resolve
     from retrofit.methods.registry import available_methods
 
+    values = resolve(ctx, {"log_dir": "report_dir"})
     if method not in available_methods("feedback"):
         raise typer.BadParameter(
             f"--method {method!r}: use one of {', '.join(available_methods('feedback'))}.")
+    report_option = "--log-dir" if given(ctx, "log_dir") else "--report-dir"
     from retrofit.fit_command import FitRequest
 
     _run_and_print(FitRequest(
         policy=policy, data=feedback_file, out=out, method=method, cost_threshold=cost_threshold,
-        steps=steps, episodes=episodes, report_dir=log_dir, overwrite=overwrite,
-        overrides=_assignments(set_, "FIELD=VALUE, e.g. eta=0.5"), seed=seed, device=device,
-        progress=not quiet, report_option="--log-dir",
-    ))
+        steps=steps, episodes=episodes, report_dir=values["report_dir"], overwrite=overwrite,
+        overrides=method_overrides(values["set"], method), seed=seed, device=device,
+        progress=progress, report_option=report_option,
+    ), ctx, values)
 
 
 @app.command("export")
@@ -425,6 +461,7 @@ def export_cmd(
 
 @app.command()
 def suite(
+    ctx: typer.Context,
     task: Annotated[str, typer.Argument(help="DSRL task, e.g. CarRun (`retrofit tasks` lists "
                                         "them with their settings).")],
     out: Annotated[Path | None, typer.Option(help="Output folder (default runs/suite/TASK); "
@@ -435,8 +472,8 @@ def suite(
     collect: Annotated[bool, typer.Option(help="Collect the data when none is found.")] = True,
     methods: Annotated[str, typer.Option(help="Comma-separated methods, e.g. prefine,bc-safe.")
                        ] = "prefine",
-    thresholds: Annotated[str | None, typer.Option(help="κ values (default: the task's).")
-                          ] = None,
+    cost_thresholds: Annotated[str | None, typer.Option(help="κ values (default: the task's).")
+                               ] = None,
     seeds: Annotated[str | None, typer.Option(help="Seeds (default: the settings', 0,1,2).")
                      ] = None,
     bc_steps: Annotated[int | None, typer.Option(help="π_ref BC steps.")] = None,
@@ -460,13 +497,20 @@ def suite(
     ray_address: Annotated[str | None, typer.Option(help="Ray cluster address ('auto' after "
                                                     "`ray start`; default: a local Ray).")
                            ] = None,
-    quiet: Annotated[bool, typer.Option(help="Hide progress bars.")] = False,
+    set_: SetOption = None,
+    progress: Progress = True,
+    config: ConfigFile = None,
+    thresholds: Annotated[str | None, typer.Option(
+        hidden=True, help="Deprecated spelling of --cost-thresholds.")] = None,
 ) -> None:
     """Any DSRL task end to end: data (DSRL's, shipped or collected), π_ref, PREFINE, table."""
+    from retrofit.cli_settings import RESOLVED_CONFIG, harness_overrides, resolve
     from retrofit.suite.runner import run_suite, suite_settings
 
+    values = resolve(ctx, {"thresholds": "cost_thresholds"})
+    names = _csv_list(methods, str, "--methods") or ()
     settings = suite_settings(
-        task, cost_thresholds=_csv_list(thresholds, float, "--thresholds"),
+        task, cost_thresholds=_cost_thresholds(ctx, values),
         seeds=_csv_list(seeds, int, "--seeds"),
         bc_steps=bc_steps, prefine_steps=steps, eval_episodes=episodes,
         n_preferred=n_preferred, n_nonpreferred=n_nonpreferred, episodes=collect_episodes,
@@ -476,10 +520,11 @@ def suite(
     )
     out = out or Path("runs/suite") / settings.name
     run_suite(settings, out, dataset=dataset, data_dir=data_dir, collect=collect,
-              methods=_csv_list(methods, str, "--methods") or (), device=device,
-              threads=threads, isolate=not in_process, executor=executor, workers=workers,
-              ray_address=ray_address, reference_std=reference_std or None,
-              progress=not quiet, log=typer.echo)
+              methods=names, device=device, threads=threads, isolate=not in_process,
+              executor=executor, workers=workers, ray_address=ray_address,
+              reference_std=reference_std or None, progress=progress, log=typer.echo,
+              overrides=harness_overrides(values["set"], names))
+    _save_config(out / RESOLVED_CONFIG, ctx, {**values, "out": out})
     typer.echo(f"wrote {out / 'results.csv'}, {out / 'table.md'}, {out / 'reward_cost.png'}, "
                f"{out / 'suite.json'}")
 

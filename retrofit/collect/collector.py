@@ -473,7 +473,8 @@ def check_collect_output(task: str, out: str | Path, n_episodes: int, *, overwri
     from retrofit.outputs import check_output_file, check_writable
 
     if isinstance(n_episodes, bool) or not isinstance(n_episodes, int) or n_episodes < 1:
-        raise ConfigError(f"n_episodes={n_episodes!r} must be an integer >= 1 (--episodes).")
+        raise ConfigError(f"n_episodes={n_episodes!r} must be an integer >= 1 "
+                          "(--collect-episodes).")
     path = Path(out)
     if cache_dir is not None:
         check_writable(cache_dir, option="--cache-dir")

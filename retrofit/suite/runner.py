@@ -32,7 +32,7 @@ import json
 import re
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from importlib import resources
 from pathlib import Path
@@ -182,7 +182,7 @@ def check_dataset(settings: TaskSettings, data: Any, path: Path) -> None:
             except DataError as exc:
                 raise DataError(
                     f"{path}, κ={kappa:g}: PREFINE's D_p/D_np split is impossible: {exc} "
-                    "(--n-preferred / --n-nonpreferred / --thresholds change the split)."
+                    "(--n-preferred / --n-nonpreferred / --cost-thresholds change the split)."
                 ) from None
 
 
@@ -293,6 +293,7 @@ def run_suite(
     reference_std: float | None = 0.2,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Run the suite for one task; write results.csv, table.md, suite.json and the harness's files.
 
@@ -300,6 +301,8 @@ def run_suite(
     ``retrofit compare`` (docs/cluster.md); the files written are the same. ``reference_std``:
     π_ref is a clipped Gaussian with this fixed spread (the demo's 0.2, whose PREFINE
     log-likelihoods stay bounded; docs/prefine.md), or a tanh-Gaussian with None.
+    ``overrides``: method name -> {config field: value}, as ``CompareConfig.overrides``
+    (``retrofit suite --set``).
 
     Returns the ``suite.json`` content (settings, data source, per-(method, κ) summary, data
     warnings, phases).
@@ -341,6 +344,7 @@ def run_suite(
         n_nonpreferred=settings.n_nonpreferred, device=device, threads=threads, isolate=isolate,
         executor=executor, workers=workers, ray_address=ray_address,
         reference_std=reference_std, progress=progress,
+        overrides={m: dict(fields) for m, fields in (overrides or {}).items()},
     )
     rows = run_compare(config, log=log)
     device_name = str(get_device(device))

@@ -87,8 +87,8 @@ class CollectionSettings:
         def csv(values: tuple[float, ...]) -> str:
             return ",".join(f"{v:g}" for v in values)
 
-        return (f"retrofit collect {task} --out {out} --episodes {self.episodes} --train-steps "
-                f"{self.train_steps} --penalties {csv(self.penalties)} --budgets "
+        return (f"retrofit collect {task} --out {out} --collect-episodes {self.episodes} "
+                f"--train-steps {self.train_steps} --penalties {csv(self.penalties)} --budgets "
                 f"\"{csv(self.budgets)}\" --noise-levels {csv(self.noise_levels)} --seed "
                 f"{self.seed}")
 
