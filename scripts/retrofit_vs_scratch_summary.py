@@ -85,8 +85,8 @@ def choose(rows: list[dict[str, Any]], candidates: tuple[str, ...],
     scored = [s for s in (selection_score(rows, c) for c in candidates) if s is not None]
     if not scored:
         return None, scored
-    groups_needed = max(s["groups"] for s in scored)
-    complete = [s for s in scored if s["groups"] == groups_needed]
+    needed = max((s["groups"], s["cells"]) for s in scored)
+    complete = [s for s in scored if (s["groups"], s["cells"]) == needed]
     safe = [s for s in complete if s["safe_in_every_group"]] or complete
     best = max(s["reward"] for s in safe)
     tied = [s for s in safe if best - s["reward"] <= TIE]
