@@ -44,10 +44,14 @@ class Variant:
 
 VARIANTS: dict[str, Variant] = {
     # PREFINE (Eq. 6-9): β = 0.2 (A.4, BulletGym), λ as named.
-    "prefine-l0.3-20k": Variant("prefine", 20_000, {"sft_weight": 0.3}, "default before #21"),
-    "prefine-l0.3-2k": Variant("prefine", 2_000, {"sft_weight": 0.3}),
-    "prefine-l0.1-20k": Variant("prefine", 20_000, {"sft_weight": 0.1}),
-    "prefine-l1-20k": Variant("prefine", 20_000, {"sft_weight": 1.0}, "paper-literal A.4"),
+    # Learning rates are explicit: the library's BulletGym default changed to 3e-5 after (and
+    # because of) these selection cells, and a variant must mean the same run forever.
+    "prefine-l0.3-20k": Variant("prefine", 20_000, {"sft_weight": 0.3, "learning_rate": 3e-4},
+                                "default before #21"),
+    "prefine-l0.3-2k": Variant("prefine", 2_000, {"sft_weight": 0.3, "learning_rate": 3e-4}),
+    "prefine-l0.1-20k": Variant("prefine", 20_000, {"sft_weight": 0.1, "learning_rate": 3e-4}),
+    "prefine-l1-20k": Variant("prefine", 20_000, {"sft_weight": 1.0, "learning_rate": 3e-4},
+                              "paper-literal A.4"),
     "prefine-l0.3-lr3e-5-20k": Variant(
         "prefine", 20_000, {"sft_weight": 0.3, "learning_rate": 3e-5},
         "added after the first selection cells (docs/protocol.md, amendment 1)"),
@@ -60,6 +64,14 @@ VARIANTS: dict[str, Variant] = {
     "bc-safe-20k": Variant("bc-safe", 20_000),
     "bc-safe-full-2k": Variant("bc-safe-full", 2_000, {}, "BC-Safe on all safe episodes"),
     "bc-safe-full-20k": Variant("bc-safe-full", 20_000),
+}
+# The names the report uses for the variants the rules of docs/protocol.md chose (the summary
+# script recomputes the choice from the selection cells and says if it disagrees with this).
+REPORT_NAMES = {
+    "prefine-l0.3-lr3e-5-20k": "prefine",
+    "sft-only-2k": "sft-only",
+    "bc-safe-2k": "bc-safe",
+    "bc-safe-full-2k": "bc-safe-full",
 }
 SELECTION_ORDER = (
     "prefine-l0.3-20k", "dpo-20k", "sft-only-2k", "bc-safe-2k", "bc-safe-full-2k",
@@ -135,7 +147,7 @@ def reproduce(task: str, name: str, seed: int, kappa: float, out: Path, scratch:
     return same
 
 
-CELL_COLUMNS = ("method", "task", "cost_threshold", "seed", "split", "normalized_reward",
+CELL_COLUMNS = ("method", "variant", "task", "cost_threshold", "seed", "split", "normalized_reward",
                 "normalized_cost", "episodes", "updates", "train_wall_clock_s", "base_method",
                 "overrides", "threads")
 
@@ -156,7 +168,8 @@ def collect(out: Path, csv_path: Path) -> int:
                 kappas.add(float(row["cost_threshold"]))
                 variant = VARIANTS.get(variant_dir.name)
                 rows.append({
-                    "method": variant_dir.name, "task": row["task"],
+                    "method": REPORT_NAMES.get(variant_dir.name, variant_dir.name),
+                    "variant": variant_dir.name, "task": row["task"],
                     "cost_threshold": row["cost_threshold"], "seed": seed,
                     "split": "selection" if seed in SELECTION_SEEDS else "report",
                     "normalized_reward": row["normalized_reward"],
@@ -173,7 +186,8 @@ def collect(out: Path, csv_path: Path) -> int:
             for kappa in sorted(kappas):
                 reward, cost = normalized_score(task, record["reward"], record["cost"], kappa)
                 rows.append({
-                    "method": "reference", "task": task, "cost_threshold": kappa, "seed": seed,
+                    "method": "reference", "variant": "reference", "task": task,
+                    "cost_threshold": kappa, "seed": seed,
                     "split": "selection" if seed in SELECTION_SEEDS else "report",
                     "normalized_reward": float(reward), "normalized_cost": float(cost),
                     "episodes": record["eval_episodes"], "updates": record["bc_steps"],
@@ -181,7 +195,7 @@ def collect(out: Path, csv_path: Path) -> int:
                     "overrides": json.dumps({"reference_std": record["reference_std"]}),
                     "threads": 1,
                 })
-    rows.sort(key=lambda r: (r["task"], r["method"], float(r["cost_threshold"]), r["seed"]))
+    rows.sort(key=lambda r: (r["task"], r["variant"], float(r["cost_threshold"]), r["seed"]))
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CELL_COLUMNS, lineterminator="\n")
     writer.writeheader()

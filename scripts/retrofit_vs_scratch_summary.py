@@ -41,6 +41,7 @@ def read_cells(path: Path) -> list[dict[str, Any]]:
     with path.open() as handle:
         rows = list(csv.DictReader(handle))
     for row in rows:
+        row["report_name"], row["method"] = row["method"], row["variant"]
         for key in ("cost_threshold", "normalized_reward", "normalized_cost"):
             row[key] = float(row[key])
         row["seed"] = int(row["seed"])

@@ -34,3 +34,12 @@ def test_readme_says_which_thread_count_the_demo_numbers_were_taken_at():
     text = " ".join(README.split())
     assert "depend on the torch thread count" in text
     assert "taken at one thread (`OMP_NUM_THREADS=1 .venv/bin/retrofit demo`)" in text
+
+
+def test_readme_prefine_learning_rates_are_the_codes():
+    text = " ".join(README.split())
+    for domain, name in (("bullet", "BulletGym"), ("safety", "SafetyGym")):
+        found = re.findall(rf"{name} β [\d.]+ / λ [\d.]+ / lr ([\d.e-]+)", text)
+        assert found, f"the README states no {name} learning rate"
+        assert {float(x) for x in found} == {PREFINE_PRESETS[domain]["learning_rate"]}, (
+            f"README: {name} lr {found}; code: {PREFINE_PRESETS[domain]}")
