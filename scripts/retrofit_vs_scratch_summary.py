@@ -214,7 +214,7 @@ def summarize(folder: Path) -> dict[str, Any]:
                    else "") + " |")
         verdicts[task] = {}
         for label, other in chosen.items():
-            if other in (None, default):
+            if other in (None, default, "reference"):  # π_ref is unsafe: no baseline to beat
                 continue
             verdicts[task][label] = {
                 "reward": paired(rows, default, other, task, "normalized_reward"),
