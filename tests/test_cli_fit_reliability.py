@@ -21,6 +21,7 @@ from retrofit.data.dataset import TrajectoryDataset, action_bounds
 from retrofit.data.shipped import default_dataset_path
 from retrofit.errors import ConfigError
 from retrofit.fit_command import FitRequest, check_out_still_free
+from retrofit.methods.prefine import PREFINE_PRESETS
 from retrofit.outputs import LOCK_NAME
 from retrofit.policies.gaussian import TanhGaussianPolicy
 from retrofit.policies.io import save_policy
@@ -70,7 +71,8 @@ def test_resume_of_a_changed_run_is_refused_and_more_steps_are_recorded(
     folder = files["root"] / "out_fit"
     original = json.loads((folder / "config.json").read_text())
     changed = [
-        (argv(files, "--resume", "--set", "learning_rate=0.001"), "learning_rate: 0.0003 -> 0.001"),
+        (argv(files, "--resume", "--set", "learning_rate=0.001"),
+         f"learning_rate: {PREFINE_PRESETS['bullet']['learning_rate']} -> 0.001"),
         (argv(files, "--resume", "--seed", "1"), "seed: 0 -> 1"),
         (argv(files, "--resume", "--method", "dpo"), 'method: "prefine" -> "dpo"'),
         (argv(files, "--resume", "--set", "beta=0.5"), "beta: 0.2 -> 0.5"),
