@@ -53,7 +53,7 @@ class DemoConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        from retrofit.data.splits import check_cost_threshold
+        from retrofit.thresholds import check_cost_threshold
 
         check_cost_threshold(self.cost_threshold)
         for name in ("n_preferred", "n_nonpreferred", "bc_steps", "prefine_steps", "episodes"):

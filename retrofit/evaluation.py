@@ -26,6 +26,7 @@ import numpy as np
 from retrofit.envs import make_env, step_env
 from retrofit.errors import ConfigError, PolicyError
 from retrofit.tasks import normalized_score, task_info
+from retrofit.thresholds import check_cost_threshold
 
 ActFn = Callable[[np.ndarray], np.ndarray]
 
@@ -324,11 +325,7 @@ def _act_fn(policy: Any, deterministic: bool) -> tuple[ActFn, Any]:
 
 
 def _check_settings(cost_threshold: float, episodes: int, seed: int, n_envs: int) -> None:
-    if not (np.isfinite(cost_threshold) and cost_threshold >= 0):
-        raise ConfigError(
-            f"cost_threshold={cost_threshold!r} must be a finite number >= 0 (DSRL's κ, e.g. 10, "
-            "20 or 40 for BulletGym tasks)."
-        )
+    check_cost_threshold(cost_threshold)
     if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
         raise ConfigError(f"episodes={episodes!r} must be an integer >= 1.")
     if isinstance(n_envs, bool) or not isinstance(n_envs, int) or n_envs < 1:

@@ -170,14 +170,22 @@ def _save_png_atomic(fig: Any, path: Path) -> Path:
     return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
 
 
-def mark_thresholds(ax: Any, thresholds: Sequence[float], color: str = "grey",
-                    fontsize: float = 8) -> list[Any]:
+def mark_thresholds(ax: Any, cost_thresholds: Sequence[float] = (), color: str = "grey",
+                    fontsize: float = 8, *, thresholds: Sequence[float] | None = None
+                    ) -> list[Any]:
     """Dashed vertical lines at the cost thresholds κ, each labelled ``κ=…`` at the top.
 
     Each label sits on its own row (the first at the top, the next 1.6 font heights lower), so
     labels of thresholds close together on the axis (κ = 10, 20 on a 0–90 cost axis) never
-    overlap. Returns the label ``Text`` objects.
+    overlap. Returns the label ``Text`` objects. ``thresholds=`` is the deprecated name of
+    ``cost_thresholds``.
     """
+    if thresholds is not None:
+        import warnings
+
+        warnings.warn("mark_thresholds(thresholds=...) is now cost_thresholds=...",
+                      DeprecationWarning, stacklevel=2)
+        cost_thresholds = thresholds
     from matplotlib.transforms import blended_transform_factory
 
     transform = blended_transform_factory(ax.transData, ax.transAxes)
@@ -185,9 +193,9 @@ def mark_thresholds(ax: Any, thresholds: Sequence[float], color: str = "grey",
     height_pt = max(box.height * ax.figure.get_figheight() * 72.0, 1.0)
     step = 1.6 * fontsize / height_pt
     labels = []
-    for row, kappa in enumerate(thresholds):
-        ax.axvline(kappa, color=color, linestyle="--", linewidth=0.8)
-        labels.append(ax.text(kappa, 0.99 - row * step, f" κ={kappa:g}", va="top",
+    for row, cost_threshold in enumerate(cost_thresholds):
+        ax.axvline(cost_threshold, color=color, linestyle="--", linewidth=0.8)
+        labels.append(ax.text(cost_threshold, 0.99 - row * step, f" κ={cost_threshold:g}", va="top",
                               fontsize=fontsize, color=color, transform=transform))
     return labels
 

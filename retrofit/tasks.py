@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from retrofit.errors import EnvironmentError_
+from retrofit.thresholds import check_cost_threshold
 
 
 @dataclass(frozen=True)
@@ -184,8 +185,7 @@ def normalized_score(
     ``norm_cost <= 1``.
     """
     info = task_info(task)
-    if cost_threshold < 0:
-        raise EnvironmentError_(f"cost_threshold={cost_threshold} must be >= 0.")
+    check_cost_threshold(cost_threshold, error=EnvironmentError_)
     eps = 1.0 if cost_threshold == 0 else 0.0
     reward_arr = np.asarray(reward, dtype=np.float64)
     cost_arr = np.asarray(cost, dtype=np.float64)

@@ -529,9 +529,9 @@ def dataset_stats(dataset: TrajectoryDataset) -> dict[str, Any]:
         "norm_reward_max": float(norm_reward.max()),
         "thresholds": {},
     }
-    for kappa in info.cost_thresholds:
-        safe = costs <= kappa
-        stats["thresholds"][kappa] = {
+    for cost_threshold in info.cost_thresholds:
+        safe = costs <= cost_threshold
+        stats["thresholds"][cost_threshold] = {
             "safe_fraction": float(safe.mean()),
             "best_safe_norm_reward": float(norm_reward[safe].max()) if safe.any() else None,
             "top_decile_safe_fraction": float(safe[top].mean()),

@@ -136,13 +136,21 @@ class CompareConfig:
                 f"safe_reward_fraction={fraction!r} must be a finite number >= 0 (a share of "
                 "π_ref's normalised reward, e.g. 0.8)."
             )
-        from retrofit.data.splits import check_cost_threshold
+        from retrofit.thresholds import check_cost_threshold
 
-        for kappa in self.cost_thresholds or ():
-            check_cost_threshold(kappa, "cost_thresholds")
+        for cost_threshold in self.cost_thresholds or ():
+            check_cost_threshold(cost_threshold, "cost_thresholds")
 
     def thresholds(self) -> tuple[float, ...]:
-        """The κ values to run."""
+        """Deprecated name of :meth:`resolved_cost_thresholds`."""
+        import warnings
+
+        warnings.warn("CompareConfig.thresholds() is now resolved_cost_thresholds().",
+                      DeprecationWarning, stacklevel=2)
+        return self.resolved_cost_thresholds()
+
+    def resolved_cost_thresholds(self) -> tuple[float, ...]:
+        """The cost thresholds to run: ``cost_thresholds``, else the task's DSRL thresholds."""
         if self.cost_thresholds:
             return tuple(float(k) for k in self.cost_thresholds)
         from retrofit.tasks import task_info
@@ -348,7 +356,7 @@ def ensure_reference(config: CompareConfig, dataset: Any, seed: int,
     policy = pretrain_reference(dataset, bc, device=config.device, seed=seed,
                                 progress=config.progress)
     save_policy(policy, reference_path(config.out, seed))
-    result = evaluate(policy, dataset.task, config.thresholds()[0],
+    result = evaluate(policy, dataset.task, config.resolved_cost_thresholds()[0],
                       episodes=config.eval_episodes, seed=seed)
     record = {
         "seed": seed, "policy": f"reference/seed{seed}.pt", "bc_steps": config.bc_steps,
@@ -379,10 +387,10 @@ def write_cell(out: Path, record: dict[str, Any]) -> dict[str, Any]:
     import shutil
 
     row = record["row"]
-    method, kappa, seed = row["method"], float(row["cost_threshold"]), int(row["seed"])
-    atomic_write_text(cell_path(out, method, kappa, seed),
+    method, cost_threshold, seed = row["method"], float(row["cost_threshold"]), int(row["seed"])
+    atomic_write_text(cell_path(out, method, cost_threshold, seed),
                       json.dumps(record, indent=2, default=str))
-    shutil.rmtree(partial_path(out, method, kappa, seed), ignore_errors=True)
+    shutil.rmtree(partial_path(out, method, cost_threshold, seed), ignore_errors=True)
     return record
 
 
@@ -407,19 +415,20 @@ def train_cell(spec: dict[str, Any]) -> dict[str, Any]:
 
     torch.set_num_threads(int(spec["threads"]))
     config = _config_from_spec(spec)
-    method, kappa, seed = spec["method"], float(spec["cost_threshold"]), int(spec["seed"])
+    method, cost_threshold, seed = spec["method"], float(spec["cost_threshold"]), int(spec["seed"])
     dataset, _ = _load_dataset(dataclasses.replace(config, dataset=spec["dataset_path"]))
     preferred, nonpreferred = dataset.split_preferences(
-        kappa, n_preferred=config.n_preferred, n_nonpreferred=config.n_nonpreferred, seed=seed
+        cost_threshold, n_preferred=config.n_preferred, n_nonpreferred=config.n_nonpreferred,
+        seed=seed,
     )
-    cell = CellData(dataset, preferred, nonpreferred, kappa, seed)
+    cell = CellData(dataset, preferred, nonpreferred, cost_threshold, seed)
     data = cell_data(method, cell)
     reference = load_policy(reference_path(config.out, seed), device=get_device(config.device))
     target = config.safe_reward_fraction * float(spec["reference"]["normalized_reward"])
 
     # An unfinished cell keeps its fit checkpoint and its curve so far in partial/<cell>/: a
     # killed sweep resumes the cell from its last checkpoint instead of from step 0.
-    partial = partial_path(config.out, method, kappa, seed)
+    partial = partial_path(config.out, method, cost_threshold, seed)
     curve_file = partial / "curve.json"
     resume = (partial / "checkpoint.pt").is_file()
     checkpoints: list[dict[str, Any]] = []
@@ -436,7 +445,7 @@ def train_cell(spec: dict[str, Any]) -> dict[str, Any]:
     def checkpoint(step: int, trainer: Any) -> None:
         policy = trainer.policy
         policy.train(False)
-        result = evaluate(policy, dataset.task, kappa, episodes=config.checkpoint_episodes,
+        result = evaluate(policy, dataset.task, cost_threshold, episodes=config.checkpoint_episodes,
                           seed=10_000 + seed)
         policy.train(True)
         ok = result.normalized_cost <= 1.0 and result.normalized_reward >= target
@@ -453,19 +462,20 @@ def train_cell(spec: dict[str, Any]) -> dict[str, Any]:
     retrofitter = Retrofitter(reference, method, device=config.device, seed=seed,
                               progress=config.progress, log_dir=partial,
                               checkpoint_every=every or max(1, config.steps // 10),
-                              overwrite=not resume, **method_hyperparameters(method, config, kappa))
+                              overwrite=not resume,
+                              **method_hyperparameters(method, config, cost_threshold))
     retrofitter.fit(*data, steps=config.steps, callback=checkpoint if every else None,
                     callback_every=every, resume=resume)
     trainer = retrofitter.trainer
     peak = _peak_rss_mb()
-    final = evaluate(retrofitter.policy_, dataset.task, kappa, episodes=config.eval_episodes,
-                     seed=seed)
+    final = evaluate(retrofitter.policy_, dataset.task, cost_threshold,
+                     episodes=config.eval_episodes, seed=seed)
     wall = float(trainer.train_wall_clock_s)
     updates = int(trainer.steps_done)
     device = trainer.device
     device_name = (torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu")
     row = {
-        "method": method, "task": dataset.task, "cost_threshold": kappa, "seed": seed,
+        "method": method, "task": dataset.task, "cost_threshold": cost_threshold, "seed": seed,
         "normalized_reward": final.normalized_reward, "normalized_cost": final.normalized_cost,
         "train_wall_clock_s": wall, "updates": updates,
         "updates_per_s": updates / wall if wall > 0 else float("nan"),
@@ -582,7 +592,8 @@ def _check_and_merge_manifest(config: CompareConfig, dataset_path: str,
     out = Path(config.out)
     settings = run_settings(config, dataset_sha256)
     path = out / MANIFEST
-    grid = {"methods": list(config.methods), "cost_thresholds": list(config.thresholds()),
+    grid = {"methods": list(config.methods),
+            "cost_thresholds": list(config.resolved_cost_thresholds()),
             "seeds": list(config.seeds)}
     if path.is_file():
         try:
@@ -661,15 +672,15 @@ def _run_compare_locked(config: CompareConfig, log: Callable[[str], None]) -> li
             "dataset_sha256": dataset_sha256}
     pending = []
     for seed in config.seeds:
-        for kappa in config.thresholds():
+        for cost_threshold in config.resolved_cost_thresholds():
             for method in config.methods:
-                path = cell_path(out, method, kappa, seed)
+                path = cell_path(out, method, cost_threshold, seed)
                 if path.is_file():
                     _check_reusable(path, cell_settings(config, method, dataset_sha256),
                                     dataset_path)
-                    log(f"skip  {method} κ={kappa:g} seed={seed} (done: {path.name})")
+                    log(f"skip  {method} κ={cost_threshold:g} seed={seed} (done: {path.name})")
                     continue
-                pending.append({**base, "method": method, "cost_threshold": kappa,
+                pending.append({**base, "method": method, "cost_threshold": cost_threshold,
                                 "seed": seed, "reference": references[seed],
                                 "isolated": config.isolate})
     run_cells(pending, config, log, CellFunctions(
@@ -677,7 +688,8 @@ def _run_compare_locked(config: CompareConfig, log: Callable[[str], None]) -> li
         run_here=_run_isolated if config.isolate else run_cell, reference_file=reference_path,
     ))
     records = [json.loads(cell_path(out, m, k, s).read_text())
-               for s in folder.seeds for k in folder.thresholds() for m in folder.methods
+               for s in folder.seeds for k in folder.resolved_cost_thresholds()
+               for m in folder.methods
                if cell_path(out, m, k, s).is_file()]
     present = {r["row"]["method"] for r in records}
     folder = dataclasses.replace(folder, methods=tuple(m for m in folder.methods if m in present))

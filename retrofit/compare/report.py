@@ -59,12 +59,12 @@ def markdown(records: list[dict[str, Any]], meta: dict[str, Any], config: Any) -
     base = summary.get("prefine")
     hw = meta["hardware_start"]
     refs = meta["references"]
-    kappas = ", ".join(f"{k:g}" for k in config.thresholds())
+    thresholds_text = ", ".join(f"{k:g}" for k in config.resolved_cost_thresholds())
     lines = [
         f"# Comparison on {records[0]['row']['task']}",
         "",
-        f"- {len(records)} cells: methods {', '.join(config.methods)}; κ ∈ {{{kappas}}}; seeds "
-        f"{list(config.seeds)}; {config.steps} iterations each; batch size "
+        f"- {len(records)} cells: methods {', '.join(config.methods)}; κ ∈ {{{thresholds_text}}}; "
+        f"seeds {list(config.seeds)}; {config.steps} iterations each; batch size "
         f"{config.batch_size or 'method defaults (512 state–action pairs per update)'}.",
         f"- Final scores: {config.eval_episodes} deterministic episodes per cell. Time to safe: "
         f"checkpoints every {config.every()} steps, {config.checkpoint_episodes} episodes each, "
@@ -94,17 +94,18 @@ def markdown(records: list[dict[str, Any]], meta: dict[str, Any], config: Any) -
             f"[{_fmt(s['reward_when_cost_safe'], 2)}; {s['reached_cost_safe']}/{s['cells']}] | "
             f"{s['peak_rss_mb']:.0f} |"
         )
+    cost_thresholds = config.resolved_cost_thresholds()
     lines += ["", "Per cost threshold (mean over seeds): normalised reward / cost.", "",
-              "| method | " + " | ".join(f"κ={k:g}" for k in config.thresholds()) + " |",
-              "|---|" + "---|" * len(config.thresholds())]
+              "| method | " + " | ".join(f"κ={k:g}" for k in cost_thresholds) + " |",
+              "|---|" + "---|" * len(cost_thresholds)]
     cells: dict[tuple[str, float], list[dict[str, Any]]] = defaultdict(list)
     for record in records:
         row = record["row"]
         cells[(row["method"], row["cost_threshold"])].append(row)
     for method in config.methods:
         parts = []
-        for kappa in config.thresholds():
-            rows = cells[(method, kappa)]
+        for cost_threshold in config.resolved_cost_thresholds():
+            rows = cells[(method, cost_threshold)]
             if not rows:  # a method added by a later run with other κ values
                 parts.append("—")
                 continue

@@ -1,7 +1,7 @@
 """PREFINE's preferred / non-preferred episode split (PREFINE §5.1 "Dataset construction").
 
-For a cost threshold τ the episodes are split into SAFE (cost return < τ) and UNSAFE (cost return
-≥ τ). ``D_p`` takes ``n_preferred`` SAFE episodes by stratified sampling across the top reward
+For a cost threshold κ the episodes are split into SAFE (cost return < κ) and UNSAFE (cost return
+≥ κ). ``D_p`` takes ``n_preferred`` SAFE episodes by stratified sampling across the top reward
 quantiles; ``D_np`` takes ``n_nonpreferred`` episodes from the ``unsafe_pool`` highest-cost UNSAFE
 episodes, stratified by reward so that it spans the reward range. The paper leaves the quantiles
 open; our documented choices are in :func:`preference_split_indices` and ``docs/data.md``.
@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from retrofit.errors import ConfigError, DataError, RetrofitError
+from retrofit.errors import ConfigError, DataError
+from retrofit.thresholds import check_cost_threshold
 
 PROTOCOL = "PREFINE §5.1 (retrofit choices: top_fraction, n_strata, unsafe_pool; docs/data.md)"
 
@@ -48,28 +49,6 @@ def stratified_draw(
         for b, members in enumerate(bins)
     ]
     return np.concatenate(chosen).astype(np.int64)
-
-
-def check_cost_threshold(cost_threshold: Any, name: str = "cost_threshold",
-                         error: type[RetrofitError] = ConfigError) -> float:
-    """Return κ as a float; raise ``error`` unless it is a finite real number >= 0.
-
-    ``True``/``False``, strings and NaN are refused rather than cast (``True`` is not κ = 1).
-    """
-    if isinstance(cost_threshold, bool | np.bool_) or not isinstance(
-        cost_threshold, int | float | np.integer | np.floating
-    ):
-        raise error(
-            f"{name}={cost_threshold!r} ({type(cost_threshold).__name__}) must be a real number, "
-            "the episode cost limit κ, e.g. 10 or 20.0."
-        )
-    value = float(cost_threshold)
-    if not math.isfinite(value) or value < 0:
-        raise error(
-            f"{name}={cost_threshold!r} must be a finite number >= 0 (the episode cost limit κ), "
-            "e.g. 10 or 20.0."
-        )
-    return value
 
 
 def _check_params(
@@ -143,13 +122,13 @@ def preference_split_indices(
     _check_params(
         seed, cost_threshold, n_preferred, n_nonpreferred, top_fraction, n_strata, unsafe_pool
     )
-    tau = float(cost_threshold)
+    cost_threshold = float(cost_threshold)
     all_idx = np.arange(len(costs), dtype=np.int64)
-    safe = all_idx[costs < tau]
-    unsafe = all_idx[costs >= tau]
+    safe = all_idx[costs < cost_threshold]
+    unsafe = all_idx[costs >= cost_threshold]
     counts = (
-        f"{len(costs)} episodes: {len(safe)} SAFE (cost return < {tau:g}), {len(unsafe)} UNSAFE "
-        f"(cost return >= {tau:g})"
+        f"{len(costs)} episodes: {len(safe)} SAFE (cost return < {cost_threshold:g}), "
+        f"{len(unsafe)} UNSAFE (cost return >= {cost_threshold:g})"
     )
     if len(safe) < n_preferred:
         raise DataError(
@@ -173,7 +152,7 @@ def preference_split_indices(
 
     report: dict[str, Any] = {
         "protocol": PROTOCOL,
-        "cost_threshold": tau,
+        "cost_threshold": cost_threshold,
         "seed": int(seed),
         "n_preferred": int(n_preferred),
         "n_nonpreferred": int(n_nonpreferred),

@@ -17,10 +17,10 @@ from typing import Any
 import torch
 
 from retrofit.atomic import atomic_write, atomic_write_text
-from retrofit.data.splits import check_cost_threshold
 from retrofit.estimate.config import FQEConfig
 from retrofit.estimate.offline import OfflineEstimate, estimate_policies
 from retrofit.estimate.selection import Selection, select_checkpoint, within_limit
+from retrofit.thresholds import check_cost_threshold
 
 JSON_NAME = "safety_report.json"
 MARKDOWN_NAME = "safety_report.md"
@@ -56,14 +56,14 @@ def safety_report(
         config: :class:`FQEConfig`; its ``confidence`` is the one the selection states.
         device: where FQE trains (``"auto"``: CUDA when available).
     """
-    kappa = check_cost_threshold(cost_threshold)
+    cost_threshold = check_cost_threshold(cost_threshold)
     config = config or FQEConfig()
     estimates = estimate_policies(checkpoints, dataset, config, device)
-    selection = select_checkpoint(estimates, kappa)
+    selection = select_checkpoint(estimates, cost_threshold)
     extra = {"task": getattr(dataset, "task", None), "config": config.to_dict(),
              "dataset": {"n_episodes": int(dataset.n_episodes), "n_transitions": len(dataset)}}
-    paths = write_safety_report(out_dir, estimates, selection, kappa, extra)
-    return SafetyReport(estimates, selection, kappa, paths)
+    paths = write_safety_report(out_dir, estimates, selection, cost_threshold, extra)
+    return SafetyReport(estimates, selection, cost_threshold, paths)
 
 
 def write_safety_report(
@@ -80,25 +80,26 @@ def write_safety_report(
     """
     import retrofit
 
-    kappa = check_cost_threshold(cost_threshold)
+    cost_threshold = check_cost_threshold(cost_threshold)
     out = Path(out_dir)
     payload = {
         "retrofit_version": retrofit.__version__,
-        "cost_threshold": kappa,
+        "cost_threshold": cost_threshold,
         "rule": "best estimated reward among checkpoints whose estimated cost upper bound <= "
                 "cost_threshold; else the lowest upper bound",
         "selection": selection.to_dict(),
         "checkpoints": [
-            {**e.to_dict(), "within_limit": within_limit(e.cost.high, kappa)} for e in estimates
+            {**e.to_dict(), "within_limit": within_limit(e.cost.high, cost_threshold)}
+            for e in estimates
         ],
         **dict(extra or {}),
     }
     paths = {
         "json": atomic_write_text(out / JSON_NAME, json.dumps(payload, indent=2) + "\n"),
-        "figure": plot_safety_estimates(out / FIGURE_NAME, estimates, selection, kappa),
+        "figure": plot_safety_estimates(out / FIGURE_NAME, estimates, selection, cost_threshold),
     }
     paths["markdown"] = atomic_write_text(
-        out / MARKDOWN_NAME, _markdown(estimates, selection, kappa, extra or {})
+        out / MARKDOWN_NAME, _markdown(estimates, selection, cost_threshold, extra or {})
     )
     return paths
 
@@ -138,7 +139,7 @@ def plot_safety_estimates(
 
 
 def _markdown(
-    estimates: Sequence[OfflineEstimate], selection: Selection, kappa: float,
+    estimates: Sequence[OfflineEstimate], selection: Selection, cost_threshold: float,
     extra: Mapping[str, Any],
 ) -> str:
     conf = f"{100 * estimates[0].cost.confidence:g} %"
@@ -146,9 +147,9 @@ def _markdown(
     lines = [
         f"# Safety report{f' — {task}' if task else ''}",
         "",
-        f"Cost limit κ = {kappa:g}. Offline estimate: finite-horizon fitted Q evaluation on the "
-        f"training data, {len(estimates[0].cost.samples)} bootstrap resamples of its episodes, "
-        f"{conf} central intervals (docs/offline-estimate.md).",
+        f"Cost limit κ = {cost_threshold:g}. Offline estimate: finite-horizon fitted Q evaluation "
+        f"on the training data, {len(estimates[0].cost.samples)} bootstrap resamples of its "
+        f"episodes, {conf} central intervals (docs/offline-estimate.md).",
         "",
         f"**Selected: {selection.name}.** {selection.reason}",
         "",
@@ -158,7 +159,7 @@ def _markdown(
     ]
     for i, e in enumerate(estimates):
         mark = " (selected)" if i == selection.index else ""
-        ok = "yes" if within_limit(e.cost.high, kappa) else "no"
+        ok = "yes" if within_limit(e.cost.high, cost_threshold) else "no"
         lines.append(
             f"| {e.name}{mark} | {e.cost.estimate:.4g} [{e.cost.low:.4g}, {e.cost.high:.4g}] | "
             f"{e.reward.estimate:.4g} [{e.reward.low:.4g}, {e.reward.high:.4g}] | {ok} | "

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from retrofit.data.splits import check_cost_threshold
 from retrofit.errors import ConfigError
 from retrofit.estimate.offline import OfflineEstimate
+from retrofit.thresholds import check_cost_threshold
 
 
 def within_limit(cost_upper: float, cost_threshold: float) -> bool:
@@ -43,28 +43,28 @@ def select_checkpoint(estimates: Sequence[OfflineEstimate], cost_threshold: floa
 
     Ties go to the earlier checkpoint.
     """
-    kappa = check_cost_threshold(cost_threshold)
+    cost_threshold = check_cost_threshold(cost_threshold)
     if len(estimates) == 0:
         raise ConfigError(
             "checkpoints is empty: there is nothing to select from; pass at least one estimate."
         )
-    feasible = [i for i, e in enumerate(estimates) if within_limit(e.cost.high, kappa)]
+    feasible = [i for i, e in enumerate(estimates) if within_limit(e.cost.high, cost_threshold)]
     conf = f"{100 * estimates[0].cost.confidence:g} %"
     if feasible:
         best = max(feasible, key=lambda i: (estimates[i].reward.estimate, -i))
         e = estimates[best]
         reason = (
             f"{len(feasible)} of {len(estimates)} checkpoints have an estimated cost whose "
-            f"{conf} upper bound is ≤ κ = {kappa:g}; {e.name!r} has the best estimated reward "
-            f"among them ({e.reward.estimate:.4g}; cost {e.cost.estimate:.4g}, upper bound "
+            f"{conf} upper bound is ≤ κ = {cost_threshold:g}; {e.name!r} has the best estimated "
+            f"reward among them ({e.reward.estimate:.4g}; cost {e.cost.estimate:.4g}, upper bound "
             f"{e.cost.high:.4g})."
         )
         return Selection(best, e.name, True, reason)
     best = min(range(len(estimates)), key=lambda i: (estimates[i].cost.high, i))
     e = estimates[best]
     reason = (
-        f"No checkpoint's estimated cost has its {conf} upper bound ≤ κ = {kappa:g}; falling back "
-        f"to the lowest upper bound: {e.name!r} (cost {e.cost.estimate:.4g}, upper bound "
-        f"{e.cost.high:.4g}). It is not estimated safe."
+        f"No checkpoint's estimated cost has its {conf} upper bound ≤ κ = {cost_threshold:g}; "
+        f"falling back to the lowest upper bound: {e.name!r} (cost {e.cost.estimate:.4g}, upper "
+        f"bound {e.cost.high:.4g}). It is not estimated safe."
     )
     return Selection(best, e.name, False, reason)

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from retrofit.data.splits import check_cost_threshold
 from retrofit.errors import DataError
+from retrofit.thresholds import check_cost_threshold
 
 SAFE = 1
 UNSAFE = -1

@@ -23,9 +23,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from retrofit.data.splits import check_cost_threshold
 from retrofit.errors import DataError
 from retrofit.feedback.core import SAFE, UNSAFE, Feedback
+from retrofit.thresholds import check_cost_threshold
 
 Ties = Literal["resample", "random"]
 _MAX_RESAMPLE_ROUNDS = 100
@@ -135,15 +135,15 @@ def synthesize(
         swap |= tied & (rng.random(n_pairs) < 0.5)
     pairs = np.where(swap[:, None], pairs[:, ::-1], pairs)
 
-    kappa_seg = segment_threshold(cost_threshold, segment_length, horizon)
+    segment_cost_threshold = segment_threshold(cost_threshold, segment_length, horizon)
     seg_costs = sums(cost_cum, pairs)
-    safety = np.where(seg_costs <= kappa_seg, SAFE, UNSAFE).astype(np.int8)
+    safety = np.where(seg_costs <= segment_cost_threshold, SAFE, UNSAFE).astype(np.int8)
     n_safe = int((safety == SAFE).sum())
     if n_safe in (0, safety.size):
         only = "safe" if n_safe else "unsafe"
         raise DataError(
             f"cost_threshold={cost_threshold}: every segment is {only} (segment threshold "
-            f"{kappa_seg:.3g} = κ·{segment_length}/{horizon}; segment costs range "
+            f"{segment_cost_threshold:.3g} = κ·{segment_length}/{horizon}; segment costs range "
             f"{seg_costs.min():.3g}..{seg_costs.max():.3g}). Pick a threshold inside that range."
         )
     metadata = {
@@ -151,7 +151,7 @@ def synthesize(
         "n_pairs": int(n_pairs),
         "segment_length": int(segment_length),
         "cost_threshold": float(cost_threshold),
-        "segment_cost_threshold": kappa_seg,
+        "segment_cost_threshold": segment_cost_threshold,
         "max_episode_steps": horizon,
         "seed": int(seed),
         "ties": ties,

@@ -1,7 +1,9 @@
 """CPQ (Constraints Penalized Q-learning, Xu et al. 2022, as in OSRL), as pure functions.
 
-Notation: ``Q`` reward critic, ``Qc`` cost critic, primes are target networks, ``L`` the cost
-limit, ``T`` the episode length. Critic tensors carry the ensemble on dim 0: ``(E, B)``.
+Notation: ``Q`` reward critic, ``Qc`` cost critic, primes are target networks, ``L`` the episode
+cost threshold (``cost_threshold`` in code; the paper's symbol), ``T`` the episode length.
+``q_thres``/``qc_thres`` are OSRL's names for the threshold in Q-value units derived from it.
+Critic tensors carry the ensemble on dim 0: ``(E, B)``.
 """
 
 from __future__ import annotations
@@ -9,8 +11,8 @@ from __future__ import annotations
 import torch
 
 
-def cost_thresholds(cost_threshold: float, gamma: float, episode_len: int, qc_scalar: float = 1.5
-                    ) -> tuple[float, float]:
+def cost_critic_thresholds(cost_threshold: float, gamma: float, episode_len: int,
+                           qc_scalar: float = 1.5) -> tuple[float, float]:
     """``q_thres = L (1-γ^T) / ((1-γ) T)`` (the discounted per-step share of L); ``qc_thres =
     qc_scalar · q_thres`` (OSRL ``CPQ.__init__``)."""
     q_thres = cost_threshold * (1 - gamma**episode_len) / (1 - gamma) / episode_len

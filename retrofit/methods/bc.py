@@ -19,6 +19,7 @@ from retrofit.errors import ConfigError, DataError
 from retrofit.losses.bc import bc_mse_loss
 from retrofit.methods.registry import register_method
 from retrofit.policies.deterministic import DeterministicPolicy
+from retrofit.thresholds import check_cost_threshold
 from retrofit.training.config import TrainerConfig
 from retrofit.training.samplers import Transitions
 from retrofit.training.trainer import BaseTrainer, Stage
@@ -49,8 +50,8 @@ class BCAllConfig(TrainerConfig):
     def check(self) -> None:
         """Raise ``ConfigError`` on out-of-range values."""
         self.require_positive("learning_rate", "sigma")
-        if self.cost_threshold is not None and self.cost_threshold < 0:
-            raise ConfigError(f"cost_threshold={self.cost_threshold} must be >= 0.")
+        if self.cost_threshold is not None:
+            check_cost_threshold(self.cost_threshold)
 
     def check_complete(self) -> None:
         """BC-Safe needs κ."""

@@ -42,6 +42,7 @@ from retrofit.policies.decision_transformer import (
     StepValueModel,
     attach_step_values,
 )
+from retrofit.thresholds import check_cost_threshold
 from retrofit.training.config import TrainerConfig
 from retrofit.training.samplers import ContextWindows, SegmentBatcher, device_tensor
 from retrofit.training.trainer import BaseTrainer, Stage
@@ -96,8 +97,8 @@ class CDTConfig(TrainerConfig):
         for name in ("weight_decay", "cost_weight", "warmup_steps"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}={getattr(self, name)} must be >= 0.")
-        if self.cost_threshold is not None and self.cost_threshold < 0:
-            raise ConfigError(f"cost_threshold={self.cost_threshold} must be >= 0.")
+        if self.cost_threshold is not None:
+            check_cost_threshold(self.cost_threshold)
 
     def check_complete(self) -> None:
         """CDT conditions its evaluation on κ."""

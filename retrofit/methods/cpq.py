@@ -32,6 +32,7 @@ from retrofit.losses import cpq as L
 from retrofit.methods.registry import register_method
 from retrofit.policies.gaussian import TanhGaussianPolicy, mlp
 from retrofit.policies.vae import LOG_STD_MAX, LOG_STD_MIN
+from retrofit.thresholds import check_cost_threshold
 from retrofit.training.config import TrainerConfig
 from retrofit.training.samplers import Transitions
 from retrofit.training.trainer import BaseTrainer, Stage
@@ -79,8 +80,8 @@ class CPQConfig(TrainerConfig):
 
     def check(self) -> None:
         """Raise ``ConfigError`` on out-of-range values."""
-        if self.cost_threshold is not None and self.cost_threshold < 0:
-            raise ConfigError(f"cost_threshold={self.cost_threshold} must be >= 0.")
+        if self.cost_threshold is not None:
+            check_cost_threshold(self.cost_threshold)
         if not 0 < self.gamma < 1 or not 0 < self.tau <= 1:
             raise ConfigError(f"gamma={self.gamma} must be in (0, 1) and tau={self.tau} in (0, 1].")
         self.require_positive("actor_learning_rate", "critic_learning_rate",
@@ -190,8 +191,8 @@ class CPQTrainer(BaseTrainer):
         cfg, dev = self.config, self.device
         obs_dim, act_dim, low, high = self._shapes
         assert cfg.cost_threshold is not None
-        self.q_thres, self.qc_thres = L.cost_thresholds(cfg.cost_threshold, cfg.gamma, episode_len,
-                                                        cfg.qc_scalar)
+        self.q_thres, self.qc_thres = L.cost_critic_thresholds(
+            cfg.cost_threshold, cfg.gamma, episode_len, cfg.qc_scalar)
         actor = self.policy.module
         actor.set_observation_normalizer(data.obs_mean, data.obs_std)
         stats = (data.obs_mean, data.obs_std)

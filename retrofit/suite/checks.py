@@ -98,12 +98,12 @@ def dataset_warnings(settings: TaskSettings, data: Any, data_dir: str | Path
             f"by reward have mean normalised reward {top.mean():.3f} (≤ {LITTLE_REWARD:g}); its "
             "behaviour policies never learned the task, so no policy trained on it can be "
             "judged on reward.", fix))
-    for kappa in settings.cost_thresholds:
+    for cost_threshold in settings.cost_thresholds:
         best = []
         for seed in settings.seeds:
             try:
                 preferred, _, _ = preference_split_indices(
-                    norm, costs, kappa, n_preferred=settings.n_preferred,
+                    norm, costs, cost_threshold, n_preferred=settings.n_preferred,
                     n_nonpreferred=settings.n_nonpreferred, seed=seed)
             except DataError:  # no split at all: check_dataset's error says so
                 continue
@@ -111,10 +111,11 @@ def dataset_warnings(settings: TaskSettings, data: Any, data_dir: str | Path
         if best and min(best) <= LITTLE_REWARD:
             found.append(DataWarning(
                 "split-no-high-reward-safe",
-                f"κ={kappa:g}: the split has no high-reward safe episode: the best episode of "
-                f"D_p earns normalised reward {min(best):.3f} (≤ {LITTLE_REWARD:g}; seeds "
-                f"{list(settings.seeds)}: {', '.join(f'{b:.3f}' for b in best)}), so a policy "
-                "learned from it is safe only by earning nothing.", fix, kappa))
+                f"κ={cost_threshold:g}: the split has no high-reward safe episode: the best "
+                f"episode of D_p earns normalised reward {min(best):.3f} "
+                f"(≤ {LITTLE_REWARD:g}; seeds {list(settings.seeds)}: "
+                f"{', '.join(f'{b:.3f}' for b in best)}), so a policy "
+                "learned from it is safe only by earning nothing.", fix, cost_threshold))
     return found
 
 

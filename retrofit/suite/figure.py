@@ -50,18 +50,20 @@ def suite_figure(settings: TaskSettings, data: Any, rows: Sequence[dict[str, Any
     for i, method in enumerate(methods):
         color = "black" if method == "reference" else f"C{i % 10}"
         points = []
-        for kappa in settings.cost_thresholds:
-            members = groups.get((method, kappa), [])
+        for cost_threshold in settings.cost_thresholds:
+            members = groups.get((method, cost_threshold), [])
             if members:
-                points.append((np.mean([float(r["normalized_cost"]) * kappa for r in members]),
+                points.append((np.mean([float(r["normalized_cost"]) * cost_threshold
+                                        for r in members]),
                                np.mean([float(r["normalized_reward"]) for r in members])))
         if points:
             xs, ys = zip(*points, strict=True)
             ax.scatter(xs, ys, s=70, color=color, edgecolors="white", linewidths=1.2,
                        marker=_MARKERS[i % len(_MARKERS)], zorder=10 + i,
                        label="π_ref" if method == "reference" else method)
-    for j, kappa in enumerate(settings.cost_thresholds):
-        ax.axvline(kappa, color="tab:red", linestyle="--", linewidth=1.0, alpha=0.4 + 0.2 * j,
+    for j, cost_threshold in enumerate(settings.cost_thresholds):
+        ax.axvline(cost_threshold, color="tab:red", linestyle="--", linewidth=1.0,
+                   alpha=0.4 + 0.2 * j,
                    label="κ = " + "/".join(f"{k:g}" for k in settings.cost_thresholds)
                    if j == 0 else None, zorder=5)
     ax.set_xlabel("episode cost return")

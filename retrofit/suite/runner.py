@@ -174,14 +174,14 @@ def check_dataset(settings: TaskSettings, data: Any, path: Path) -> None:
             f"{path} holds {stored}'s data (its retrofit_task attribute), not {settings.task}'s; "
             f"pass a file of {settings.task} or run `retrofit suite {stored}`."
         )
-    for kappa in settings.cost_thresholds:
+    for cost_threshold in settings.cost_thresholds:
         for seed in settings.seeds:
             try:
-                data.split_preferences(kappa, n_preferred=settings.n_preferred,
+                data.split_preferences(cost_threshold, n_preferred=settings.n_preferred,
                                        n_nonpreferred=settings.n_nonpreferred, seed=seed)
             except DataError as exc:
                 raise DataError(
-                    f"{path}, κ={kappa:g}: PREFINE's D_p/D_np split is impossible: {exc} "
+                    f"{path}, κ={cost_threshold:g}: PREFINE's D_p/D_np split is impossible: {exc} "
                     "(--n-preferred / --n-nonpreferred / --cost-thresholds change the split)."
                 ) from None
 
@@ -194,11 +194,11 @@ def _reference_rows(out: Path, settings: TaskSettings, device: str) -> list[dict
     for seed in settings.seeds:
         record = json.loads((out / "reference" / f"seed{seed}.json").read_text())
         wall = float(record["bc_wall_clock_s"])
-        for kappa in settings.cost_thresholds:
+        for cost_threshold in settings.cost_thresholds:
             norm_reward, norm_cost = normalized_score(settings.task, record["reward"],
-                                                      record["cost"], kappa)
+                                                      record["cost"], cost_threshold)
             rows.append({
-                "method": "reference", "task": settings.task, "cost_threshold": kappa,
+                "method": "reference", "task": settings.task, "cost_threshold": cost_threshold,
                 "seed": seed, "normalized_reward": float(norm_reward),
                 "normalized_cost": float(norm_cost), "train_wall_clock_s": wall,
                 "updates": int(record["bc_steps"]),
@@ -214,13 +214,13 @@ def summarize_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     for row in rows:
         groups[(row["method"], float(row["cost_threshold"]))].append(row)
     out = []
-    for (method, kappa), members in groups.items():
+    for (method, cost_threshold), members in groups.items():
         reward = np.array([r["normalized_reward"] for r in members], dtype=np.float64)
         cost = np.array([r["normalized_cost"] for r in members], dtype=np.float64)
-        ref = groups.get(("reference", kappa))
+        ref = groups.get(("reference", cost_threshold))
         ref_reward = float(np.mean([r["normalized_reward"] for r in ref])) if ref else None
         out.append({
-            "method": method, "cost_threshold": kappa, "seeds": len(members),
+            "method": method, "cost_threshold": cost_threshold, "seeds": len(members),
             "reward_mean": float(reward.mean()), "reward_std": float(reward.std()),
             "cost_mean": float(cost.mean()), "cost_std": float(cost.std()),
             "safe": bool(cost.mean() <= 1.0),

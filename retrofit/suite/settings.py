@@ -29,6 +29,7 @@ from typing import Any
 from retrofit.collect.collector import DEFAULT_BUDGETS, DEFAULT_NOISE_LEVELS, DEFAULT_PENALTIES
 from retrofit.errors import ConfigError, EnvironmentError_
 from retrofit.tasks import TASKS, task_info
+from retrofit.thresholds import check_cost_threshold
 
 TEN_PENALTIES: tuple[float, ...] = (0.0, 0.5, 1.0, 2.0)  # the ten-task collection run's
 
@@ -140,8 +141,8 @@ class TaskSettings:
                 raise ConfigError(f"{name}={value!r} must be an integer >= 1.")
         if not self.seeds or any(s < 0 for s in self.seeds):
             raise ConfigError(f"seeds={self.seeds!r} must be one or more integers >= 0.")
-        if any(k < 0 for k in self.cost_thresholds):
-            raise ConfigError(f"cost_thresholds={self.cost_thresholds!r} must be >= 0.")
+        for cost_threshold in self.cost_thresholds:
+            check_cost_threshold(cost_threshold, "cost_thresholds")
         if self.data not in DATA_KINDS:
             raise ConfigError(f"data={self.data!r} must be one of {DATA_KINDS}.")
 
@@ -169,12 +170,12 @@ class TaskSettings:
         """One line for ``retrofit tasks``: data, collection, BC/PREFINE steps, κ, seeds, outcome
         (whether the collection was ever run and what it gave)."""
         c = self.collection
-        kappas = "/".join(f"{k:g}" for k in self.cost_thresholds)
+        thresholds_text = "/".join(f"{k:g}" for k in self.cost_thresholds)
         budgets = "/".join(f"{b:g}" for b in c.budgets) or "none"
         return (f"data={self.data} collect: {c.episodes} ep, {c.train_steps} PPO steps × "
                 f"{c.runs} runs (k={'/'.join(f'{k:g}' for k in c.penalties)}, budgets={budgets}, "
                 f"σ={'/'.join(f'{s:g}' for s in c.noise_levels)}); BC {self.bc_steps}, PREFINE "
-                f"{self.prefine_steps} steps; κ={kappas}; seeds={len(self.seeds)}"
+                f"{self.prefine_steps} steps; κ={thresholds_text}; seeds={len(self.seeds)}"
                 + (f"; outcome: {self.outcome}" if self.outcome else ""))
 
 

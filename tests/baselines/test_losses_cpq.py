@@ -9,7 +9,7 @@ from retrofit.losses import cpq as L
 
 
 def test_cost_thresholds_hand_computed():
-    q_thres, qc_thres = L.cost_thresholds(10.0, 0.99, 100)
+    q_thres, qc_thres = L.cost_critic_thresholds(10.0, 0.99, 100)
     expected = 10 * (1 - 0.99**100) / (0.01 * 100)  # = 6.33967659...
     assert q_thres == pytest.approx(expected)
     assert q_thres == pytest.approx(6.3396765, abs=1e-6)
