@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from retrofit.adapters.module_adapter import ParametricAdapter
+from retrofit.adapters.registry import register_adapter
 from retrofit.policies.clipped_gaussian import ClippedGaussianPolicy
 
 
@@ -25,3 +26,7 @@ class ClippedGaussianAdapter(ParametricAdapter):
         centre = (self.module.action_high + self.module.action_low) / 2
         half_range = (self.module.action_high - self.module.action_low) / 2
         return centre + half_range * mean
+
+
+register_adapter("retrofit.policies.clipped_gaussian.ClippedGaussianPolicy",
+                 lambda obj: isinstance(obj, ClippedGaussianPolicy), ClippedGaussianAdapter)

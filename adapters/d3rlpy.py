@@ -26,6 +26,7 @@ unchanged; a target policy, where the algorithm has one, is set to the retrofitt
 from __future__ import annotations
 
 import copy
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,6 +34,7 @@ import numpy as np
 import torch
 
 from retrofit.adapters.distribution_adapter import DistributionAdapter
+from retrofit.adapters.registry import register_adapter
 from retrofit.adapters.torch_module import (
     DEFAULT_SIGMA,
     as_sigma,
@@ -245,3 +247,20 @@ class D3rlpyAdapter(DistributionAdapter):
         if target is not None:
             target.load_state_dict(state)
         return out
+
+
+def _is_d3rlpy(obj: Any) -> bool:
+    """A d3rlpy algorithm; only true once the caller has imported d3rlpy."""
+    if "d3rlpy" not in sys.modules:
+        return False
+    from d3rlpy.base import LearnableBase
+
+    return isinstance(obj, LearnableBase)
+
+
+register_adapter(
+    "d3rlpy BC, TD3PlusBC, TD3, DDPG, ReBRAC, SAC, CQL, CalQL, BEAR, IQL, AWAC, CRR "
+    "(continuous actions)",
+    _is_d3rlpy,
+    D3rlpyAdapter,
+)

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from retrofit.adapters.module_adapter import ModuleAdapter
+from retrofit.adapters.registry import register_adapter
 from retrofit.errors import PolicyError
 from retrofit.policies.decision_transformer import DecisionTransformer
 
@@ -162,3 +163,9 @@ class CDTAdapter(ModuleAdapter):
         for k in range(n):
             self._slots[k]["act"].append(action[k].astype(np.float32))
         return action
+
+
+register_adapter(
+    "retrofit.policies.decision_transformer.DecisionTransformer (CDT; a policy with memory)",
+    lambda obj: isinstance(obj, DecisionTransformer), CDTAdapter,  # type: ignore[arg-type]
+)

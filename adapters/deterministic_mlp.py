@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 
 from retrofit.adapters.module_adapter import ModuleAdapter
+from retrofit.adapters.registry import register_adapter
 from retrofit.policies.deterministic import DeterministicPolicy
 
 
@@ -42,3 +43,7 @@ class DeterministicAdapter(ModuleAdapter):
     def deterministic_action(self, obs: torch.Tensor) -> torch.Tensor:
         """``μ(s)``."""
         return self.module(obs)
+
+
+register_adapter("retrofit.policies.deterministic.DeterministicPolicy",
+                 lambda obj: isinstance(obj, DeterministicPolicy), DeterministicAdapter)

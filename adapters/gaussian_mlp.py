@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from retrofit.adapters.module_adapter import ParametricAdapter
+from retrofit.adapters.registry import register_adapter
 from retrofit.policies.gaussian import TanhGaussianPolicy
 
 
@@ -13,3 +14,7 @@ class TanhGaussianAdapter(ParametricAdapter):
     module: TanhGaussianPolicy
     density = "squashed_log_prob"
     squashed = True
+
+
+register_adapter("retrofit.policies.TanhGaussianPolicy",
+                 lambda obj: isinstance(obj, TanhGaussianPolicy), TanhGaussianAdapter)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import copy
 import io
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -40,6 +41,7 @@ import torch
 from torch import nn
 
 from retrofit.adapters.distribution_adapter import DistributionAdapter
+from retrofit.adapters.registry import register_adapter
 from retrofit.adapters.torch_module import (
     DEFAULT_SIGMA,
     as_sigma,
@@ -341,3 +343,27 @@ class SB3Adapter(DistributionAdapter):
             out.actor_target.load_state_dict(out.actor.state_dict())
         out.policy.set_training_mode(False)
         return out
+
+
+def _is_sb3(obj: Any) -> bool:
+    """An SB3 model or policy; only true once the caller has imported stable-baselines3."""
+    if "stable_baselines3" not in sys.modules:
+        return False
+    from stable_baselines3.common.base_class import BaseAlgorithm
+    from stable_baselines3.common.policies import BasePolicy
+
+    return isinstance(obj, BaseAlgorithm | BasePolicy)
+
+
+def _sb3(obj: Any) -> SB3Adapter:
+    from stable_baselines3.common.policies import BasePolicy
+
+    if isinstance(obj, BasePolicy):
+        raise PolicyError(
+            f"Got the stable-baselines3 policy module {type(obj).__name__}; pass the model itself "
+            "(the PPO/SAC/TD3 object, e.g. PPO.load(path)) so the result can be exported as one."
+        )
+    return SB3Adapter(obj)
+
+
+register_adapter("stable-baselines3 PPO, A2C, SAC, TD3, DDPG (Box actions)", _is_sb3, _sb3)

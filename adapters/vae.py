@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from retrofit.adapters.module_adapter import ModuleAdapter
+from retrofit.adapters.registry import register_adapter
 from retrofit.adapters.torch_module import check_inputs
 from retrofit.policies.vae import VAEPolicy
 
@@ -44,3 +45,7 @@ class VAEAdapter(ModuleAdapter):
     def check_observations(self, obs: torch.Tensor) -> None:
         """Refuse observations of the wrong width with a clear error."""
         check_inputs(obs, None, self.observation_dim, self.action_dim)
+
+
+register_adapter("retrofit.policies.vae.VAEPolicy (BCQ-style VAE)",
+                 lambda obj: isinstance(obj, VAEPolicy), VAEAdapter)
