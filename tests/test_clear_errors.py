@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import warnings
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from retrofit.device import MAX_SEED
 from retrofit.errors import ConfigError, DataError, DiskFullError, PolicyError
 from retrofit.policies.gaussian import TanhGaussianPolicy
 from retrofit.policies.io import save_policy
+from tests.cli_run import run_cli
 
 FAST = ["--steps", "2", "--set", "batch_size=8", "--quiet", "--device", "cpu"]
 
@@ -55,18 +55,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
         *args: object) -> tuple[int, str]:
-    """Run ``retrofit ARGS`` in this process; ``(exit status, stderr)`` (warnings silenced)."""
-    from retrofit.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["retrofit", *map(str, args)])
-    code = 0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            main()
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-    return code, capsys.readouterr().err
+    """Run ``retrofit ARGS`` in this process; ``(exit status, stderr)``."""
+    return run_cli(monkeypatch, capsys, args)
 
 
 def one_error_line(err: str) -> str:

@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import pytest
@@ -25,6 +24,7 @@ from retrofit.methods.prefine import PREFINE_PRESETS
 from retrofit.outputs import LOCK_NAME
 from retrofit.policies.gaussian import TanhGaussianPolicy
 from retrofit.policies.io import save_policy
+from tests.cli_run import run_cli
 
 RETROFIT = str(Path(sys.executable).with_name("retrofit"))
 DATA = default_dataset_path("OfflineBallRun-v0")
@@ -48,20 +48,7 @@ def argv(files: dict[str, Path], *extra: str, policy: str = "ref", steps: str = 
             "--set", "batch_size=8", "--quiet", "--device", "cpu", *extra]
 
 
-def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-        args: list[str]) -> tuple[int, str]:
-    """Run ``retrofit ARGS`` in this process; ``(exit status, stderr)`` (warnings silenced)."""
-    from retrofit.cli import main
-
-    monkeypatch.setattr(sys, "argv", ["retrofit", *args])
-    code = 0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            main()
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-    return code, capsys.readouterr().err
+cli = run_cli
 
 
 def test_resume_of_a_changed_run_is_refused_and_more_steps_are_recorded(
