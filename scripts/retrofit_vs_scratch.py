@@ -55,7 +55,12 @@ VARIANTS: dict[str, Variant] = {
     "prefine-l0.3-lr3e-5-20k": Variant(
         "prefine", 20_000, {"sft_weight": 0.3, "learning_rate": 3e-5},
         "added after the first selection cells (docs/protocol.md, amendment 1)"),
-    "dpo-20k": Variant("dpo", 20_000, {}, "PREFINE with λ = 0"),
+    "prefine-l1-lr3e-5-20k": Variant(
+        "prefine", 20_000, {"sft_weight": 1.0, "learning_rate": 3e-5},
+        "paper's λ at the chosen step size (docs/protocol.md, amendment 2)"),
+    "dpo-20k": Variant("dpo", 20_000, {}, "PREFINE with λ = 0 (DPOConfig lr 3e-4)"),
+    "dpo-lr3e-5-20k": Variant("dpo", 20_000, {"learning_rate": 3e-5},
+                              "λ = 0 at the chosen step size (docs/protocol.md, amendment 2)"),
     "dpo-2k": Variant("dpo", 2_000, {}),
     # Baselines, each at the two budgets the selection cells choose between.
     "sft-only-2k": Variant("sft-only", 2_000),
@@ -76,7 +81,8 @@ REPORT_NAMES = {
 SELECTION_ORDER = (
     "prefine-l0.3-20k", "dpo-20k", "sft-only-2k", "bc-safe-2k", "bc-safe-full-2k",
     "prefine-l0.1-20k", "sft-only-20k", "bc-safe-20k", "bc-safe-full-20k", "dpo-2k",
-    "prefine-l0.3-2k", "prefine-l1-20k",
+    "prefine-l0.3-2k", "prefine-l1-20k", "prefine-l0.3-lr3e-5-20k", "prefine-l1-lr3e-5-20k",
+    "dpo-lr3e-5-20k",
 )
 
 
