@@ -40,6 +40,7 @@ class Variant:
     steps: int
     overrides: dict[str, Any] = field(default_factory=dict)
     note: str = ""
+    split: dict[str, Any] = field(default_factory=dict)  # CompareConfig fields of the split
 
 
 VARIANTS: dict[str, Variant] = {
@@ -62,6 +63,10 @@ VARIANTS: dict[str, Variant] = {
     "dpo-lr3e-5-20k": Variant("dpo", 20_000, {"learning_rate": 3e-5},
                               "λ = 0 at the chosen step size (docs/protocol.md, amendment 2)"),
     "dpo-2k": Variant("dpo", 2_000, {}),
+    "prefine-l0.3-lr3e-5-npnear-20k": Variant(
+        "prefine", 20_000, {"sft_weight": 0.3, "learning_rate": 3e-5},
+        "D_np from the 100 least costly UNSAFE episodes (docs/protocol.md, amendment 3)",
+        split={"nonpreferred_pool": "lowest-cost"}),
     # Baselines, each at the two budgets the selection cells choose between.
     "sft-only-2k": Variant("sft-only", 2_000),
     "sft-only-20k": Variant("sft-only", 20_000),
@@ -82,7 +87,7 @@ SELECTION_ORDER = (
     "prefine-l0.3-20k", "dpo-20k", "sft-only-2k", "bc-safe-2k", "bc-safe-full-2k",
     "prefine-l0.1-20k", "sft-only-20k", "bc-safe-20k", "bc-safe-full-20k", "dpo-2k",
     "prefine-l0.3-2k", "prefine-l1-20k", "prefine-l0.3-lr3e-5-20k", "prefine-l1-lr3e-5-20k",
-    "dpo-lr3e-5-20k",
+    "dpo-lr3e-5-20k", "prefine-l0.3-lr3e-5-npnear-20k",
 )
 
 
@@ -119,6 +124,7 @@ def run(task: str, split: str, names: list[str], out: Path, thresholds: tuple[fl
             bc_steps=bc_steps, n_preferred=settings.n_preferred,
             n_nonpreferred=settings.n_nonpreferred, device="cpu", threads=1, isolate=False,
             reference_std=0.2, overrides={variant.method: dict(variant.overrides)},
+            **variant.split,
         )
         print(f"== {task} {name} ({variant.method}, {variant.steps} steps, "
               f"{variant.overrides}) κ={thresholds} seeds={chosen}", flush=True)

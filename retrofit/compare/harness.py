@@ -37,6 +37,7 @@ from typing import Any
 
 from retrofit.atomic import atomic_write_text
 from retrofit.compare.executors import CellFunctions, exit_with_parent, run_cells
+from retrofit.data.splits import NONPREFERRED_POOLS
 from retrofit.errors import ConfigError
 
 RESULT_COLUMNS = (
@@ -67,6 +68,8 @@ class CompareConfig:
     safe_reward_fraction: a checkpoint counts as "safe" when its normalised cost is ≤ 1 and its
         normalised reward ≥ this fraction of π_ref's (0.8).
     bc_steps: BC steps of π_ref. n_preferred / n_nonpreferred: N_p / N_np of the split.
+    nonpreferred_pool: which end of UNSAFE (by cost return) D_np is drawn from: "highest-cost"
+        (default) or "lowest-cost" (``retrofit.data.splits.preference_split_indices``).
     reference_std: None: π_ref is a tanh-Gaussian (``BCConfig``'s default); a number: a
         clipped Gaussian with this fixed spread in half-ranges (the demo's 0.2, whose PREFINE
         log-likelihoods stay bounded; docs/prefine.md).
@@ -98,6 +101,7 @@ class CompareConfig:
     bc_steps: int = 20_000
     n_preferred: int = 100
     n_nonpreferred: int = 20
+    nonpreferred_pool: str = "highest-cost"
     reference_std: float | None = None
     device: str = "auto"
     threads: int = 1
@@ -120,6 +124,9 @@ class CompareConfig:
             positive_int(name, getattr(self, name))
         if self.batch_size is not None:
             positive_int("batch_size", self.batch_size)
+        if self.nonpreferred_pool not in NONPREFERRED_POOLS:
+            raise ConfigError(f"nonpreferred_pool={self.nonpreferred_pool!r}: use one of "
+                              f"{', '.join(NONPREFERRED_POOLS)}.")
         std = self.reference_std
         if std is not None and (isinstance(std, bool) or not isinstance(std, int | float)
                                 or not math.isfinite(std) or std <= 0):
@@ -419,7 +426,7 @@ def train_cell(spec: dict[str, Any]) -> dict[str, Any]:
     dataset, _ = _load_dataset(dataclasses.replace(config, dataset=spec["dataset_path"]))
     preferred, nonpreferred = dataset.split_preferences(
         cost_threshold, n_preferred=config.n_preferred, n_nonpreferred=config.n_nonpreferred,
-        seed=seed,
+        seed=seed, nonpreferred_pool=config.nonpreferred_pool,
     )
     cell = CellData(dataset, preferred, nonpreferred, cost_threshold, seed)
     data = cell_data(method, cell)
@@ -516,6 +523,8 @@ def cell_settings(config: CompareConfig, method: str, dataset_sha256: str) -> di
         "overrides": config.overrides.get(method, {}),
         # only when set, so folders made before the option resume as they were
         **({"reference_std": config.reference_std} if config.reference_std is not None else {}),
+        **({"nonpreferred_pool": config.nonpreferred_pool}
+           if config.nonpreferred_pool != "highest-cost" else {}),
     }
 
 

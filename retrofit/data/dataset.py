@@ -359,6 +359,7 @@ class TrajectoryDataset:
         top_fraction: float = 0.5,
         n_strata: int = 10,
         unsafe_pool: int = 100,
+        nonpreferred_pool: str = "highest-cost",
     ) -> tuple[TrajectoryDataset, TrajectoryDataset]:
         """Split into PREFINE's preferred ``D_p`` and non-preferred ``D_np`` (PREFINE §5.1).
 
@@ -377,6 +378,7 @@ class TrajectoryDataset:
             top_fraction=top_fraction,
             n_strata=n_strata,
             unsafe_pool=unsafe_pool,
+            nonpreferred_pool=nonpreferred_pool,
         )
         d_p = self.select_episodes(preferred)
         d_np = self.select_episodes(nonpreferred)

@@ -19,6 +19,7 @@ import numpy as np
 from retrofit.errors import ConfigError, DataError
 from retrofit.thresholds import check_cost_threshold
 
+NONPREFERRED_POOLS = ("highest-cost", "lowest-cost")
 PROTOCOL = "PREFINE §5.1 (retrofit choices: top_fraction, n_strata, unsafe_pool; docs/data.md)"
 
 
@@ -94,6 +95,7 @@ def preference_split_indices(
     top_fraction: float = 0.5,
     n_strata: int = 10,
     unsafe_pool: int = 100,
+    nonpreferred_pool: str = "highest-cost",
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     """Choose the episodes of ``D_p`` and ``D_np``; return ``(preferred, nonpreferred, report)``.
 
@@ -108,6 +110,11 @@ def preference_split_indices(
     * ``D_np``: rank UNSAFE by cost return, high to low (ties by index); keep the top
       ``unsafe_pool`` (all of UNSAFE if fewer); rank those by reward and draw ``n_nonpreferred``
       the same stratified way, so ``D_np`` spans their reward range.
+      ``nonpreferred_pool="lowest-cost"`` keeps the ``unsafe_pool`` *least* costly UNSAFE
+      episodes instead (ranked low to high, ties by index). §5.1 says "the bottom 100
+      trajectories from UNSAFE (sorted by cost)", which reads either way; "highest-cost" (the
+      default) matches its problem statement's "high reward and high cost" D_np, "lowest-cost"
+      gives the episodes nearest the threshold (docs/protocol.md, amendment 3).
 
     ``report`` is JSON-able: counts, pool sizes, parameters, the chosen indices and each side's
     mean reward and cost return.
@@ -122,6 +129,11 @@ def preference_split_indices(
     _check_params(
         seed, cost_threshold, n_preferred, n_nonpreferred, top_fraction, n_strata, unsafe_pool
     )
+    if nonpreferred_pool not in NONPREFERRED_POOLS:
+        raise ConfigError(
+            f"nonpreferred_pool={nonpreferred_pool!r}: use one of {', '.join(NONPREFERRED_POOLS)} "
+            "(which end of UNSAFE, by cost return, D_np is drawn from)."
+        )
     cost_threshold = float(cost_threshold)
     all_idx = np.arange(len(costs), dtype=np.int64)
     safe = all_idx[costs < cost_threshold]
@@ -146,9 +158,10 @@ def preference_split_indices(
     preferred_pool = rank_descending(safe, rewards)[: max(top_count, n_preferred)]
     preferred = np.sort(stratified_draw(preferred_pool, n_preferred, n_strata, rng))
 
-    costly = rank_descending(unsafe, costs)[:unsafe_pool]
-    nonpreferred_pool = rank_descending(costly, rewards)
-    nonpreferred = np.sort(stratified_draw(nonpreferred_pool, n_nonpreferred, n_strata, rng))
+    by_cost = rank_descending(unsafe, costs if nonpreferred_pool == "highest-cost" else -costs)
+    costly = by_cost[:unsafe_pool]
+    nonpreferred_ranked = rank_descending(costly, rewards)
+    nonpreferred = np.sort(stratified_draw(nonpreferred_ranked, n_nonpreferred, n_strata, rng))
 
     report: dict[str, Any] = {
         "protocol": PROTOCOL,
@@ -159,11 +172,13 @@ def preference_split_indices(
         "top_fraction": float(top_fraction),
         "n_strata": int(n_strata),
         "unsafe_pool": int(unsafe_pool),
+        **({"nonpreferred_pool": nonpreferred_pool}
+           if nonpreferred_pool != "highest-cost" else {}),
         "n_episodes": len(costs),
         "n_safe": len(safe),
         "n_unsafe": len(unsafe),
         "preferred_pool_size": len(preferred_pool),
-        "nonpreferred_pool_size": len(nonpreferred_pool),
+        "nonpreferred_pool_size": len(nonpreferred_ranked),
         "preferred_indices": preferred.tolist(),
         "nonpreferred_indices": nonpreferred.tolist(),
         "preferred_mean_reward_return": float(rewards[preferred].mean()),

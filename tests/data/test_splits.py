@@ -223,3 +223,19 @@ def test_stratified_draw_never_overfills_a_bin() -> None:
                 assert counts == sorted(counts, reverse=True)
     with pytest.raises(DataError, match="cannot draw 5 episodes from a pool of 4"):
         stratified_draw(np.arange(4), 5, 2, rng)
+
+
+def test_lowest_cost_pool_draws_the_unsafe_episodes_nearest_the_threshold() -> None:
+    # 40 unsafe episodes with costs 20, 21, ..., 59 (κ = 20: 20 is the first UNSAFE cost).
+    costs = np.concatenate([np.arange(20, 60, dtype=float), np.zeros(30)])
+    rewards = np.arange(70, dtype=float)
+    kwargs = dict(n_preferred=10, n_nonpreferred=5, unsafe_pool=10, seed=3)
+    _, highest, report_high = preference_split_indices(rewards, costs, 20.0, **kwargs)
+    _, lowest, report_low = preference_split_indices(
+        rewards, costs, 20.0, nonpreferred_pool="lowest-cost", **kwargs)
+    assert set(costs[highest]) <= set(range(50, 60))  # the ten costliest: 50..59
+    assert set(costs[lowest]) <= set(range(20, 30))  # the ten least costly: 20..29
+    assert "nonpreferred_pool" not in report_high  # the default leaves old reports unchanged
+    assert report_low["nonpreferred_pool"] == "lowest-cost"
+    with pytest.raises(ConfigError, match="nonpreferred_pool='middle'"):
+        preference_split_indices(rewards, costs, 20.0, nonpreferred_pool="middle", **kwargs)
