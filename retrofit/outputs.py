@@ -148,17 +148,24 @@ def check_unlocked(folder: str | os.PathLike[str]) -> None:
 
 
 @contextmanager
-def folder_lock(folder: str | os.PathLike[str], command: str) -> Iterator[Path]:
+def folder_lock(folder: str | os.PathLike[str], command: str, *,
+                reentrant: bool = False) -> Iterator[Path]:
     """Hold ``folder``'s lock for the block; refuse (:class:`ConfigError`) if a live process has it.
 
     The lock file is created complete and atomically (written to a temp file, then hard-linked
     into place, which fails if it exists). A lock whose process is gone is taken over.
+    ``reentrant=True``: a lock this same process already holds is used as is (``retrofit fit``
+    holds its folder while ``Retrofitter.fit`` asks for it again); the outer block releases it.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / LOCK_NAME
     me = {"pid": os.getpid(), "host": socket.gethostname(), "start": _start_ticks(os.getpid()),
           "command": command}
+    holder = read_lock(folder) if reentrant else None
+    if holder and all(holder.get(k) == me[k] for k in ("pid", "host", "start")):
+        yield path
+        return
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f"{LOCK_NAME}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as fh:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -107,12 +108,37 @@ class Retrofitter:
             config = replace(config, steps=steps)
         self.trainer = self._trainer_cls(self.adapter, config, device=self.device, seed=self.seed)
         self.trainer.check_data(*data)  # before anything is written
+        created = self.log_dir is not None and not self.log_dir.exists()
+        try:
+            with self._log_dir_lock():
+                trained = self._fit_locked(data, config.steps, resume, fit_kwargs)
+        except BaseException:
+            if created and self.log_dir is not None and self.log_dir.is_dir() \
+                    and not any(self.log_dir.iterdir()):
+                self.log_dir.rmdir()  # made only for this fit, which left nothing in it
+            raise
+        self.policy_ = trained
+        return trained.export()
+
+    def _log_dir_lock(self) -> AbstractContextManager[Any]:
+        """``log_dir``'s folder lock (``retrofit.outputs.folder_lock``): two fits writing one
+        folder at once would interleave metrics and checkpoints, so the second is refused. The
+        lock is re-entrant within a process (``retrofit fit`` takes it before calling this)."""
+        from retrofit.outputs import folder_lock
+
+        if self.log_dir is None:
+            return nullcontext()
+        return folder_lock(self.log_dir, "Retrofitter.fit", reentrant=True)
+
+    def _fit_locked(self, data: tuple[Any, ...], steps: int, resume: bool,
+                    fit_kwargs: dict[str, Any]) -> Any:
+        assert self.trainer is not None
         before = self._files_in_log_dir()
-        logger, checkpoint, resumed = self._outputs(resume, data, config.steps)
+        logger, checkpoint, resumed = self._outputs(resume, data, steps)
         try:
             if self.log_dir is not None:
                 self._write_config(resumed)
-            trained = self.trainer.fit(
+            return self.trainer.fit(
                 *data, logger=logger, progress=self.progress, resume=resume, **checkpoint,
                 **fit_kwargs,
             )
@@ -120,8 +146,6 @@ class Retrofitter:
             if not resume and self.trainer.steps_done == 0:  # failed before its first step
                 self._remove_new_files(before)
             raise
-        self.policy_ = trained
-        return trained.export()
 
     def _files_in_log_dir(self) -> set[Path] | None:
         """The files in ``log_dir`` now (None: the folder does not exist yet)."""

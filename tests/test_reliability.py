@@ -579,3 +579,35 @@ def test_feedback_refuses_a_bool_threshold_and_bad_metadata_json(tmp_path: Path)
         handle.attrs["metadata"] = "{not json"
     with pytest.raises(DataError, match=r"metadata: the attribute of .* is not valid JSON"):
         feedback.load(path)
+
+
+def test_two_python_fits_into_one_log_dir_are_refused_while_the_first_lives(
+    tmp_path: Path,
+) -> None:
+    """A live process holding ``log_dir`` (here: another Python process) makes
+    ``Retrofitter(log_dir=...).fit`` refuse before writing; once it is gone, the fit runs."""
+    from retrofit import Retrofitter
+    from retrofit.outputs import LOCK_NAME
+
+    log_dir = tmp_path / "run"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom retrofit.outputs import folder_lock\n"
+         f"with folder_lock({str(log_dir)!r}, 'Retrofitter.fit'):\n"
+         "    print('held', flush=True); time.sleep(120)"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        data = TrajectoryDataset.from_arrays(episodes(lengths=(4,) * 6), action_low=-1,
+                                             action_high=1)
+        preferred, nonpreferred = data.select_episodes([0, 1, 2]), data.select_episodes([3, 4, 5])
+        policy = TanhGaussianPolicy(3, 2, -np.ones(2), np.ones(2), hidden_sizes=(8,))
+        fitter = Retrofitter(policy, seed=0, progress=False, log_dir=log_dir, batch_size=4)
+        with pytest.raises(ConfigError, match=rf"in use by another `Retrofitter.fit` \(pid "
+                                              rf"{holder.pid} "):
+            fitter.fit(preferred, nonpreferred, steps=2)
+        assert sorted(p.name for p in log_dir.iterdir()) == [LOCK_NAME]  # nothing written
+    finally:
+        holder.kill()
+        holder.wait()
+    fitter.fit(preferred, nonpreferred, steps=2)  # the dead holder's lock is taken over
+    assert (log_dir / "config.json").is_file() and not (log_dir / LOCK_NAME).exists()
