@@ -24,10 +24,15 @@ PAPER_PREFINE = {
     "OfflineCarRun-v0": (0.93, 0.38), "OfflineDroneRun-v0": (0.57, 0.42),
     "OfflineHalfCheetahVelocity-v0": (0.86, 0.15),
 }
+# Rule 1's candidates (amendments 1-3 added the last four). Ties (within TIE) go to the larger λ,
+# then to the earlier entry: the incumbent default comes before the variants that challenge it.
 DEFAULT_CANDIDATES = ("prefine-l0.3-20k", "prefine-l0.1-20k", "prefine-l1-20k", "dpo-20k",
-                      "prefine-l0.3-lr3e-5-20k")
+                      "prefine-l0.3-lr3e-5-20k", "prefine-l1-lr3e-5-20k", "dpo-lr3e-5-20k",
+                      "prefine-l0.3-lr3e-5-npnear-20k")
 CANDIDATE_LAMBDA = {"prefine-l0.3-20k": 0.3, "prefine-l0.1-20k": 0.1, "prefine-l1-20k": 1.0,
-                    "dpo-20k": 0.0, "prefine-l0.3-lr3e-5-20k": 0.3}
+                    "dpo-20k": 0.0, "prefine-l0.3-lr3e-5-20k": 0.3,
+                    "prefine-l1-lr3e-5-20k": 1.0, "dpo-lr3e-5-20k": 0.0,
+                    "prefine-l0.3-lr3e-5-npnear-20k": 0.3}
 BASELINE_BUDGETS = {
     "sft-only": ("sft-only-2k", "sft-only-20k"),
     "bc-safe": ("bc-safe-2k", "bc-safe-20k"),
