@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 MAX_SEED = 2**64 - 1
 """The largest ``--seed`` (torch's seed range; ``retrofit.device.MAX_SEED``)."""
@@ -53,9 +53,31 @@ def _reader_gone() -> typer.Exit:
     return typer.Exit(0)
 
 
-class _Commands(TyperGroup):
-    """Typer's command group, except that a reader that goes away (``retrofit tasks | head``)
-    ends the command quietly with status 0, as ``ls | head`` does, instead of status 1."""
+class _PipeSafeHelp:
+    """``--help`` into a reader that goes away (``retrofit --help | head -1``) exits with status 0.
+
+    Typer prints help with rich, whose console answers a broken pipe itself: it points stdout
+    at devnull and raises ``SystemExit(1)`` (``rich.console.Console.on_broken_pipe``). Printing
+    the help is all that happens inside ``format_help``, so a ``SystemExit`` from there is that
+    answer, and becomes the same quiet exit as any other closed pipe.
+    """
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        """Typer's (rich) help; a closed stdout ends the command with status 0."""
+        try:
+            super().format_help(ctx, formatter)  # type: ignore[misc]
+        except SystemExit:
+            raise _reader_gone() from None
+
+
+class _Command(_PipeSafeHelp, TyperCommand):
+    """A subcommand whose ``--help`` is pipe-safe (every ``@app.command`` takes this class)."""
+
+
+class _Commands(_PipeSafeHelp, TyperGroup):
+    """Typer's command group, except that a reader that goes away (``retrofit tasks | head``,
+    ``retrofit --help | head``) ends the command quietly with status 0, as ``ls | head`` does,
+    instead of status 1."""
 
     def make_context(self, *args: Any, **kwargs: Any) -> Any:
         """Parse the top-level options (``--help`` prints here)."""
@@ -80,7 +102,7 @@ app = typer.Typer(
 )
 
 
-@app.command()
+@app.command(cls=_Command)
 def demo(
     ctx: typer.Context,
     out: Annotated[Path, typer.Option(help="Folder for demo.json, the PNG and policies.")] = Path(
@@ -126,7 +148,7 @@ def _cost_thresholds(ctx: typer.Context, values: dict[str, Any]) -> tuple[float,
     return _csv_list(values["cost_thresholds"], float, option)
 
 
-@app.command()
+@app.command(cls=_Command)
 def collect(
     ctx: typer.Context,
     task: Annotated[str, typer.Argument(help="DSRL task, e.g. BallRun or OfflineBallRun-v0.")],
@@ -171,7 +193,7 @@ def collect(
     typer.echo(f"wrote {path}: {data.n_episodes} episodes, {len(data)} transitions")
 
 
-@app.command()
+@app.command(cls=_Command)
 def tasks() -> None:
     """List the DSRL tasks: constants, cost thresholds and `retrofit suite` settings."""
     from retrofit.suite.settings import SETTINGS
@@ -207,7 +229,7 @@ def _csv_list(text: str | None, cast: type, option: str) -> tuple | None:
     return tuple(values)
 
 
-@app.command()
+@app.command(cls=_Command)
 def compare(
     ctx: typer.Context,
     task: Annotated[str, typer.Argument(help="DSRL task, e.g. BallRun.")],
@@ -283,7 +305,7 @@ def compare(
                f"{out / 'safe_fraction.png'}")
 
 
-@app.command()
+@app.command(cls=_Command)
 def feedback(
     dataset: Annotated[Path, typer.Argument(help="DSRL-format HDF5 trajectory dataset.")],
     out: Annotated[Path, typer.Option(help="Output feedback .h5 file.")],
@@ -317,7 +339,7 @@ def feedback(
     typer.echo(f"wrote {out}")
 
 
-@app.command()
+@app.command(cls=_Command)
 def fit(
     ctx: typer.Context,
     policy: Annotated[Path, typer.Argument(help="Policy file: retrofit .pt, stable-baselines3 "
@@ -381,7 +403,7 @@ def _run_and_print(request: Any, ctx: typer.Context, values: dict[str, Any]) -> 
                        f"{r['normalized_cost']:.3f} ({'safe' if r['safe'] else 'unsafe'})")
 
 
-@app.command()
+@app.command(cls=_Command)
 def methods() -> None:
     """List the registered methods, what each learns from, and its summary."""
     from retrofit.methods.registry import available_methods, get_method
@@ -391,7 +413,7 @@ def methods() -> None:
         typer.echo(f"{name:20s} {spec.data_kind:12s} {spec.summary}")
 
 
-@app.command()
+@app.command(cls=_Command)
 def presa(
     ctx: typer.Context,
     policy: Annotated[Path, typer.Argument(help="Reference policy file (retrofit save_policy).")],
@@ -437,7 +459,7 @@ def presa(
     ), ctx, values)
 
 
-@app.command("export")
+@app.command("export", cls=_Command)
 def export_cmd(
     policy: Annotated[
         Path, typer.Argument(help="retrofit .pt, stable-baselines3 .zip or d3rlpy .d3 file.")
@@ -459,7 +481,7 @@ def export_cmd(
     typer.echo(f"wrote {path}: raw observations in, deterministic actions out")
 
 
-@app.command()
+@app.command(cls=_Command)
 def suite(
     ctx: typer.Context,
     task: Annotated[str, typer.Argument(help="DSRL task, e.g. CarRun (`retrofit tasks` lists "
