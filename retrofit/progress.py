@@ -18,6 +18,9 @@ class ProgressBar(Protocol):
     def update(self, n: int = 1) -> Any:
         """Count ``n`` more units of work done."""
 
+    def set_postfix_str(self, s: str = "", refresh: bool = True) -> Any:
+        """Show ``s`` after the counts (e.g. which run is training)."""
+
     def close(self) -> None:
         """Finish the bar."""
 
@@ -33,6 +36,7 @@ class LineProgress:
         self.total, self.desc, self.unit, self.file = int(total), desc, unit, file
         self.every = every
         self.n = 0
+        self.postfix = ""
         self._shown = 0  # tenths already written
         self._start = time.perf_counter()
 
@@ -46,10 +50,15 @@ class LineProgress:
             self._shown = reached
             elapsed = time.perf_counter() - self._start
             rate = self.n / elapsed if elapsed > 0 else 0.0
+            postfix = f", {self.postfix}" if self.postfix else ""
             self.file.write(f"{self.desc}: {min(self.n / self.total, 1.0):4.0%} "
                             f"{self.n}/{self.total} {self.unit} [{elapsed:.1f} s, "
-                            f"{rate:.1f} {self.unit}/s]\n")
+                            f"{rate:.1f} {self.unit}/s{postfix}]\n")
             self.file.flush()
+
+    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
+        """Add ``s`` to the lines written from now on (tqdm's postfix; nothing is redrawn)."""
+        self.postfix = s
 
     def close(self) -> None:
         """Nothing to erase: every line written is final."""

@@ -52,3 +52,30 @@ def test_retrofit_fit_with_stderr_piped_writes_no_carriage_returns(tmp_path):
     assert result.stderr.count("\r") == 0, result.stderr
     bar_lines = [line for line in result.stderr.splitlines() if line.startswith("prefine:")]
     assert 1 <= len(bar_lines) <= 11, result.stderr
+
+
+def test_a_postfix_goes_on_the_following_lines_only():
+    out = io.StringIO()
+    with progress_bar(4, "train 2 PPO", unit="step", file=out) as bar:
+        bar.update(2)
+        bar.set_postfix_str("k=0.5")
+        bar.update(2)
+    first, second = out.getvalue().splitlines()
+    assert first.endswith("step/s]") and second.endswith("step/s, k=0.5]")
+
+
+def test_retrofit_collect_into_a_pipe_writes_lines_not_redraws(tmp_path):
+    """Both of the collector's bars (PPO training, rollouts) write a line per tenth at most."""
+    result = subprocess.run(
+        [RETROFIT, "collect", "BallRun", "--out", str(tmp_path / "ballrun.hdf5"),
+         "--collect-episodes", "12", "--train-steps", "64", "--penalties", "0,1",
+         "--budgets", "", "--noise-levels", "0"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("\r") == 0, result.stderr
+    lines = result.stderr.splitlines()
+    for desc in ("train 2 PPO:", "collect:"):
+        bar_lines = [line for line in lines if line.startswith(desc)]
+        assert 1 <= len(bar_lines) <= 11, result.stderr
+        assert " 100% " in bar_lines[-1], bar_lines

@@ -39,6 +39,7 @@ from retrofit.tasks import normalized_score, task_info
 
 if TYPE_CHECKING:
     from retrofit.data.dataset import TrajectoryDataset
+    from retrofit.progress import ProgressBar
 
 DEFAULT_PENALTIES: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0)
 DEFAULT_NOISE_LEVELS: tuple[float, ...] = (0.0, 0.15, 0.4)
@@ -249,10 +250,9 @@ def collect(
     ``metadata["collect_config"]`` is ``asdict(config)``.
     See :func:`collect_dataset` for the arguments.
     """
-    from tqdm.auto import tqdm
-
     from retrofit import __version__
     from retrofit.data.dataset import TrajectoryDataset
+    from retrofit.progress import progress_bar
 
     config = config or CollectConfig()
     if n_episodes < 1:
@@ -266,12 +266,8 @@ def collect(
     runs += [(0.0, b * kappa_max) for b in config.budgets]
     jobs = [(info.env_id, penalty, config.behaviour, budget, config.seed + index, cache_dir)
             for index, (penalty, budget) in enumerate(runs)]
-    with tqdm(
-        total=len(runs) * config.behaviour.train_steps,
-        desc=f"train {len(runs)} PPO",
-        unit="step",
-        disable=not progress,
-    ) as bar:
+    with progress_bar(len(runs) * config.behaviour.train_steps, f"train {len(runs)} PPO",
+                      unit="step", disable=not progress) as bar:
         if workers > 1 and len(jobs) > 1:
             trained = _train_in_workers(jobs, workers, bar)
         else:
@@ -294,7 +290,7 @@ def collect(
         for i in range(n_episodes)
     ]  # spreads the switching episodes evenly through the dataset
     try:
-        with tqdm(total=n_episodes, desc="collect", unit="episode", disable=not progress) as bar:
+        with progress_bar(n_episodes, "collect", unit="episode", disable=not progress) as bar:
             for lo in range(0, n_episodes, ROLLOUT_BLOCK):
                 hi = min(lo + ROLLOUT_BLOCK, n_episodes)
                 block = blocks.load(lo, hi)
@@ -355,7 +351,8 @@ def _train_run(env_id: str, penalty: float, behaviour: BehaviourConfig, budget: 
                                     cache_dir=cache_dir, on_step=on_step)
 
 
-def _train_in_workers(jobs: list[tuple], workers: int, bar: Any) -> list[list[BehaviourPolicy]]:
+def _train_in_workers(jobs: list[tuple], workers: int, bar: ProgressBar
+                      ) -> list[list[BehaviourPolicy]]:
     """Train the runs ``workers`` at a time in spawned processes; results in ``jobs`` order."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -414,7 +411,8 @@ def collect_dataset(
         checkpoints: fractions of ``train_steps`` at which snapshots become behaviour policies.
         noise_levels: Gaussian action-noise scales (fractions of the half action range).
         seed: fixes training and rollouts; equal seeds give equal datasets.
-        progress: show tqdm progress bars.
+        progress: show progress (a tqdm bar on a terminal, a line per tenth on a pipe;
+            ``retrofit.progress``).
         cache_dir: reuse trained snapshots and rolled-out blocks from this folder (and store
             new ones there). Default with an ``out``: :func:`default_cache_dir`, removed once
             the file is written, so a killed collection resumes when run again.
