@@ -63,8 +63,9 @@ def main() -> None:
 
     path = args.dataset or str(default_dataset_path())
     dataset = TrajectoryDataset.from_hdf5(path)  # the task stored in the file
-    reference = pretrain_reference(dataset, BCConfig(steps=args.bc_steps), device="cpu",
-                                   progress=False)
+    # the tanh-Gaussian π_ref the recorded timings (docs/benchmarks.md) were taken with
+    reference = pretrain_reference(dataset, BCConfig(steps=args.bc_steps, policy="tanh-gaussian"),
+                                   device="cpu", progress=False)
     preferred, nonpreferred = dataset.split_preferences(20.0, seed=0)
     config = CompareConfig(task=str(dataset.task), methods=METHODS, out=Path("."))
     start = hardware()

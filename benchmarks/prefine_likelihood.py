@@ -44,9 +44,9 @@ METHODS = {
 def bc_config(likelihood: str, steps: int) -> BCConfig:
     """The reference's ``BCConfig`` for a likelihood name (see the module docstring)."""
     if likelihood == "tanh":
-        return BCConfig(steps=steps)
+        return BCConfig(steps=steps, policy="tanh-gaussian")
     if likelihood == "clipped":
-        return BCConfig(steps=steps, policy="clipped-gaussian")
+        return BCConfig(steps=steps, policy="clipped-gaussian", fixed_std=None)
     if likelihood.startswith("clipped-fixed"):
         return BCConfig(
             steps=steps, policy="clipped-gaussian",

@@ -16,8 +16,9 @@ Per-run training metrics go to ``<runs>/<seed>/<method>/metrics.csv``, the train
 Protocol (PreSa §6.1): synthetic feedback from the dataset at κ; π_ref is a
 fresh [256, 256] tanh-Gaussian MLP (dropout per Table 4) BC-trained on all segments; every method
 starts from that π_ref and learns from the same feedback; deterministic evaluation in the real
-environment, DSRL-normalised. ``--reference high-reward`` instead starts every method from the
-demo's π_ref (BC on the top 30 % episodes by reward, :func:`retrofit.pretrain.pretrain_reference`):
+environment, DSRL-normalised. ``--reference high-reward`` instead starts every method from a
+tanh-Gaussian π_ref BC-trained on the top 30 % episodes by reward
+(:func:`retrofit.pretrain.pretrain_reference` with ``policy="tanh-gaussian"``, as recorded):
 the retrofit use case, a user's high-reward policy aligned with feedback. Reduced budget by
 default (``--pretrain-steps``/``--steps``; paper 30k/100k for BulletGym); ``--shared-reference``
 pretrains π_ref and draws the feedback once (seed 0) and varies only the training seed of the
@@ -180,8 +181,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--shared-reference", action="store_true")
     parser.add_argument("--reference", choices=sorted(REFERENCE_LABELS), default="segments",
                         help="π_ref: the paper's BC on all segments (--pretrain-steps, "
-                        "--pretrain-lr) or the demo's BC on the top 30%% episodes by reward "
-                        "(BCConfig defaults: 20k steps, lr 1e-3)")
+                        "--pretrain-lr) or a tanh-Gaussian BC on the top 30%% episodes by "
+                        "reward (BCConfig's 20k steps, lr 1e-3)")
     parser.add_argument("--overrides", type=json.loads, default={},
                         help='JSON: method -> {config field: value}, e.g. '
                              '\'{"cdt": {"batch_size": 64}}\'')
@@ -233,8 +234,9 @@ def load_or_train_reference(args: argparse.Namespace, dataset: Any, feedback: An
             learning_rate=args.pretrain_lr, progress=False,
         )
     else:
-        reference = pretrain_reference(
-            dataset, BCConfig(), device=args.device, seed=data_seed, progress=False,
+        reference = pretrain_reference(  # the tanh-Gaussian docs/presa.md's tables used
+            dataset, BCConfig(policy="tanh-gaussian"), device=args.device, seed=data_seed,
+            progress=False,
         )
     print(f"reference seed {data_seed}: {time.perf_counter() - start:.0f} s", flush=True)
     save_policy(reference, policy_file)

@@ -127,7 +127,8 @@ def calibrate(args: Args) -> list[dict[str, Any]]:
     info = task_info(args.task)
     kappa = args.cost_threshold if args.cost_threshold is not None else info.cost_thresholds[1]
     data = TrajectoryDataset.from_hdf5(default_dataset_path(info.env_id))
-    bc = (BCConfig(steps=args.reference_steps) if args.reference_std is None else
+    bc = (BCConfig(steps=args.reference_steps, policy="tanh-gaussian")
+          if args.reference_std is None else
           BCConfig(steps=args.reference_steps, policy="clipped-gaussian",
                    fixed_std=args.reference_std))
     reference = pretrain_reference(data, bc, device=args.device, seed=args.seed, progress=False)

@@ -4,9 +4,12 @@
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import pytest
+
+from retrofit.errors import LikelihoodWarning
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,7 +24,9 @@ def test_readme_quickstart_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     assert len(blocks) == 1, "the README has one quickstart block"
     code = blocks[0].replace("20_000", "30").replace("episodes=20", "episodes=1")
     monkeypatch.chdir(tmp_path)
-    exec(compile(code, "README.md", "exec"), {})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LikelihoodWarning)  # issue 25: its default π_ref fits
+        exec(compile(code, "README.md", "exec"), {})  # the shipped data without one
     out = capsys.readouterr().out
     assert "normalized" in out.lower() or "reward" in out.lower()
     assert (tmp_path / "runs" / "quickstart" / "metrics.csv").stat().st_size > 0

@@ -47,7 +47,8 @@ def data():
 
 def _min_max_logp(data, policy: str, bc_steps: int = 1000, steps: int = 300):
     subset, preferred, nonpreferred, low, high = data
-    config = BCConfig(steps=bc_steps, hidden_sizes=(64, 64), policy=policy)
+    # the learned spread (bounded below by min_std), not BCConfig's default fixed 0.2
+    config = BCConfig(steps=bc_steps, hidden_sizes=(64, 64), policy=policy, fixed_std=None)
     reference = train_bc(subset, config, action_low=low, action_high=high, device="cpu",
                          seed=0, progress=False)
     trainer = PrefineTrainer(

@@ -70,9 +70,9 @@ class CompareConfig:
     bc_steps: BC steps of π_ref. n_preferred / n_nonpreferred: N_p / N_np of the split.
     nonpreferred_pool: which end of UNSAFE (by cost return) D_np is drawn from: "highest-cost"
         (default) or "lowest-cost" (``retrofit.data.splits.preference_split_indices``).
-    reference_std: None: π_ref is a tanh-Gaussian (``BCConfig``'s default); a number: a
-        clipped Gaussian with this fixed spread in half-ranges (the demo's 0.2, whose PREFINE
-        log-likelihoods stay bounded; docs/prefine.md).
+    reference_std: None: π_ref is a tanh-Gaussian (``BCConfig(policy="tanh-gaussian")``); a
+        number: a clipped Gaussian with this fixed spread in half-ranges (the demo's 0.2, whose
+        PREFINE log-likelihoods stay bounded; docs/prefine.md).
     device: "auto" | "cpu" | "cuda". threads: torch CPU threads per cell.
     isolate: run each cell in a fresh process (own peak RSS); False runs them in this process.
     executor: "local" (this machine; ``workers`` cells at a time) or "ray" (a Ray cluster:
@@ -357,7 +357,8 @@ def ensure_reference(config: CompareConfig, dataset: Any, seed: int,
             )
         return record
     folder.mkdir(parents=True, exist_ok=True)
-    bc = (BCConfig(steps=config.bc_steps) if config.reference_std is None else
+    bc = (BCConfig(steps=config.bc_steps, policy="tanh-gaussian")
+          if config.reference_std is None else
           BCConfig(steps=config.bc_steps, policy="clipped-gaussian",
                    fixed_std=float(config.reference_std)))
     policy = pretrain_reference(dataset, bc, device=config.device, seed=seed,
