@@ -258,9 +258,9 @@ def compare(
         help="A checkpoint is 'safe' when cost ≤ 1 and reward ≥ this × π_ref's."
     )] = 0.8,
     bc_steps: Annotated[int, typer.Option(help="Reference BC steps.")] = 20_000,
-    reference_std: Annotated[float | None, typer.Option(
-        help="π_ref a clipped Gaussian with this fixed spread (half-ranges, e.g. 0.2; "
-             "docs/prefine.md); default: a tanh-Gaussian.")] = None,
+    reference_std: Annotated[float, typer.Option(
+        help="π_ref's fixed spread (clipped Gaussian, half-ranges; docs/prefine.md); 0: a "
+             "tanh-Gaussian π_ref instead.")] = 0.2,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     threads: Annotated[int, typer.Option(help="torch CPU threads per cell.")] = 1,
     in_process: Annotated[bool, typer.Option(help="Run cells in this process (peak RSS is then "
@@ -293,7 +293,7 @@ def compare(
         steps=steps, batch_size=batch_size, eval_episodes=episodes,
         checkpoint_every=checkpoint_every, checkpoint_episodes=checkpoint_episodes,
         safe_reward_fraction=safe_reward_fraction, bc_steps=bc_steps,
-        reference_std=reference_std, device=device,
+        reference_std=reference_std or None, device=device,
         threads=threads, isolate=not in_process, executor=executor, workers=workers,
         ray_address=ray_address, overrides=harness_overrides(values["set"], names),
         progress=progress,

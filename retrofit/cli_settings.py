@@ -25,6 +25,12 @@ RESOLVED_CONFIG = "resolved_config.json"
 _FILE_SET = "retrofit.config_set"
 """``ctx.meta`` key of the ``--set`` entries a config file gave."""
 
+NULL_SPELLINGS: dict[str, Any] = {"reference_std": 0.0}
+"""Options whose ``null`` in a config file means a value of their own (click would take the
+option's default instead): ``retrofit compare`` wrote ``reference_std: null`` for its
+tanh-Gaussian π_ref until the default became 0.2 (issue 25); the option spells it 0 now, so
+those resolved configs still rerun the runs they came from."""
+
 
 def read_config_file(path: Path) -> dict[str, Any]:
     """A config file's mapping: JSON for ``.json``, YAML otherwise (YAML also reads JSON)."""
@@ -91,6 +97,8 @@ def load_config(ctx: Any, param: Any, value: Path | None) -> Path | None:
         if name == "set" and takes_set:
             extra += set_entries(item, value)
         elif name in params:
+            if item is None and name in NULL_SPELLINGS:
+                item = NULL_SPELLINGS[name]
             multiple = getattr(params[name], "multiple", False)
             if isinstance(item, list) and not multiple:  # e.g. methods: [prefine, bc-safe]
                 item = ",".join(str(v) for v in item)

@@ -41,8 +41,8 @@ class BCConfig:
         or "tanh-gaussian" (``TanhGaussianPolicy``, the default before issue 25: unbounded
         log-likelihood at the bounds, PREFINE warns; docs/prefine.md).
     min_std: clipped-gaussian with a learned spread only, its lower bound (half-range units).
-    fixed_std: clipped-gaussian only, a constant spread in half-ranges (0.2, as the demo and
-        the suite); None: a learned spread. The tanh-Gaussian ignores it.
+    fixed_std: clipped-gaussian only, a constant spread in half-ranges (0.2, as the demo, the
+        suite and ``retrofit compare``); None: a learned spread. The tanh-Gaussian ignores it.
     """
 
     top_fraction: float = 0.3

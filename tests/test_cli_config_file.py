@@ -176,3 +176,25 @@ def test_every_subcommand_reruns_from_its_resolved_config(
             **{**vars(calls[args[0]]), **({"out": second_out} if args[0] == "compare" else {})})
     else:
         assert str(recorded[args[0]]) == str(calls[args[0]])
+
+
+def test_compare_reference_std_defaults_to_0_2_and_0_or_an_old_null_is_the_tanh_gaussian(
+        tmp_path: Path, recorded: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 25: π_ref is the clipped Gaussian σ 0.2 unless asked; resolved configs written
+    before then hold ``reference_std: null`` (the tanh-Gaussian) and still rerun as that."""
+    base = ["compare", "BallRun", "--methods", "prefine", "--quiet"]
+    code, _, err = run([*base, "--out", tmp_path / "a"], monkeypatch, capsys)
+    assert code == 0, err
+    assert recorded["compare"].reference_std == 0.2
+    code, _, err = run([*base, "--reference-std", "0", "--out", tmp_path / "b"], monkeypatch,
+                       capsys)
+    assert code == 0, err
+    assert recorded["compare"].reference_std is None
+    assert resolved(tmp_path / "b")["reference_std"] == 0
+    old = {**resolved(tmp_path / "a"), "reference_std": None}
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    code, _, err = run(["compare", "--config", tmp_path / "old.json", "--out", tmp_path / "c"],
+                       monkeypatch, capsys)
+    assert code == 0, err
+    assert recorded["compare"].reference_std is None

@@ -2,6 +2,7 @@
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -114,6 +115,8 @@ def test_compare_runs_cdt_and_safe_rlhf_cdt_with_their_memory(small_dataset, tmp
 
 def test_reference_std_gives_a_clipped_gaussian_reference_and_is_a_setting(small_dataset,
                                                                            tmp_path):
+    """0.2 (the default since issue 25) is the clipped Gaussian, None stays the tanh-Gaussian;
+    a folder of either is resumed only by a run asking for the same."""
     from retrofit.compare.harness import reference_path
     from retrofit.policies.clipped_gaussian import ClippedGaussianPolicy
     from retrofit.policies.gaussian import TanhGaussianPolicy
@@ -123,9 +126,10 @@ def test_reference_std_gives_a_clipped_gaussian_reference_and_is_a_setting(small
     config = CompareConfig(
         task=task, methods=("prefine",), out=tmp_path / "clipped", dataset=path,
         cost_thresholds=(20.0,), steps=2, eval_episodes=1, checkpoint_every=0, bc_steps=5,
-        n_preferred=10, n_nonpreferred=4, reference_std=0.2, device="cpu", isolate=False,
+        n_preferred=10, n_nonpreferred=4, device="cpu", isolate=False,
         overrides={"prefine": {"batch_size": 8}},
     )
+    assert config.reference_std == 0.2
     run_compare(config, log=lambda _: None)
     reference = load_policy(reference_path(config.out, 0))
     assert isinstance(reference, ClippedGaussianPolicy) and reference.fixed_std == 0.2
@@ -136,6 +140,33 @@ def test_reference_std_gives_a_clipped_gaussian_reference_and_is_a_setting(small
                             "out": tmp_path / "tanh"})
     run_compare(tanh, log=lambda _: None)
     assert isinstance(load_policy(reference_path(tanh.out, 0)), TanhGaussianPolicy)
+    # a folder the pre-issue-25 default made: the new default is refused with the way back
+    with pytest.raises(ConfigError, match=r"resume it with --reference-std 0"):
+        run_compare(CompareConfig(**{**tanh.__dict__, "reference_std": 0.2}),
+                    log=lambda _: None)
+    logs: list[str] = []
+    run_compare(tanh, log=logs.append)
+    assert logs == ["skip  prefine κ=20 seed=0 (done: prefine__k20__s0.json)"]
     for bad in (0.0, -1.0, float("nan"), "0.2", True):
         with pytest.raises(ConfigError, match="reference_std"):
             CompareConfig(**{**config.__dict__, "reference_std": bad})
+
+
+RECORDED = sorted((Path(__file__).resolve().parents[1] / "docs" / "results").rglob("compare.json"))
+"""The comparison folders kept in docs/results (the suite's tables)."""
+
+
+def test_docs_keep_recorded_comparison_folders():
+    assert RECORDED, "the test below would check nothing"
+
+
+@pytest.mark.parametrize("manifest", RECORDED, ids=lambda p: p.parent.name)
+def test_every_recorded_comparison_folder_resumes_with_its_own_settings(manifest):
+    """A folder's settings, rebuilt from the config in its run.json, are still the ones its
+    compare.json holds, so it resumes (rather than being refused or changed) under this code."""
+    from retrofit.compare.harness import _config_from_spec, run_settings
+
+    recorded = json.loads(manifest.read_text())["settings"]
+    spec = json.loads((manifest.parent / "run.json").read_text())["config"]
+    settings = run_settings(_config_from_spec(spec), recorded["dataset_sha256"])
+    assert json.loads(json.dumps(settings)) == recorded

@@ -4,8 +4,13 @@ import re
 from pathlib import Path
 from typing import get_args
 
+import typer.main
+
+from retrofit.cli import app
+from retrofit.compare import CompareConfig
 from retrofit.methods.prefine import PREFINE_PRESETS
 from retrofit.methods.presa import PresaConfig, ZRefMode
+from retrofit.pretrain import BCConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -43,3 +48,27 @@ def test_readme_prefine_learning_rates_are_the_codes():
         assert found, f"the README states no {name} learning rate"
         assert {float(x) for x in found} == {PREFINE_PRESETS[domain]["learning_rate"]}, (
             f"README: {name} lr {found}; code: {PREFINE_PRESETS[domain]}")
+
+
+def test_docs_state_the_codes_default_reference_policy():
+    """Issue 25: one default π_ref family (BCConfig, `retrofit compare`, `retrofit suite`),
+    stated as it is in the README's Quickstart, docs/prefine.md and docs/cli.md."""
+    config = BCConfig()
+    prefine = (ROOT / "docs" / "prefine.md").read_text()
+    rows = re.findall(r'^\| `policy="([a-z-]+)", fixed_std=([\d.]+|None)` \(default\) \|',
+                      prefine, re.MULTILINE)
+    assert rows == [(config.policy, f"{config.fixed_std:g}")], rows
+    readme = " ".join(README.split())
+    said = re.findall(r"# π_ref: BC of a clipped Gaussian, fixed spread ([\d.]+) half-ranges "
+                      r"\(BCConfig's default", readme)
+    assert config.policy == "clipped-gaussian" and said == [f"{config.fixed_std:g}"], said
+    cli = (ROOT / "docs" / "cli.md").read_text()
+    (default,) = re.findall(r"^\| `--reference-std` \|.*default ([\d.]+)\)", cli, re.MULTILINE)
+    assert float(default) == config.fixed_std
+    group = typer.main.get_command(app)
+    for command in ("compare", "suite"):
+        (param,) = [p for p in group.commands[command].params  # type: ignore[attr-defined]
+                    if p.name == "reference_std"]
+        assert param.default == float(default), command
+    compare = CompareConfig(task="BallRun", methods=("prefine",), out=Path("unused"))
+    assert compare.reference_std == float(default)

@@ -45,6 +45,11 @@ RESULT_COLUMNS = (
     "train_wall_clock_s", "updates", "updates_per_s", "time_to_safe_s", "peak_rss_mb", "device",
 )
 
+_TANH_REFERENCE_HINT = (
+    " This folder's π_ref is the tanh-Gaussian (reference_std None, the default before issue "
+    "25): resume it with --reference-std 0 (CompareConfig(reference_std=None))."
+)
+
 
 @dataclass(frozen=True)
 class CompareConfig:
@@ -70,9 +75,10 @@ class CompareConfig:
     bc_steps: BC steps of π_ref. n_preferred / n_nonpreferred: N_p / N_np of the split.
     nonpreferred_pool: which end of UNSAFE (by cost return) D_np is drawn from: "highest-cost"
         (default) or "lowest-cost" (``retrofit.data.splits.preference_split_indices``).
-    reference_std: None: π_ref is a tanh-Gaussian (``BCConfig(policy="tanh-gaussian")``); a
-        number: a clipped Gaussian with this fixed spread in half-ranges (the demo's 0.2, whose
-        PREFINE log-likelihoods stay bounded; docs/prefine.md).
+    reference_std: π_ref a clipped Gaussian with this fixed spread in half-ranges (0.2, the
+        default of ``BCConfig``, the demo and the suite, whose PREFINE log-likelihoods stay
+        bounded; docs/prefine.md); None: a tanh-Gaussian π_ref (the default before issue 25;
+        ``retrofit compare --reference-std 0``).
     device: "auto" | "cpu" | "cuda". threads: torch CPU threads per cell.
     isolate: run each cell in a fresh process (own peak RSS); False runs them in this process.
     executor: "local" (this machine; ``workers`` cells at a time) or "ray" (a Ray cluster:
@@ -102,7 +108,7 @@ class CompareConfig:
     n_preferred: int = 100
     n_nonpreferred: int = 20
     nonpreferred_pool: str = "highest-cost"
-    reference_std: float | None = None
+    reference_std: float | None = 0.2
     device: str = "auto"
     threads: int = 1
     isolate: bool = True
@@ -131,7 +137,8 @@ class CompareConfig:
         if std is not None and (isinstance(std, bool) or not isinstance(std, int | float)
                                 or not math.isfinite(std) or std <= 0):
             raise ConfigError(f"reference_std={std!r} must be a number > 0 (half-range units, "
-                              "e.g. 0.2) or None for the tanh-Gaussian π_ref.")
+                              "e.g. 0.2) or None for the tanh-Gaussian π_ref (on the command "
+                              "line: --reference-std 0).")
         if self.checkpoint_every is not None:
             positive_int("checkpoint_every", self.checkpoint_every, minimum=0)
         for seed in self.seeds:
@@ -348,6 +355,7 @@ def ensure_reference(config: CompareConfig, dataset: Any, seed: int,
                 f"{record_path}: π_ref was trained with reference_std="
                 f"{record.get('reference_std')}, this run asks for {config.reference_std}; use "
                 "another --out or the same --reference-std."
+                + (_TANH_REFERENCE_HINT if record.get("reference_std") is None else "")
             )
         stored = record.get("dataset_sha256")
         if dataset_sha256 is not None and stored is not None and stored != dataset_sha256:
@@ -522,7 +530,8 @@ def cell_settings(config: CompareConfig, method: str, dataset_sha256: str) -> di
         "n_preferred": config.n_preferred, "n_nonpreferred": config.n_nonpreferred,
         "device": config.device, "threads": config.threads,
         "overrides": config.overrides.get(method, {}),
-        # only when set, so folders made before the option resume as they were
+        # absent for the tanh-Gaussian (None), so folders made before the option, and before
+        # 0.2 became the default (issue 25), resume with reference_std=None as they were
         **({"reference_std": config.reference_std} if config.reference_std is not None else {}),
         **({"nonpreferred_pool": config.nonpreferred_pool}
            if config.nonpreferred_pool != "highest-cost" else {}),
@@ -619,6 +628,8 @@ def _check_and_merge_manifest(config: CompareConfig, dataset_path: str,
                 f": {', '.join(f'{k}={found.get(k)!r}' for k in diff)}; this run: "
                 f"{', '.join(f'{k}={settings.get(k)!r}' for k in diff)}). One folder holds one "
                 "dataset and one set of settings: use another --out, or the same settings."
+                + (_TANH_REFERENCE_HINT if "reference_std" in diff
+                   and found.get("reference_std") is None else "")
             )
         grid = {k: _merged(manifest.get(k, []), grid[k]) for k in grid}
     manifest = {"format": "retrofit-compare-v1", "settings": settings, **grid,

@@ -168,9 +168,10 @@ class PrefineTrainer(BaseTrainer):
                 f"reference ({type(self.reference).__name__}) is tanh-squashed: its log-likelihood "
                 "of a boundary action is unbounded, so PREFINE's DPO terms can be met by driving "
                 "logps/dataset_nonpreferred towards -inf (-1.6e6 nats with an SB3 SAC reference "
-                "on BallRun). Prefer a reference with mass on the bounds (BCConfig(policy="
-                "'clipped-gaussian', fixed_std=0.2); `retrofit compare --reference-std 0.2`) "
-                "or watch logps/dataset_nonpreferred in metrics.csv; docs/prefine.md."),
+                "on BallRun). Prefer a reference with mass on the bounds (BCConfig()'s "
+                "default: policy='clipped-gaussian', fixed_std=0.2; `retrofit compare`'s "
+                "default π_ref) or watch logps/dataset_nonpreferred in metrics.csv; "
+                "docs/prefine.md."),
                 stacklevel=2)
 
     def stages(self, preferred: Any = None, nonpreferred: Any = None, *,

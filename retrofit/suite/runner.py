@@ -299,8 +299,8 @@ def run_suite(
 
     ``executor``/``workers``/``ray_address`` choose where the cells run, as for
     ``retrofit compare`` (docs/cluster.md); the files written are the same. ``reference_std``:
-    π_ref is a clipped Gaussian with this fixed spread (the demo's 0.2, whose PREFINE
-    log-likelihoods stay bounded; docs/prefine.md), or a tanh-Gaussian with None.
+    π_ref is a clipped Gaussian with this fixed spread (0.2, the default everywhere, whose
+    PREFINE log-likelihoods stay bounded; docs/prefine.md), or a tanh-Gaussian with None.
     ``overrides``: method name -> {config field: value}, as ``CompareConfig.overrides``
     (``retrofit suite --set``).
 
