@@ -115,6 +115,8 @@ def demo(
     episodes: Annotated[int, typer.Option(help="Evaluation episodes per policy.")] = 20,
     seed: Annotated[int, _seed_option("Seed for data split, training, evaluation.")] = 0,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    threads: Annotated[int, typer.Option(help="torch CPU threads (default 1: measured, "
+                                         "docs/benchmarks.md).")] = 1,
     progress: Progress = True,
     overwrite: Annotated[bool, typer.Option(help="Write over the files of a non-empty --out.")] = (
         False
@@ -128,7 +130,7 @@ def demo(
     values = resolve(ctx)
     demo_config = DemoConfig(
         dataset=dataset, cost_threshold=cost_threshold, prefine_steps=steps, bc_steps=bc_steps,
-        episodes=episodes, seed=seed, device=device, progress=progress,
+        episodes=episodes, seed=seed, device=device, threads=threads, progress=progress,
     )
     report = run_demo(demo_config, out, overwrite=overwrite)
     _save_config(out / RESOLVED_CONFIG, ctx, values)
@@ -370,6 +372,8 @@ def fit(
     set_: SetOption = None,
     seed: Annotated[int, _seed_option("Training and evaluation seed.")] = 0,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    threads: Annotated[int, typer.Option(help="torch CPU threads (default 1: measured, "
+                                         "docs/benchmarks.md).")] = 1,
     progress: Progress = True,
     config: ConfigFile = None,
 ) -> None:
@@ -383,7 +387,7 @@ def fit(
         algo=algo, steps=steps, n_preferred=n_preferred, n_nonpreferred=n_nonpreferred,
         episodes=episodes, report_dir=report_dir, log=log, checkpoint_every=checkpoint_every,
         resume=resume, overwrite=overwrite, overrides=method_overrides(values["set"], method),
-        seed=seed, device=device, progress=progress,
+        seed=seed, device=device, threads=threads, progress=progress,
     )
     _run_and_print(request, ctx, values)
 
@@ -433,6 +437,8 @@ def presa(
     set_: SetOption = None,
     seed: Annotated[int, _seed_option("Training and evaluation seed.")] = 0,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    threads: Annotated[int, typer.Option(help="torch CPU threads (default 1: measured, "
+                                         "docs/benchmarks.md).")] = 1,
     progress: Progress = True,
     overwrite: Annotated[bool, typer.Option(help="Replace an existing --out file and write "
                                             "into a non-empty --report-dir.")] = False,
@@ -455,7 +461,7 @@ def presa(
         policy=policy, data=feedback_file, out=out, method=method, cost_threshold=cost_threshold,
         steps=steps, episodes=episodes, report_dir=values["report_dir"], overwrite=overwrite,
         overrides=method_overrides(values["set"], method), seed=seed, device=device,
-        progress=progress, report_option=report_option,
+        threads=threads, progress=progress, report_option=report_option,
     ), ctx, values)
 
 

@@ -36,6 +36,8 @@ class DemoConfig:
         which PREFINE's log-likelihoods stay bounded on this data (docs/prefine.md); None for a
         learned spread; "tanh-gaussian" for the earlier reference.
     episodes: evaluation episodes per policy (≥ 20 as OSRL); seed: one seed for everything.
+    threads: torch CPU threads (the recorded demo numbers are at 1; other counts give other
+        digits).
     """
 
     dataset: str | None = None
@@ -50,9 +52,11 @@ class DemoConfig:
     episodes: int = 20
     seed: int = 0
     device: str = "auto"
+    threads: int = 1
     progress: bool = True
 
     def __post_init__(self) -> None:
+        from retrofit.device import check_threads
         from retrofit.thresholds import check_cost_threshold
 
         check_cost_threshold(self.cost_threshold)
@@ -65,6 +69,7 @@ class DemoConfig:
                 )
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed={self.seed!r} must be an integer >= 0.")
+        check_threads(self.threads)
 
 
 def _scores(result: Any) -> dict[str, float]:
@@ -101,6 +106,7 @@ def run_demo(config: DemoConfig, out: str | Path, *, overwrite: bool = False) ->
     A non-empty ``out`` is refused unless ``overwrite`` (:class:`~retrofit.errors.ConfigError`),
     and ``out`` is checked writable before any training.
     """
+    from retrofit.device import set_threads
     from retrofit.outputs import check_output_free, check_writable
 
     out = Path(out)
@@ -114,6 +120,7 @@ def run_demo(config: DemoConfig, out: str | Path, *, overwrite: bool = False) ->
     from retrofit.pretrain import BCConfig, pretrain_reference
     from retrofit.retrofitter import Retrofitter
 
+    set_threads(config.threads)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     path = config.dataset or default_dataset_path(config.task)

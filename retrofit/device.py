@@ -48,6 +48,26 @@ def check_seed(seed: object, name: str = "seed") -> int:
     return seed
 
 
+DEFAULT_THREADS = 1
+"""torch CPU threads of a CLI fit, demo or comparison cell. Chosen by measurement
+(benchmarks/thread_default.py, table in docs/benchmarks.md): at one thread a fit beside another CPU
+job keeps its speed; at torch's default (every core) it runs several times slower."""
+
+
+def check_threads(threads: object, name: str = "threads") -> int:
+    """Return ``threads`` when it is an integer >= 1, else raise ``ConfigError`` naming ``name``."""
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ConfigError(f"{name}={threads!r} must be an integer >= 1 (torch CPU threads), "
+                          f"e.g. {name}=1.")
+    return threads
+
+
+def set_threads(threads: object, name: str = "threads") -> int:
+    """``torch.set_num_threads(threads)`` after :func:`check_threads`; return it."""
+    torch.set_num_threads(check_threads(threads, name))
+    return int(threads)  # type: ignore[call-overload]
+
+
 def set_random_seed(seed: int) -> None:
     """Seed Python, numpy and torch (all devices) with one number."""
     random.seed(seed)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from retrofit.atomic import atomic_write_text
+from retrofit.device import set_threads
 from retrofit.errors import ConfigError, DataError
 
 
@@ -45,6 +46,7 @@ class FitRequest:
     report_option: str = "--report-dir"
     seed: int = 0
     device: str = "auto"
+    threads: int = 1
     progress: bool = True
 
     @property
@@ -146,6 +148,7 @@ def run_fit(request: FitRequest) -> dict[str, Any]:
 
     spec = get_method(request.method)
     check_request(request)
+    set_threads(request.threads)
     policy = load_policy_file(request.policy, request.algo)
     data, dataset, cost_threshold = load_training_data(request, spec.data_kind)
     task = getattr(dataset, "task", None)
@@ -210,6 +213,7 @@ def _report(request: FitRequest, retrofitter: Any, policy: Any, result: Any, dat
         "out": str(request.out), "task": task, "cost_threshold": cost_threshold,
         "steps": retrofitter.trainer.steps_done,
         "train_wall_clock_s": round(retrofitter.train_wall_clock_s, 3),
+        "threads": request.threads,  # results depend on it (README, "Reproducing numbers")
     }
     if request.episodes:
         report.update(_evaluate(policy, result, task, cost_threshold, request, dataset,
