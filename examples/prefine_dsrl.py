@@ -3,21 +3,25 @@
 Example (the shipped BallRun data, BulletGym thresholds 10/20/40, 3 seeds):
 
     .venv/bin/python examples/prefine_dsrl.py --task OfflineBallRun-v0 --seeds 0 1 2
+    .venv/bin/python examples/prefine_dsrl.py --small  # 26 s at OMP_NUM_THREADS=1
 
-With your own DSRL file: ``--dataset ~/.dsrl/datasets/SafetyBallRun-v0-80-940.hdf5``; make one
-with ``retrofit collect TASK --out FILE``. Prints one row per (κ, seed) and the mean, and writes
+Without ``--dataset`` it uses the file retrofit ships for the task (BallRun, BallCircle, CarRun,
+CarCircle, HopperVelocity, Walker2dVelocity); nothing is downloaded. With your own DSRL file:
+``--dataset ~/.dsrl/datasets/SafetyBallRun-v0-80-940.hdf5``; make one with ``retrofit collect TASK
+--out FILE``. Prints one row per (κ, seed) and the mean, and writes
 ``OUT/results.csv``.
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from _cli import ExampleArgs, parse
 
 from retrofit import Retrofitter, TrajectoryDataset, evaluate
 from retrofit.data.shipped import default_dataset_path
@@ -26,13 +30,13 @@ from retrofit.tasks import task_info
 
 
 @dataclass
-class Args:
-    """Command-line arguments."""
+class Args(ExampleArgs):
+    """Settings of the example (each is also a command-line flag)."""
 
     task: str = "OfflineBallRun-v0"
     """DSRL env id or short name of the dataset's task."""
     dataset: str | None = None
-    """DSRL-format HDF5 file; default: the dataset shipped with retrofit (BallRun)."""
+    """DSRL-format HDF5 file; default: the dataset retrofit ships for the task."""
     thresholds: list[float] = field(default_factory=list)
     """Cost thresholds κ; default: the task's DSRL set (BulletGym 10/20/40, SafetyGym 20/40/80)."""
     seeds: list[int] = field(default_factory=lambda: [0])
@@ -47,26 +51,24 @@ class Args:
     """Output folder."""
 
 
-def parse_args() -> Args:
-    """Read ``Args`` from the command line."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    defaults = Args()
-    parser.add_argument("--task", default=defaults.task)
-    parser.add_argument("--dataset", default=None)
-    parser.add_argument("--thresholds", type=float, nargs="*", default=[])
-    parser.add_argument("--seeds", type=int, nargs="*", default=[0])
-    parser.add_argument("--bc-steps", type=int, default=defaults.bc_steps)
-    parser.add_argument("--steps", type=int, default=defaults.steps)
-    parser.add_argument("--episodes", type=int, default=defaults.episodes)
-    parser.add_argument("--out", default=defaults.out)
-    return Args(**vars(parser.parse_args()))
+SMALL = {"thresholds": [20.0], "bc_steps": 5_000, "steps": 3_000, "episodes": 5}
+"""``--small``: one κ (20), 5,000 BC and 3,000 PREFINE steps, 5 evaluation episodes: a check
+that everything runs (PREFINE needs far more steps to lower the cost here)."""
+
+
+def parse_args(args: Sequence[str] | None = None) -> Args:
+    """Read ``Args`` from the command line (``args``; default ``sys.argv[1:]``)."""
+    return parse(Args(), SMALL, description=__doc__, args=args)
 
 
 def main(args: Args) -> None:
     """Run PREFINE over the threshold set and seeds; print and save the table."""
-    torch.set_num_threads(2)
+    # ---- threads (seeding: every call below takes the row's ``seed``)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     info = task_info(args.task)
-    data = TrajectoryDataset.from_hdf5(args.dataset or default_dataset_path(), task=info.env_id)
+    dataset = args.dataset or default_dataset_path(info.env_id)
+    data = TrajectoryDataset.from_hdf5(dataset, task=info.env_id)
     thresholds = args.thresholds or list(info.cost_thresholds)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 
     .venv/bin/python examples/presa_ballrun.py                       # shipped BallRun data
     .venv/bin/python examples/presa_ballrun.py --dataset FILE --steps 100000 --pretrain-steps 30000
+    .venv/bin/python examples/presa_ballrun.py --small  # 46 s at OMP_NUM_THREADS=1
 
 The defaults are a reduced budget that finishes in minutes on a laptop CPU; the paper's (Table 4,
 BulletGym) are 30k pretraining and 100k PreSa steps. Writes the feedback file, both policies and
@@ -16,12 +17,13 @@ On BallCircle the segment reference stands still (segments under-weight episode 
 
 from __future__ import annotations
 
-import argparse
 import json
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from _cli import ExampleArgs, parse
 
 from retrofit import Retrofitter, TrajectoryDataset, evaluate, feedback
 from retrofit.methods.presa import presa_reference
@@ -31,8 +33,8 @@ from retrofit.tasks import task_info
 
 
 @dataclass
-class Args:
-    """Command-line arguments."""
+class Args(ExampleArgs):
+    """Settings of the example (each is also a command-line flag)."""
 
     task: str = "OfflineBallRun-v0"
     """DSRL env id or short name of the dataset's task."""
@@ -46,8 +48,9 @@ class Args:
     """Steps per segment (paper: 32 / 64 / 128)."""
     reference: str = "segments"
     """π_ref: "segments" (paper: BC on all segments) or "high-reward" (BC on top-30 % episodes)."""
-    pretrain_steps: int = 3_000
-    """BC steps of π_ref on all segments (paper: 30k BulletGym / 60k SafetyGym)."""
+    pretrain_steps: int | None = None
+    """BC steps of π_ref; default: 3,000 for "segments" (paper: 30k BulletGym / 60k SafetyGym),
+    20,000 for "high-reward" (BCConfig's)."""
     steps: int = 3_000
     """PreSa steps (paper: 100k BulletGym / 200k SafetyGym)."""
     method: str = "presa"
@@ -56,27 +59,27 @@ class Args:
     """Evaluation episodes per policy."""
     seed: int = 0
     """One seed for the feedback, π_ref, training and evaluation."""
-    threads: int = 1
-    """torch CPU threads."""
     out: str = "runs/presa_example"
-    """Output folder."""
+    """Output folder (a second run replaces what the first wrote there)."""
 
 
-def parse_args(defaults: Args | None = None) -> Args:
-    """Read ``Args`` from the command line (``defaults`` lets other examples reuse this)."""
-    defaults = defaults or Args()
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for name, value in asdict(defaults).items():
-        flag = "--" + name.replace("_", "-")
-        kind = float if name == "cost_threshold" else type(value) if value is not None else str
-        parser.add_argument(flag, type=kind, default=value)
-    return Args(**vars(parser.parse_args()))
+SMALL = {"n_pairs": 1_000, "pretrain_steps": 500, "steps": 500, "episodes": 5}
+"""``--small``: 1,000 feedback pairs, 500 BC and 500 PreSa steps, 5 evaluation episodes."""
+
+
+def parse_args(defaults: Args | None = None, small: dict | None = None,
+               description: str | None = None, args: Sequence[str] | None = None) -> Args:
+    """Read ``Args`` from the command line; the other PreSa examples reuse this with their own
+    ``defaults``, ``small`` preset (default ``SMALL``) and ``description`` (their docstring)."""
+    return parse(defaults or Args(), SMALL if small is None else small,
+                 description=description or __doc__, args=args)
 
 
 def main(args: Args) -> dict:
     """Run the pipeline; print and return the before/after scores."""
     # ---- seeding and threads: one marked block (every call below takes ``args.seed``)
-    torch.set_num_threads(args.threads)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     if args.reference not in ("segments", "high-reward"):  # before any data is read or written
         raise SystemExit(f"--reference {args.reference!r}: use 'segments' or 'high-reward'.")
 
@@ -84,11 +87,9 @@ def main(args: Args) -> dict:
     kappa = args.cost_threshold
     if kappa is None:
         kappa = info.cost_thresholds[len(info.cost_thresholds) // 2]
-    if args.dataset is None:
-        from retrofit.data.shipped import default_dataset_path
-
-        args.dataset = str(default_dataset_path(info.env_id))
     out = Path(args.out)
+    if args.dataset is None:
+        args.dataset = str(shipped_dataset(info.env_id))
     out.mkdir(parents=True, exist_ok=True)
 
     data = TrajectoryDataset.from_hdf5(args.dataset, task=info.env_id)
@@ -98,10 +99,13 @@ def main(args: Args) -> dict:
     print(fb, fb.summary())
 
     if args.reference == "segments":
-        reference = presa_reference(fb, steps=args.pretrain_steps, seed=args.seed)
+        bc_steps = 3_000 if args.pretrain_steps is None else args.pretrain_steps
+        reference = presa_reference(fb, steps=bc_steps, seed=args.seed)
     else:
-        reference = pretrain_reference(data, BCConfig(), seed=args.seed)
-    retrofitter = Retrofitter(reference, args.method, seed=args.seed, log_dir=out / args.method)
+        bc = BCConfig() if args.pretrain_steps is None else BCConfig(steps=args.pretrain_steps)
+        reference = pretrain_reference(data, bc, seed=args.seed)
+    retrofitter = Retrofitter(reference, args.method, seed=args.seed, log_dir=out / args.method,
+                              overwrite=True)
     policy = retrofitter.fit(fb, steps=args.steps)
     save_policy(reference, out / "reference.pt")
     save_policy(policy, out / f"{args.method}.pt")
@@ -114,6 +118,20 @@ def main(args: Args) -> dict:
                         "normalized_cost": result.normalized_cost}
     (out / "report.json").write_text(json.dumps(report, indent=2))
     return report
+
+
+def shipped_dataset(env_id: str) -> Path:
+    """The dataset retrofit ships for the task, or a stop that says which data the example needs
+    (before anything is written)."""
+    from retrofit.data.shipped import SHIPPED_DATASETS, default_dataset_path
+
+    if env_id not in SHIPPED_DATASETS:
+        raise SystemExit(
+            f"No dataset of {env_id} ships with retrofit, and the examples download nothing: "
+            f"pass --dataset FILE, a DSRL-format file of the task (`retrofit collect {env_id} "
+            "--out runs/datasets` makes one in the real environment; DSRL's own file of it also "
+            f"works). Shipped tasks: {', '.join(SHIPPED_DATASETS)}.")
+    return default_dataset_path(env_id)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ PREFINE from offline preferences, evaluate before and after, and save a normal S
 
     .venv/bin/python examples/retrofit_sb3.py                  # about 2-4 minutes on 2 CPU cores
     .venv/bin/python examples/retrofit_sb3.py --algo SAC --train-steps 10000
+    .venv/bin/python examples/retrofit_sb3.py --small  # 15 s at OMP_NUM_THREADS=1
 
 The saved ``runs/examples/sb3/<algo>_safe.zip`` loads with ``PPO.load`` (``SAC.load``, ...) in a
 process that has never imported retrofit.
@@ -10,18 +11,19 @@ process that has never imported retrofit.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import time
-from dataclasses import dataclass, fields
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from _cli import ExampleArgs, parse
 
 
 @dataclass
-class Args:
+class Args(ExampleArgs):
     """Settings of the example (each is also a command-line flag)."""
 
     algo: str = "PPO"
@@ -43,13 +45,14 @@ class Args:
     """Seeds SB3 training, the preference split and PREFINE."""
 
 
-def parse_args() -> Args:
-    """``Args`` from the command line (``--train-steps 20000`` etc.)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for f in fields(Args):
-        flag = f"--{f.name.replace('_', '-')}"
-        parser.add_argument(flag, type=type(f.default), default=f.default)
-    return Args(**vars(parser.parse_args()))
+SMALL = {"train_steps": 10_240, "prefine_steps": 1_000, "eval_episodes": 5}
+"""``--small``: five PPO rollouts (10,240 env steps), 1,000 PREFINE steps, 5 evaluation
+episodes."""
+
+
+def parse_args(args: Sequence[str] | None = None) -> Args:
+    """Read ``Args`` from the command line (``args``; default ``sys.argv[1:]``)."""
+    return parse(Args(), SMALL, description=__doc__, args=args)
 
 
 def write_json(path: Path, payload: dict) -> None:
@@ -68,7 +71,8 @@ def main(args: Args) -> None:
     from retrofit.envs import make_env
 
     # ---- seeding and threads (one marked block)
-    torch.set_num_threads(1)
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     sb3.common.utils.set_random_seed(args.seed)
 
     out = Path(args.out)
