@@ -14,6 +14,8 @@ PIP=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 # The CPU wheel first, so nothing below can pull a multi-GB CUDA build of torch.
 "${PIP[@]}" "torch==2.13.0"
 "${PIP[@]}" -r requirements/base.txt
+# Optional Weights & Biases logger (--log wandb); installed here so its offline test runs.
+"${PIP[@]}" -r requirements/wandb.txt
 "${PIP[@]}" --no-deps -r requirements/no-deps.txt
 "${PIP[@]}" --no-deps --no-build-isolation -e .
 echo "retrofit set-up done: $(.venv/bin/python -c 'import retrofit; print(retrofit.__version__)')"
