@@ -364,7 +364,8 @@ def fit(
                                           "in the real environment (0: skip).")] = 0,
     report_dir: Annotated[Path | None, typer.Option(help="Report, metrics and checkpoints "
                                                     "(default: OUT's name + _fit).")] = None,
-    log: Annotated[str, typer.Option(help="Metrics format: csv or tensorboard.")] = "csv",
+    log: Annotated[str, typer.Option(help="Metrics format: csv, tensorboard or wandb (extra "
+                                     "retrofit-rl[wandb]).")] = "csv",
     checkpoint_every: Annotated[int, typer.Option(help="Steps between checkpoints.")] = 10_000,
     resume: Annotated[bool, typer.Option(help="Continue the interrupted fit in the report "
                                          "folder.")] = False,

@@ -218,8 +218,10 @@ def _report(request: FitRequest, retrofitter: Any, policy: Any, result: Any, dat
     if request.episodes:
         report.update(_evaluate(policy, result, task, cost_threshold, request, dataset,
                                 folder))
-    source = folder if request.log == "tensorboard" else folder / "metrics.csv"  # event files
-    if retrofitter.trainer.steps_done and (source.is_dir() or source.stat().st_size > 0):
+    # the curves from metrics.csv or the event files; a W&B run shows its own curves
+    source = {"csv": folder / "metrics.csv", "tensorboard": folder}.get(request.log)
+    if retrofitter.trainer.steps_done and source is not None and (
+            source.is_dir() or source.stat().st_size > 0):
         from retrofit.plotting import plot_training_metrics
 
         plot_training_metrics(folder / "learning_curves.png", source,

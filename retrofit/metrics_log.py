@@ -1,5 +1,7 @@
 """Per-step training metrics behind one interface: a logger protocol whose default writes
-nothing, a CSV logger (the default file output) and a TensorBoard logger (``--log tensorboard``).
+nothing, a CSV logger (the default file output), a TensorBoard logger (``--log tensorboard``) and,
+in :mod:`retrofit.wandb_log`, a Weights & Biases logger (``--log wandb``);
+:mod:`retrofit.log_formats` makes the one a format names.
 
 Metrics arrive as dicts of 0-d tensors. The file loggers keep them on the device and move them to
 the host in one transfer every ``flush_every`` steps, so logging every step adds no per-step
@@ -52,8 +54,9 @@ class NullLogger:
         """Nothing to release."""
 
 
-class _BufferedLogger:
-    """Buffers device tensors and hands them to ``_write`` as floats every ``flush_every`` steps."""
+class BufferedLogger:
+    """Base of the file loggers: buffers device tensors and hands them to ``_write`` as floats
+    every ``flush_every`` steps."""
 
     def __init__(self, flush_every: int) -> None:
         self.flush_every = flush_every
@@ -84,7 +87,7 @@ class _BufferedLogger:
         raise NotImplementedError
 
 
-class CSVLogger(_BufferedLogger):
+class CSVLogger(BufferedLogger):
     """One CSV row per step (``step`` column first) in ``path``.
 
     ``resume_step``: continue a file written by an interrupted run — rows after that step (logged
@@ -160,7 +163,7 @@ def _hparam(value: object) -> bool | int | float | str:
     return json.dumps(value, default=str)
 
 
-class TensorBoardLogger(_BufferedLogger):
+class TensorBoardLogger(BufferedLogger):
     """Scalars for TensorBoard (``tensorboard --logdir DIR``), one tag per metric name, and the
     run's settings as hparams (the HPARAMS tab, with every logged metric beside them).
 

@@ -15,12 +15,13 @@ from retrofit.adapters.base import PolicyAdapter
 from retrofit.atomic import atomic_write_text
 from retrofit.device import check_seed
 from retrofit.errors import ConfigError, DataError
+from retrofit.log_formats import check_log_format, open_logger
 from retrofit.methods.registry import get_method
-from retrofit.metrics_log import CSVLogger, MetricsLogger, TensorBoardLogger
+from retrofit.metrics_log import MetricsLogger
 from retrofit.training.checkpoint import CHECKPOINT_NAME
 from retrofit.training.trainer import BaseTrainer
 
-LogFormat = Literal["csv", "tensorboard"]
+LogFormat = Literal["csv", "tensorboard", "wandb"]
 
 
 def _domain_of(data: Any) -> str | None:
@@ -41,11 +42,13 @@ class Retrofitter:
     type- and range-checked here, before any training.
 
     ``log_dir`` gets ``config.json``, the per-step metrics (``log="csv"``: ``metrics.csv``;
-    ``"tensorboard"``: an event file) and a checkpoint every ``checkpoint_every`` steps and on
-    SIGINT/SIGTERM; ``fit(..., resume=True)`` continues from it. A folder that holds an earlier
-    run is refused unless ``overwrite=True``. A resume whose method, settings, seed, data or
-    policy differ from the checkpoint's is refused; more (or fewer) ``steps`` is allowed and
-    added to ``config.json``'s ``resumes`` list, whose original settings are kept.
+    ``"tensorboard"``: an event file; ``"wandb"``: a Weights & Biases run, extra
+    ``retrofit-rl[wandb]``, see :mod:`retrofit.wandb_log`) and a checkpoint every
+    ``checkpoint_every`` steps and on SIGINT/SIGTERM; ``fit(..., resume=True)`` continues from
+    it. A folder that holds an earlier run is refused unless ``overwrite=True``. A resume whose
+    method, settings, seed, data or policy differ from the checkpoint's is refused; more (or
+    fewer) ``steps`` is allowed and added to ``config.json``'s ``resumes`` list, whose original
+    settings are kept.
     """
 
     def __init__(
@@ -74,8 +77,7 @@ class Retrofitter:
                 f"Unknown hyper-parameter(s) {unknown} for method {method!r}; "
                 f"valid: {sorted(valid)}."
             )
-        if log not in ("csv", "tensorboard"):
-            raise ConfigError(f"log={log!r}: use 'csv' or 'tensorboard'.")
+        check_log_format(log)
         if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int) \
                 or checkpoint_every < 0:
             raise ConfigError(f"checkpoint_every={checkpoint_every!r} must be an integer >= 0.")
@@ -206,11 +208,9 @@ class Retrofitter:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         options = {"checkpoint_dir": self.log_dir, "checkpoint_every": self.checkpoint_every}
         resume_step = None if position is None else int(position["steps_done"])
-        if self.log == "tensorboard":
-            return TensorBoardLogger(self.log_dir, resume_step=resume_step,
-                                     overwrite=self.overwrite), options, position
-        return CSVLogger(self.log_dir / "metrics.csv", resume_step=resume_step,
-                         overwrite=self.overwrite), options, position
+        logger = open_logger(self.log, self.log_dir, resume_step=resume_step,
+                             overwrite=self.overwrite)
+        return logger, options, position
 
     @property
     def train_wall_clock_s(self) -> float:
