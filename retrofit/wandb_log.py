@@ -66,12 +66,19 @@ class WandbLogger(BufferedLogger):
             )
         resuming = resume_step is not None and saved is not None
         log_dir.mkdir(parents=True, exist_ok=True)
-        self._run = wandb.init(
-            project=None if os.environ.get("WANDB_PROJECT") else DEFAULT_PROJECT,
-            dir=os.environ.get("WANDB_DIR") or str(log_dir), name=log_dir.name,
-            id=saved["id"] if resuming else None, resume="allow" if resuming else None,
-            reinit="create_new", settings=wandb.Settings(console="off"),
-        )
+        try:
+            self._run = wandb.init(
+                project=None if os.environ.get("WANDB_PROJECT") else DEFAULT_PROJECT,
+                dir=os.environ.get("WANDB_DIR") or str(log_dir), name=log_dir.name,
+                id=saved["id"] if resuming else None, resume="allow" if resuming else None,
+                reinit="create_new", settings=wandb.Settings(console="off"),
+            )
+        except (wandb.errors.Error, ValueError) as exc:  # not logged in, a bad WANDB_* value
+            message = " ".join(str(exc).split())
+            raise ConfigError(
+                f"--log wandb: wandb could not start a run ({message}). Log in with `wandb "
+                "login`, or set WANDB_MODE=offline to keep the run in local files."
+            ) from exc
         self._sent_to = int(saved["last_step"]) if resuming else 0
         self._record = {"id": self._run.id, "project": self._run.project,
                         "last_step": self._sent_to}

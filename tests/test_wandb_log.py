@@ -133,6 +133,16 @@ def test_a_new_run_over_a_wandb_run_is_refused_or_started_anew(
     assert json.loads((tmp_path / "wandb_run.json").read_text())["id"] == second._run.id
 
 
+def test_a_run_wandb_cannot_start_is_a_config_error_saying_what_to_do(
+        wandb_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from retrofit.wandb_log import WandbLogger
+
+    monkeypatch.setenv("WANDB_MODE", "offlien")
+    with pytest.raises(ConfigError, match=r"offlien.*`wandb login`, or set WANDB_MODE=offline"):
+        WandbLogger(tmp_path / "fit")
+    assert not (tmp_path / "fit" / "wandb_run.json").exists()
+
+
 def test_without_wandb_the_error_names_the_extra(
         ballrun: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
