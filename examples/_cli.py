@@ -27,9 +27,9 @@ class ExampleArgs:
     small: bool = False
     """Start from the example's small preset (its SMALL dict: a budget that finishes in about two
     minutes on one CPU thread); flags given beside it still win."""
-    threads: int | None = None
-    """torch CPU threads; default: torch's own (all cores, or OMP_NUM_THREADS), as the library
-    leaves it."""
+    threads: int = 1
+    """torch CPU threads (default 1, as the retrofit CLI: the count chosen by measurement,
+    docs/benchmarks.md)."""
 
 
 ArgsT = TypeVar("ArgsT", bound=ExampleArgs)

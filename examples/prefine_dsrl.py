@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 from _cli import ExampleArgs, parse
 
 from retrofit import Retrofitter, TrajectoryDataset, evaluate
 from retrofit.data.shipped import default_dataset_path
+from retrofit.device import set_threads
 from retrofit.pretrain import BCConfig, pretrain_reference
 from retrofit.tasks import task_info
 
@@ -64,8 +64,7 @@ def parse_args(args: Sequence[str] | None = None) -> Args:
 def main(args: Args) -> None:
     """Run PREFINE over the threshold set and seeds; print and save the table."""
     # ---- threads (seeding: every call below takes the row's ``seed``)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     info = task_info(args.task)
     dataset = args.dataset or default_dataset_path(info.env_id)
     data = TrajectoryDataset.from_hdf5(dataset, task=info.env_id)

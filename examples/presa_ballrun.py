@@ -22,10 +22,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from _cli import ExampleArgs, parse
 
 from retrofit import Retrofitter, TrajectoryDataset, evaluate, feedback
+from retrofit.device import set_threads
 from retrofit.methods.presa import presa_reference
 from retrofit.policies.io import save_policy
 from retrofit.pretrain import BCConfig, pretrain_reference
@@ -78,8 +78,7 @@ def parse_args(defaults: Args | None = None, small: dict | None = None,
 def main(args: Args) -> dict:
     """Run the pipeline; print and return the before/after scores."""
     # ---- seeding and threads: one marked block (every call below takes ``args.seed``)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     if args.reference not in ("segments", "high-reward"):  # before any data is read or written
         raise SystemExit(f"--reference {args.reference!r}: use 'segments' or 'high-reward'.")
 

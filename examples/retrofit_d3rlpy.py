@@ -91,8 +91,7 @@ def main(args: Args) -> None:
     from retrofit.pretrain import action_bounds
 
     # ---- seeding and threads (one marked block)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
     d3rlpy.seed(args.seed)
 
     out = Path(args.out)

@@ -71,8 +71,7 @@ def main(args: Args) -> None:
     from retrofit.envs import make_env
 
     # ---- seeding and threads (one marked block)
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
     sb3.common.utils.set_random_seed(args.seed)
 
     out = Path(args.out)

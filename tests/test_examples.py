@@ -78,7 +78,7 @@ def test_small_preset_then_the_flags_given(examples_path: None) -> None:
     import presa_ballrun
 
     full = presa_ballrun.parse_args(args=[])
-    assert full == presa_ballrun.Args() and not full.small and full.threads is None
+    assert full == presa_ballrun.Args() and not full.small and full.threads == 1
     small = presa_ballrun.parse_args(args=["--small", "--steps", "7", "--threads", "1"])
     assert small.small and small.steps == 7 and small.threads == 1  # the flag wins
     assert small.n_pairs == presa_ballrun.SMALL["n_pairs"] != full.n_pairs
