@@ -8,6 +8,8 @@ import typer.main
 
 from retrofit.cli import app
 from retrofit.compare import CompareConfig
+from retrofit.demo import DemoConfig
+from retrofit.device import DEFAULT_THREADS
 from retrofit.methods.prefine import PREFINE_PRESETS
 from retrofit.methods.presa import PresaConfig, ZRefMode
 from retrofit.pretrain import BCConfig
@@ -38,7 +40,8 @@ def test_presa_docs_name_the_codes_z_ref_default():
 def test_readme_says_which_thread_count_the_demo_numbers_were_taken_at():
     text = " ".join(README.split())
     assert "depend on the torch thread count" in text
-    assert "taken at one thread (`OMP_NUM_THREADS=1 .venv/bin/retrofit demo`)" in text
+    assert "run at one torch thread unless `--threads N` says otherwise" in text
+    assert DEFAULT_THREADS == 1 and DemoConfig().threads == DEFAULT_THREADS
 
 
 def test_readme_prefine_learning_rates_are_the_codes():
