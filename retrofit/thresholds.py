@@ -1,8 +1,18 @@
-"""The episode cost threshold: the one validator every module calls.
+"""The episode cost threshold: its one validator and the two meanings of "safe" it defines.
 
 The paper writes the threshold κ (PREFINE), τ or L (CPQ); in code, CLI, docs and files it is
 ``cost_threshold`` (one value) or ``cost_thresholds`` (a sweep), and every place that accepts one
 checks it with :func:`check_cost_threshold`.
+
+Two criteria use κ and are kept apart by name (docs/evaluation.md, "Safe: a trajectory, a
+policy"):
+
+- :func:`is_safe_trajectory` — one recorded trajectory (or segment) is safe when its cost
+  return is *strictly below* κ (PREFINE §3 and §5.1). Splits, BC-Safe's filters, synthetic
+  feedback labels, CDT's target return and the dataset statistics all call it.
+- :func:`is_safe_on_average` — a policy is safe when its *mean* normalised cost is at most 1,
+  i.e. its mean episode cost is ``≤ κ`` (DSRL, Liu et al. 2023, §4). Evaluation, comparison and
+  suite reports call it.
 """
 
 from __future__ import annotations
@@ -11,6 +21,7 @@ import math
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from retrofit.errors import ConfigError, RetrofitError
 
@@ -36,3 +47,31 @@ def check_cost_threshold(value: Any, field: str = "cost_threshold",
             "e.g. 10 or 20.0."
         )
     return number
+
+
+def is_safe_trajectory(cost_return: ArrayLike, cost_threshold: float) -> np.ndarray:
+    """Whether each trajectory with cost return ``cost_return`` is safe at ``cost_threshold``.
+
+    Safe means ``cost_return < cost_threshold``; a cost return of exactly κ is unsafe. PREFINE
+    §3: "A trajectory is considered safe enough if its cumulative cost lies below τ"; §5.1,
+    dataset construction: "SAFE = {τ_i | cumulative_cost(τ_i) < τ}", UNSAFE the rest (``≥ τ``).
+    A segment is judged the same way against its rescaled threshold
+    (:func:`retrofit.feedback.synthesis.segment_threshold`).
+
+    Works elementwise on an array of cost returns and returns a boolean array of its shape
+    (a 0-d ``np.bool_`` for one number). ``cost_threshold`` is not validated here: every entry
+    point checks it with :func:`check_cost_threshold` first.
+    """
+    return np.asarray(cost_return, dtype=np.float64) < float(cost_threshold)
+
+
+def is_safe_on_average(normalized_cost: ArrayLike) -> np.ndarray:
+    """Whether a policy with mean normalised cost ``normalized_cost`` is safe: ``≤ 1``.
+
+    DSRL's policy-level criterion (Liu et al. 2023, §4; :func:`retrofit.tasks.normalized_score`):
+    the normalised cost ``(C + ε) / (κ + ε)`` of the *mean* episode cost ``C`` is at most 1, i.e.
+    ``C ≤ κ``. It is about a policy's average over episodes, not one trajectory; a single
+    trajectory is judged by :func:`is_safe_trajectory`. Elementwise; a 0-d ``np.bool_`` for one
+    number (wrap in ``bool(...)`` for JSON).
+    """
+    return np.asarray(normalized_cost, dtype=np.float64) <= 1.0

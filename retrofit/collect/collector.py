@@ -36,6 +36,7 @@ from retrofit.data.validation import DSRL_KEYS
 from retrofit.envs import make_env, step_env
 from retrofit.errors import ConfigError
 from retrofit.tasks import normalized_score, task_info
+from retrofit.thresholds import is_safe_trajectory
 
 if TYPE_CHECKING:
     from retrofit.data.dataset import TrajectoryDataset
@@ -507,7 +508,8 @@ def dataset_stats(dataset: TrajectoryDataset) -> dict[str, Any]:
 
     Keys: ``episodes``, ``transitions``, reward/cost return ``min``/``max``/``mean``, normalised
     reward range, and for every threshold ``κ`` of the task the safe fraction, the best
-    normalised reward among safe episodes, and the safe fraction of the top-decile-reward episodes.
+    normalised reward among safe episodes, and the safe fraction of the top-decile-reward episodes
+    (safe: cost return ``< κ``, :func:`retrofit.thresholds.is_safe_trajectory`).
     """
     info = task_info(dataset.task or "")
     rewards, costs = dataset.episode_returns()
@@ -528,7 +530,7 @@ def dataset_stats(dataset: TrajectoryDataset) -> dict[str, Any]:
         "thresholds": {},
     }
     for cost_threshold in info.cost_thresholds:
-        safe = costs <= cost_threshold
+        safe = is_safe_trajectory(costs, cost_threshold)
         stats["thresholds"][cost_threshold] = {
             "safe_fraction": float(safe.mean()),
             "best_safe_norm_reward": float(norm_reward[safe].max()) if safe.any() else None,

@@ -1,10 +1,11 @@
 """PREFINE's preferred / non-preferred episode split (PREFINE §5.1 "Dataset construction").
 
-For a cost threshold κ the episodes are split into SAFE (cost return < κ) and UNSAFE (cost return
-≥ κ). ``D_p`` takes ``n_preferred`` SAFE episodes by stratified sampling across the top reward
-quantiles; ``D_np`` takes ``n_nonpreferred`` episodes from the ``unsafe_pool`` highest-cost UNSAFE
-episodes, stratified by reward so that it spans the reward range. The paper leaves the quantiles
-open; our documented choices are in :func:`preference_split_indices` and ``docs/data.md``.
+For a cost threshold κ the episodes are split into SAFE (cost return < κ,
+:func:`retrofit.thresholds.is_safe_trajectory`) and UNSAFE (cost return ≥ κ). ``D_p`` takes
+``n_preferred`` SAFE episodes by stratified sampling across the top reward quantiles; ``D_np``
+takes ``n_nonpreferred`` episodes from the ``unsafe_pool`` highest-cost UNSAFE episodes, stratified
+by reward so that it spans the reward range. The paper leaves the quantiles open; our documented
+choices are in :func:`preference_split_indices` and ``docs/data.md``.
 
 This module works on per-episode returns only, so it can be tested without any dataset.
 """
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from retrofit.errors import ConfigError, DataError
-from retrofit.thresholds import check_cost_threshold
+from retrofit.thresholds import check_cost_threshold, is_safe_trajectory
 
 NONPREFERRED_POOLS = ("highest-cost", "lowest-cost")
 PROTOCOL = "PREFINE §5.1 (retrofit choices: top_fraction, n_strata, unsafe_pool; docs/data.md)"
@@ -102,7 +103,8 @@ def preference_split_indices(
     The index arrays are sorted ascending. Protocol (one ``np.random.default_rng(seed)``, drawing
     ``D_p`` first, then ``D_np``):
 
-    * SAFE = episodes with cost return ``< cost_threshold``; UNSAFE = the rest.
+    * SAFE = episodes with cost return ``< cost_threshold``
+      (:func:`retrofit.thresholds.is_safe_trajectory`); UNSAFE = the rest.
     * ``D_p``: rank SAFE by reward return, high to low (stable; ties by episode index); keep the
       top ``max(ceil(top_fraction * |SAFE|), n_preferred)``; cut them into ``n_strata``
       equal-count reward bins and draw an equal share from each without replacement, remainders to
@@ -136,8 +138,8 @@ def preference_split_indices(
         )
     cost_threshold = float(cost_threshold)
     all_idx = np.arange(len(costs), dtype=np.int64)
-    safe = all_idx[costs < cost_threshold]
-    unsafe = all_idx[costs >= cost_threshold]
+    is_safe = is_safe_trajectory(costs, cost_threshold)
+    safe, unsafe = all_idx[is_safe], all_idx[~is_safe]
     counts = (
         f"{len(costs)} episodes: {len(safe)} SAFE (cost return < {cost_threshold:g}), "
         f"{len(unsafe)} UNSAFE (cost return >= {cost_threshold:g})"

@@ -12,8 +12,10 @@ PreSa §6.1 and Appendix B.2:
    orders a tied pair by a fair coin.
 3. Safety label per segment from its ground-truth cost sum against the episode threshold κ
    rescaled by ``segment_length / max_episode_steps`` (the task's DSRL time limit):
-   ``y = +1`` iff ``cost(σ) <= κ · segment_length / max_episode_steps`` (``<=`` as DSRL's
-   "normalised cost ≤ 1 is safe").
+   ``y = +1`` iff ``cost(σ) < κ · segment_length / max_episode_steps``, the one trajectory
+   predicate :func:`retrofit.thresholds.is_safe_trajectory` (PREFINE §3, §5.1: safe is strictly
+   below the threshold), so a segment exactly at its threshold is unsafe, as an episode exactly
+   at κ is.
 4. Optionally flip a fraction of the safety labels (``label_noise``, Appendix C.2).
 """
 
@@ -25,7 +27,7 @@ import numpy as np
 
 from retrofit.errors import DataError
 from retrofit.feedback.core import SAFE, UNSAFE, Feedback
-from retrofit.thresholds import check_cost_threshold
+from retrofit.thresholds import check_cost_threshold, is_safe_trajectory
 
 Ties = Literal["resample", "random"]
 _MAX_RESAMPLE_ROUNDS = 100
@@ -137,7 +139,8 @@ def synthesize(
 
     segment_cost_threshold = segment_threshold(cost_threshold, segment_length, horizon)
     seg_costs = sums(cost_cum, pairs)
-    safety = np.where(seg_costs <= segment_cost_threshold, SAFE, UNSAFE).astype(np.int8)
+    safety = np.where(is_safe_trajectory(seg_costs, segment_cost_threshold), SAFE, UNSAFE
+                      ).astype(np.int8)
     n_safe = int((safety == SAFE).sum())
     if n_safe in (0, safety.size):
         only = "safe" if n_safe else "unsafe"

@@ -19,7 +19,7 @@ from retrofit.errors import ConfigError, DataError
 from retrofit.losses.bc import bc_mse_loss
 from retrofit.methods.registry import register_method
 from retrofit.policies.deterministic import DeterministicPolicy
-from retrofit.thresholds import check_cost_threshold
+from retrofit.thresholds import check_cost_threshold, is_safe_trajectory
 from retrofit.training.config import TrainerConfig
 from retrofit.training.samplers import Transitions
 from retrofit.training.trainer import BaseTrainer, Stage
@@ -35,7 +35,7 @@ class BCAllConfig(TrainerConfig):
     hidden_sizes: actor MLP widths ([256, 256]).
     sigma: fixed standard deviation of the exported policy seen as a Gaussian (0.1; only used
         when the result is fine-tuned or sampled, docs/methods.md).
-    safe_only: keep only trajectories with cost return ≤ ``cost_threshold`` (False: BC-All).
+    safe_only: keep only trajectories with cost return < ``cost_threshold`` (False: BC-All).
     cost_threshold: the episode cost threshold κ (required when ``safe_only``).
     """
 
@@ -110,20 +110,21 @@ class BCTrainer(BaseTrainer):
 
 
 def episodes_within_cost(datasets: tuple[Any, ...], cost_threshold: float) -> tuple[Any, ...]:
-    """The episodes of ``datasets`` whose cost return is ``≤ cost_threshold`` (BC-Safe's filter).
+    """The safe episodes of ``datasets``, cost return ``< cost_threshold`` (BC-Safe's filter;
+    :func:`retrofit.thresholds.is_safe_trajectory`, the split's SAFE set).
 
     Datasets left with no such episode are dropped; it is an error if none has any.
     """
     kept, lowest = [], float("inf")
     for data in datasets:
         _, costs = data.episode_returns()
-        keep = np.flatnonzero(np.asarray(costs) <= cost_threshold)
+        keep = np.flatnonzero(is_safe_trajectory(costs, cost_threshold))
         lowest = min(lowest, float(np.min(costs)))
         if keep.size:
             kept.append(data.select_episodes(keep.tolist()))
     if not kept:
         raise DataError(
-            f"no episode has cost return <= cost_threshold={cost_threshold} "
+            f"no episode has cost return < cost_threshold={cost_threshold} "
             f"(lowest: {lowest:.2f}); raise cost_threshold or use bc-all."
         )
     return tuple(kept)

@@ -15,8 +15,8 @@ stages: a Bradley–Terry reward model on the preference pairs, a cost model on 
 (per-step outputs summed over a segment; Safe-RLHF Eq. 6 as PreSa's labels allow), then CDT on
 every transition of the feedback's dataset relabelled with the two models. Its cost-to-go is in
 the cost model's units, whose zero is the labels' boundary: a segment is unsafe iff its summed
-cost is positive, and the synthetic labels call a segment unsafe iff its cost exceeds
-``κ·T/H``, so an episode whose learned cost sums to ≤ 0 is (to first order) one within κ; the
+cost is positive, and the synthetic labels call a segment unsafe iff its cost reaches
+``κ·T/H``, so an episode whose learned cost sums below 0 is (to first order) one below κ; the
 target cost is 0. ``safe-rlhf-cdt-binary`` trains the cost model on the labels alone (Table 9).
 
 Not in this reading: OSRL's data augmentation towards the Pareto frontier and its cost
@@ -42,7 +42,7 @@ from retrofit.policies.decision_transformer import (
     StepValueModel,
     attach_step_values,
 )
-from retrofit.thresholds import check_cost_threshold
+from retrofit.thresholds import check_cost_threshold, is_safe_trajectory
 from retrofit.training.config import TrainerConfig
 from retrofit.training.samplers import ContextWindows, SegmentBatcher, device_tensor
 from retrofit.training.trainer import BaseTrainer, Stage
@@ -153,8 +153,11 @@ class SafeRLHFCDTBinaryConfig(SafeRLHFCDTConfig):
 
 
 def best_return_within(returns: np.ndarray, costs: np.ndarray, target_cost: float) -> float:
-    """The highest episode return among episodes with cost ≤ ``target_cost`` (all if none)."""
-    within = costs <= target_cost
+    """The highest episode return among the safe episodes, cost ``< target_cost`` (all if none).
+
+    Safe as :func:`retrofit.thresholds.is_safe_trajectory` (the split's SAFE set).
+    """
+    within = is_safe_trajectory(costs, target_cost)
     return float(np.max(returns[within] if within.any() else returns))
 
 

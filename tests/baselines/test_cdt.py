@@ -104,7 +104,8 @@ def test_context_windows_pad_after_the_episode_end():
 
 def test_best_return_within_by_hand():
     returns, costs = np.array([5.0, 9.0, 7.0]), np.array([10.0, 30.0, 20.0])
-    assert best_return_within(returns, costs, 20.0) == 7.0
+    assert best_return_within(returns, costs, 20.0) == 5.0  # cost exactly κ is not safe
+    assert best_return_within(returns, costs, 20.5) == 7.0
     assert best_return_within(returns, costs, 1.0) == 9.0  # none within: the highest
 
 

@@ -47,12 +47,15 @@ def test_pairs_ordered_by_reward_and_labelled_by_rescaled_cost(dataset):
     assert np.all(episode == episode[..., :1])  # every segment inside one episode
 
 
-def test_threshold_equality_counts_as_safe(dataset):
-    # κ_seg = 100 * 4 / 100 = 4 equals an odd episode's segment cost: safe (DSRL: ≤ κ is safe)
+def test_threshold_equality_counts_as_unsafe(dataset):
+    # κ_seg = 100 * 4 / 100 = 4 equals an odd episode's segment cost: unsafe, as an episode at
+    # exactly κ is (retrofit.thresholds.is_safe_trajectory; PREFINE §3, §5.1: safe is < κ)
+    fb = synth(dataset, cost_threshold=100.0)
+    costs = np.asarray(dataset.costs)
+    seg_costs = np.array([[costs[s:s + 4].sum() for s in pair] for pair in fb.starts])
+    assert np.array_equal(fb.safety == UNSAFE, seg_costs == 4.0) and fb.n_unsafe > 0
     with pytest.raises(DataError, match="every segment is safe"):
-        synth(dataset, cost_threshold=100.0)
-    fb = synth(dataset, cost_threshold=99.0)
-    assert fb.n_unsafe > 0
+        synth(dataset, cost_threshold=101.0)  # κ_seg = 4.04: every segment is below it
 
 
 def test_deterministic_given_seed(dataset):
