@@ -33,6 +33,7 @@ from retrofit.evaluation import evaluate
 from retrofit.methods.prefine import PrefineConfig, PrefineTrainer
 from retrofit.pretrain import BCConfig, pretrain_reference
 from retrofit.tasks import task_info
+from retrofit.thresholds import is_safe_on_average
 
 METHODS = {
     "prefine": {"dpo_weight": 1.0},
@@ -179,7 +180,8 @@ def summarize(rows: list[dict]) -> str:
             f"| {task.removeprefix('Offline').removesuffix('-v0')} | {likelihood} | {method} | "
             f"{len(group)} | {' / '.join(f'{v:.3f}' for v in rewards)} | "
             f"{' / '.join(f'{v:.3f}' for v in costs)} | {mean(rewards):.3f} | {mean(costs):.3f} | "
-            f"{sum(c <= 1 for c in costs)}/{len(costs)} | {stat('logp_nonpreferred_min')} | "
+            f"{int(is_safe_on_average(costs).sum())}/{len(costs)} | "
+            f"{stat('logp_nonpreferred_min')} | "
             f"{stat('accuracy_preferred', mean)} | {stat('accuracy_nonpreferred', mean)} |"
         )
     return "\n".join(lines)

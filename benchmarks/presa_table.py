@@ -43,6 +43,7 @@ import numpy as np
 import torch
 
 from retrofit.atomic import atomic_write_text
+from retrofit.thresholds import is_safe_on_average
 
 METHODS = (
     "presa", "bc-safe-seg", "binary-alignment", "presa-no-zref", "preference-only",
@@ -149,7 +150,7 @@ def markdown_table(rows: list[dict[str, Any]], settings: dict[str, Any],
         per_update = f"{np.mean(timed):.1f}" if timed else "–"
         out.append(
             f"| {label} | {len(members)} | {r.mean():.3f} ± {r.std():.3f} | "
-            f"{c.mean():.3f} ± {c.std():.3f} | {'yes' if c.mean() <= 1 else 'no'} | "
+            f"{c.mean():.3f} ± {c.std():.3f} | {'yes' if is_safe_on_average(c.mean()) else 'no'} | "
             f"{per_update} |"
         )
     out += ["", "Settings:", "", "```json", json.dumps(settings, indent=2), "```", ""]

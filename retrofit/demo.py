@@ -18,6 +18,7 @@ from typing import Any, Literal
 from retrofit.atomic import atomic_write_text
 from retrofit.data.shipped import default_dataset_path
 from retrofit.errors import ConfigError
+from retrofit.thresholds import is_safe_on_average
 
 DEMO_TASK = "OfflineBallCircle-v0"
 
@@ -88,7 +89,8 @@ def format_table(report: dict[str, Any]) -> str:
         s = report[name]
         rows.append((
             name, f"{s['reward']:.1f}", f"{s['cost']:.2f}", f"{s['normalized_reward']:.3f}",
-            f"{s['normalized_cost']:.3f}", "yes" if s["normalized_cost"] <= 1 else "no",
+            f"{s['normalized_cost']:.3f}",
+            "yes" if is_safe_on_average(s["normalized_cost"]) else "no",
         ))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]

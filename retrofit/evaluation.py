@@ -26,7 +26,7 @@ import numpy as np
 from retrofit.envs import make_env, step_env
 from retrofit.errors import ConfigError, PolicyError
 from retrofit.tasks import normalized_score, task_info
-from retrofit.thresholds import check_cost_threshold
+from retrofit.thresholds import check_cost_threshold, is_safe_on_average
 
 ActFn = Callable[[np.ndarray], np.ndarray]
 
@@ -38,7 +38,8 @@ class EvaluationResult:
     Per-episode arrays (read-only, length ``episodes``, in episode order): ``rewards``, ``costs``
     (undiscounted sums), ``lengths`` (steps), ``normalized_rewards``, ``normalized_costs``.
     Means: ``reward``, ``cost``, ``normalized_reward``, ``normalized_cost``. ``safe`` is
-    ``normalized_cost <= 1`` (the mean episode cost is within ``cost_threshold``).
+    ``normalized_cost <= 1`` (the mean episode cost is within ``cost_threshold``;
+    :func:`retrofit.thresholds.is_safe_on_average`, DSRL's policy-level criterion).
     ``out_of_bounds_fraction`` is the fraction of steps whose action had a component outside the
     action space (passed to the environment unchanged). ``wall_clock_s`` covers creating the
     environments and running every episode.
@@ -168,7 +169,7 @@ def evaluate(
         cost=float(np.mean(costs)),
         normalized_reward=float(np.mean(norm_rewards)),
         normalized_cost=normalized_cost,
-        safe=normalized_cost <= 1.0,
+        safe=bool(is_safe_on_average(normalized_cost)),
         out_of_bounds_fraction=out_of_bounds / steps,
         wall_clock_s=wall_clock_s,
     )

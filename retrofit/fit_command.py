@@ -21,6 +21,7 @@ from typing import Any
 from retrofit.atomic import atomic_write_text
 from retrofit.device import set_threads
 from retrofit.errors import ConfigError, DataError
+from retrofit.thresholds import is_safe_on_average
 
 
 @dataclass(frozen=True)
@@ -245,7 +246,8 @@ def _evaluate(before: Any, after: Any, task: str | None, cost_threshold: float,
                      cost_threshold, title=f"{request.method} on {task}, κ={cost_threshold:g}")
     return {"reward_cost": "reward_cost.png", "episodes": request.episodes, **{
         name: {"normalized_reward": r.normalized_reward, "normalized_cost": r.normalized_cost,
-               "reward": r.reward, "cost": r.cost, "safe": bool(r.normalized_cost <= 1)}
+               "reward": r.reward, "cost": r.cost,
+               "safe": bool(is_safe_on_average(r.normalized_cost))}
         for name, r in results.items()}}
 
 

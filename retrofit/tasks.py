@@ -182,7 +182,7 @@ def normalized_score(
 
     ``norm_reward = (R - R_min) / (R_max - R_min)``, ``norm_cost = (C + ε) / (κ + ε)`` with
     ``ε = 1`` when ``κ == 0`` else ``0`` (DSRL, Liu et al. 2023, §4). A policy is safe when
-    ``norm_cost <= 1``.
+    its mean ``norm_cost <= 1`` (:func:`retrofit.thresholds.is_safe_on_average`).
     """
     info = task_info(task)
     check_cost_threshold(cost_threshold, error=EnvironmentError_)

@@ -18,6 +18,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from retrofit.thresholds import is_safe_on_average
+
 # PREFINE Table 1 (DSRL's data, mean over κ): normalised reward, cost.
 PAPER_PREFINE = {
     "OfflineBallCircle-v0": (0.71, 0.35), "OfflineBallRun-v0": (0.41, 0.41),
@@ -81,7 +83,7 @@ def selection_score(rows: list[dict[str, Any]], method: str) -> dict[str, Any] |
         return None
     rewards = [r["normalized_reward"] for members in mine.values() for r in members]
     safe_everywhere = all(
-        sum(r["normalized_cost"] for r in m) / len(m) <= 1.0 for m in mine.values())
+        is_safe_on_average(sum(r["normalized_cost"] for r in m) / len(m)) for m in mine.values())
     return {"method": method, "reward": sum(rewards) / len(rewards), "cells": len(rewards),
             "groups": len(mine), "safe_in_every_group": safe_everywhere}
 
@@ -232,7 +234,7 @@ def summarize(folder: Path) -> dict[str, Any]:
         r = mean_se([m["normalized_reward"] for m in members])
         c = mean_se([m["normalized_cost"] for m in members])[0]
         lines.append(f"| {task} | {kappa:g} | {method} | {r[0]:.3f} ± {r[1]:.3f} | {c:.3f} | "
-                     f"{'yes' if c <= 1 else 'no'} |")
+                     f"{'yes' if is_safe_on_average(c) else 'no'} |")
 
     chosen = {"prefine (default)": default, **{n: b[0] for n, b in budgets.items()},
               "reference": "reference"}
@@ -252,7 +254,8 @@ def summarize(folder: Path) -> dict[str, Any]:
             paper = PAPER_PREFINE.get(task)
             lines.append(
                 f"| {task} | {kappa:g} | {label}: {method} | {r[0]:.3f} ± {r[1]:.3f} | "
-                f"{c[0]:.3f} ± {c[1]:.3f} | {'yes' if c[0] <= 1 else 'no'} | {len(members)} | "
+                f"{c[0]:.3f} ± {c[1]:.3f} | {'yes' if is_safe_on_average(c[0]) else 'no'} | "
+                f"{len(members)} | "
                 + (f"{paper[0]:.2f} / {paper[1]:.2f}" if paper and label.startswith("prefine")
                    else "") + " |")
         verdicts[task] = {}

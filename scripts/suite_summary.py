@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from retrofit.atomic import atomic_write, atomic_write_text
+from retrofit.thresholds import is_safe_on_average
 
 KEEP = 0.8
 
@@ -85,7 +86,7 @@ def retrofitted(rows: list[dict[str, Any]], method: str = "prefine",
     bests = [r["best_safe_reward_in_data"] for r in mine]
     yardsticks = ([float(np.mean(refs))] if refs else []) + (
         [float(np.mean(bests))] if all(b is not None for b in bests) else [])
-    return cost <= 1.0 and any(reward >= KEEP * y for y in yardsticks if y > 0)
+    return bool(is_safe_on_average(cost)) and any(reward >= KEEP * y for y in yardsticks if y > 0)
 
 
 def _pct(value: float | None) -> str:

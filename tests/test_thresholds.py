@@ -210,3 +210,28 @@ def test_no_module_compares_a_cost_with_kappa_by_hand() -> None:
             found += [f"{module}:{line}"
                       for line in cost_versus_kappa(ast.parse(path.read_text()), module)]
     assert not found, f"hand-written cost-vs-κ comparisons (use is_safe_trajectory): {found}"
+
+
+def normalized_cost_tests(tree: ast.AST) -> list[int]:
+    """Lines of ``tree`` where a normalised cost is ordered against something by hand."""
+    return [node.lineno for node in ast.walk(tree)
+            if isinstance(node, ast.Compare)
+            and any(isinstance(op, ast.Lt | ast.LtE | ast.Gt | ast.GtE) for op in node.ops)
+            and any("normalized_cost" in n or "norm_cost" in n
+                    for side in (node.left, *node.comparators) for n in _names(side))]
+
+
+def test_the_scan_finds_a_hand_written_policy_criterion() -> None:
+    source = "ok = result.normalized_cost <= 1.0\nsafe = norm_cost.mean() < 1\nn = steps > 1"
+    assert normalized_cost_tests(ast.parse(source)) == [1, 2]
+
+
+def test_no_module_tests_the_policy_criterion_by_hand() -> None:
+    """Reports, scripts and benchmarks ask :func:`is_safe_on_average`, never ``<= 1`` inline."""
+    root = Path(__file__).resolve().parents[1]
+    found = [f"{path.relative_to(root).as_posix()}:{line}"
+             for folder in ("retrofit", "adapters", "scripts", "benchmarks", "examples")
+             for path in sorted(root.joinpath(folder).rglob("*.py"))
+             if path.name != "thresholds.py"
+             for line in normalized_cost_tests(ast.parse(path.read_text()))]
+    assert not found, f"hand-written normalised-cost tests (use is_safe_on_average): {found}"

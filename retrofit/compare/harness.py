@@ -39,6 +39,7 @@ from retrofit.atomic import atomic_write_text
 from retrofit.compare.executors import CellFunctions, exit_with_parent, run_cells
 from retrofit.data.splits import NONPREFERRED_POOLS
 from retrofit.errors import ConfigError
+from retrofit.thresholds import is_safe_on_average
 
 RESULT_COLUMNS = (
     "method", "task", "cost_threshold", "seed", "normalized_reward", "normalized_cost",
@@ -464,7 +465,8 @@ def train_cell(spec: dict[str, Any]) -> dict[str, Any]:
         result = evaluate(policy, dataset.task, cost_threshold, episodes=config.checkpoint_episodes,
                           seed=10_000 + seed)
         policy.train(True)
-        ok = result.normalized_cost <= 1.0 and result.normalized_reward >= target
+        ok = bool(is_safe_on_average(result.normalized_cost)) and (
+            result.normalized_reward >= target)
         checkpoints.append({
             "step": step, "train_wall_clock_s": trainer.train_wall_clock_s,
             "normalized_reward": result.normalized_reward,

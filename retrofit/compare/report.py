@@ -8,10 +8,13 @@ from typing import Any
 
 import numpy as np
 
+from retrofit.thresholds import is_safe_on_average
+
 
 def first_cost_safe(record: dict[str, Any]) -> dict[str, Any] | None:
     """The first checkpoint whose normalised cost is ≤ 1, whatever its reward (or None)."""
-    return next((c for c in record["checkpoints"] if c["normalized_cost"] <= 1.0), None)
+    return next((c for c in record["checkpoints"] if is_safe_on_average(c["normalized_cost"])),
+                None)
 
 
 def summarize(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -32,7 +35,8 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "cells": len(rows),
             "normalized_reward": float(np.mean([r["normalized_reward"] for r in rows])),
             "normalized_cost": float(np.mean([r["normalized_cost"] for r in rows])),
-            "safe_fraction": float(np.mean([np.mean(c) <= 1.0 for c in settings.values()])),
+            "safe_fraction": float(np.mean([is_safe_on_average(np.mean(c))
+                                            for c in settings.values()])),
             "train_wall_clock_s": float(np.mean([r["train_wall_clock_s"] for r in rows])),
             "updates": float(np.mean([r["updates"] for r in rows])),
             "updates_per_s": float(np.mean([r["updates_per_s"] for r in rows])),

@@ -15,7 +15,9 @@ from retrofit.thresholds import check_cost_threshold
 def within_limit(cost_upper: float, cost_threshold: float) -> bool:
     """The one definition of "estimated safe": the interval's upper bound ``≤ κ``.
 
-    ``≤`` as ``retrofit.evaluate``'s ``safe`` (normalised cost ``≤ 1``).
+    DSRL's policy-level criterion (:func:`retrofit.thresholds.is_safe_on_average`: mean
+    normalised cost ``≤ 1``, i.e. mean cost ``≤ κ``) applied to an estimate of the mean cost, in
+    raw units. Not the trajectory rule (``< κ``, one recorded episode).
     """
     return cost_upper <= cost_threshold
 

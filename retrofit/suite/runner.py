@@ -44,6 +44,7 @@ from retrofit.atomic import atomic_write_text
 from retrofit.errors import ConfigError, DataError
 from retrofit.suite.checks import DataWarning, dataset_warnings, format_warnings, reference_warnings
 from retrofit.suite.settings import TaskSettings, settings_for
+from retrofit.thresholds import is_safe_on_average
 
 DEFAULT_DATA_DIR = Path("runs/suite/data")
 
@@ -223,7 +224,7 @@ def summarize_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             "method": method, "cost_threshold": cost_threshold, "seeds": len(members),
             "reward_mean": float(reward.mean()), "reward_std": float(reward.std()),
             "cost_mean": float(cost.mean()), "cost_std": float(cost.std()),
-            "safe": bool(cost.mean() <= 1.0),
+            "safe": bool(is_safe_on_average(cost.mean())),
             "reward_kept": (float(reward.mean()) / ref_reward
                             if ref_reward is not None and ref_reward > 0 else None),
         })
