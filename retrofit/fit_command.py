@@ -21,7 +21,7 @@ from typing import Any
 from retrofit.atomic import atomic_write_text
 from retrofit.device import set_threads
 from retrofit.errors import ConfigError, DataError
-from retrofit.thresholds import is_safe_on_average
+from retrofit.thresholds import check_cost_threshold, is_safe_on_average
 
 
 @dataclass(frozen=True)
@@ -99,8 +99,8 @@ def check_request(request: FitRequest) -> None:
         )
     if not request.data.is_file():
         raise DataError(f"data file {request.data} does not exist.")
-    if request.cost_threshold is not None and not request.cost_threshold >= 0:
-        raise ConfigError(f"--cost-threshold {request.cost_threshold} must be a number >= 0.")
+    if request.cost_threshold is not None:
+        check_cost_threshold(request.cost_threshold, "--cost-threshold")
     if request.episodes < 0:
         raise ConfigError(f"--episodes {request.episodes} must be >= 0.")
     check_single_sources(request)

@@ -258,6 +258,8 @@ CLI_CASES = [
      "is a file, not a folder"),
     (["feedback", "{data}", "--out", "{root}/taken.pt"], "already exists; pass --overwrite"),
     (["presa", "{ref}", "{fb}", "--out", "{root}/taken.pt"], "already exists; pass --overwrite"),
+    (["fit", "{ref}", "{data}", "--out", "{root}/f.pt", "--cost-threshold", "inf"],
+     "--cost-threshold=inf must be a finite number >= 0"),
     (["presa", "{ref}", "{fb}", "--out", "{root}/afile/p.pt"], "is a file, not a folder"),
     (["presa", "{ref}", "{fb}", "--out", "{root}/p.pt", "--report-dir", "{root}/full"],
      "--report-dir="),
