@@ -22,6 +22,7 @@ from retrofit.data.dataset import action_bounds
 from retrofit.errors import ConfigError
 from retrofit.policies.clipped_gaussian import ClippedGaussianPolicy
 from retrofit.policies.gaussian import TanhGaussianPolicy
+from retrofit.policies.std_bounds import CLIPPED_GAUSSIAN_MIN_STD
 from retrofit.policies.vae import VAEConfig, VAEPolicy
 from retrofit.training.cloning import clone_by_likelihood
 
@@ -40,7 +41,8 @@ class BCConfig:
         collector generates them, so a boundary action's log-likelihood is a log-probability)
         or "tanh-gaussian" (``TanhGaussianPolicy``, the default before issue 25: unbounded
         log-likelihood at the bounds, PREFINE warns; docs/prefine.md).
-    min_std: clipped-gaussian with a learned spread only, its lower bound (half-range units).
+    min_std: clipped-gaussian with a learned spread only, its lower bound (half-range units;
+        ``CLIPPED_GAUSSIAN_MIN_STD`` = 0.05, the policy's own default).
     fixed_std: clipped-gaussian only, a constant spread in half-ranges (0.2, as the demo, the
         suite and ``retrofit compare``); None: a learned spread. The tanh-Gaussian ignores it.
     """
@@ -51,7 +53,7 @@ class BCConfig:
     batch_size: int = 256
     steps: int = 20_000
     policy: Literal["clipped-gaussian", "tanh-gaussian"] = "clipped-gaussian"
-    min_std: float = 0.05
+    min_std: float = CLIPPED_GAUSSIAN_MIN_STD
     fixed_std: float | None = 0.2
 
     def validate(self) -> None:

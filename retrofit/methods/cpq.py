@@ -31,7 +31,7 @@ from retrofit.errors import ConfigError
 from retrofit.losses import cpq as L
 from retrofit.methods.registry import register_method
 from retrofit.policies.gaussian import TanhGaussianPolicy, mlp
-from retrofit.policies.vae import LOG_STD_MAX, LOG_STD_MIN
+from retrofit.policies.std_bounds import VAE_ENCODER_LOG_STD
 from retrofit.thresholds import check_cost_threshold
 from retrofit.training.config import TrainerConfig
 from retrofit.training.samplers import Transitions
@@ -142,9 +142,9 @@ class ActionVAE(nn.Module):
                                      nn.Linear(hidden, act_dim))
 
     def encode(self, obs: torch.Tensor, act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Latent mean and std of ``q(z|s,a)`` (log-std clamped to BCQ's [-4, 15])."""
+        """Latent mean and std of ``q(z|s,a)`` (log σ clamped to BCQ's ``VAE_ENCODER_LOG_STD``)."""
         h = self.encoder(torch.cat([(obs - self.obs_mean) / self.obs_std, act], -1))
-        return self.mean(h), self.log_std(h).clamp(LOG_STD_MIN, LOG_STD_MAX).exp()
+        return self.mean(h), VAE_ENCODER_LOG_STD.clamp(self.log_std(h)).exp()
 
     def decode(self, obs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """Action reconstructed from ``(s, z)``, squashed into the action box."""

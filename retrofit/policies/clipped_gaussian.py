@@ -33,6 +33,7 @@ from torch import nn
 
 from retrofit.policies.box import BoxPolicy
 from retrofit.policies.gaussian import mlp
+from retrofit.policies.std_bounds import CLIPPED_GAUSSIAN_MIN_STD
 
 BOUND_TOL = 1e-6  # |y| ≥ 1 − BOUND_TOL counts as "on the bound" (float32 data)
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
@@ -61,7 +62,8 @@ def clipped_gaussian_log_prob(
 class ClippedGaussianPolicy(BoxPolicy):
     """State-dependent diagonal Gaussian in normalised action space, clipped into the box.
 
-    ``min_std``: lower bound of the learned spread (half-range units; 0.05).
+    ``min_std``: lower bound of the learned spread (half-range units;
+    ``CLIPPED_GAUSSIAN_MIN_STD`` = 0.05, ``retrofit.policies.std_bounds``).
     ``fixed_std``: if set, a constant spread (half-range units) instead of a learned one.
     """
 
@@ -72,7 +74,7 @@ class ClippedGaussianPolicy(BoxPolicy):
         action_low: Sequence[float] | np.ndarray,
         action_high: Sequence[float] | np.ndarray,
         hidden_sizes: Sequence[int] = (256, 256),
-        min_std: float = 0.05,
+        min_std: float = CLIPPED_GAUSSIAN_MIN_STD,
         fixed_std: float | None = None,
     ) -> None:
         super().__init__(obs_dim, act_dim, action_low, action_high)

@@ -23,8 +23,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from retrofit.policies.box import register_policy_class
+from retrofit.policies.std_bounds import TANH_GAUSSIAN_LOG_STD
 
-LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 ATANH_CLIP = 1e-6
 
 
@@ -194,7 +194,7 @@ class DecisionTransformer(nn.Module):
         x = self.output_norm(x).reshape(b, k, 4, self.embedding_dim)
         state_out, action_out = x[:, :, 2], x[:, :, 3]
         mean = self.action_mean(state_out)
-        log_std = self.action_log_std(state_out).clamp(LOG_STD_MIN, LOG_STD_MAX)
+        log_std = TANH_GAUSSIAN_LOG_STD.clamp(self.action_log_std(state_out))
         cost_log_probs = F.log_softmax(self.cost_head(action_out), dim=-1)
         return mean, log_std, cost_log_probs
 

@@ -16,9 +16,8 @@ import torch
 from torch import nn
 
 from retrofit.policies.box import BoxPolicy
+from retrofit.policies.std_bounds import TANH_GAUSSIAN_LOG_STD
 
-LOG_STD_MIN = -5.0
-LOG_STD_MAX = 2.0
 ATANH_EPS = 1e-6  # inverse-tanh clip and Jacobian epsilon
 _LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 
@@ -75,7 +74,7 @@ class TanhGaussianPolicy(BoxPolicy):
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Pre-tanh mean and log-std, each ``(B, act_dim)``."""
         h = self.trunk(self.normalize_observations(obs))
-        log_std = self.log_std_head(h).clamp(LOG_STD_MIN, LOG_STD_MAX)
+        log_std = TANH_GAUSSIAN_LOG_STD.clamp(self.log_std_head(h))
         return self.mean_head(h), log_std
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[no-untyped-def]

@@ -26,9 +26,9 @@ from torch import nn
 from retrofit.errors import ConfigError
 from retrofit.policies.box import BoxPolicy
 from retrofit.policies.gaussian import mlp
+from retrofit.policies.std_bounds import VAE_ENCODER_LOG_STD
 
 LATENT_CLIP = 0.5  # BCQ: prior samples clipped to ±0.5
-LOG_STD_MIN, LOG_STD_MAX = -4.0, 15.0  # BCQ's clamp of the encoder's log σ
 
 
 class VAEPolicy(BoxPolicy):
@@ -72,7 +72,7 @@ class VAEPolicy(BoxPolicy):
         half = (self.action_high - self.action_low) / 2
         centred = (act - (self.action_high + self.action_low) / 2) / half
         h = self.encoder(torch.cat([self.normalize_observations(obs), centred], -1))
-        return self.enc_mean(h), self.enc_log_std(h).clamp(LOG_STD_MIN, LOG_STD_MAX)
+        return self.enc_mean(h), VAE_ENCODER_LOG_STD.clamp(self.enc_log_std(h))
 
     def decode(self, obs: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """``dec(s, z)`` in the action box."""
