@@ -23,9 +23,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from retrofit.policies.box import register_policy_class
+from retrofit.policies.gaussian import ATANH_EPS
 from retrofit.policies.std_bounds import TANH_GAUSSIAN_LOG_STD
-
-ATANH_CLIP = 1e-6
 
 
 def causal_mask(n_tokens: int, device: torch.device | None = None) -> torch.Tensor:
@@ -208,14 +207,14 @@ class DecisionTransformer(nn.Module):
     def log_likelihood(self, mean: torch.Tensor, log_std: torch.Tensor,
                        act: torch.Tensor) -> torch.Tensor:
         """``log π(a|·)`` of box actions under the tanh-squashed Gaussian, summed over action
-        dimensions (the inverse tanh is clipped at ``1 − 1e-6`` so bound actions stay finite)."""
+        dimensions (the inverse tanh is clipped at ``1 − ATANH_EPS``: bound actions stay finite)."""
         centre = (self.action_high + self.action_low) / 2
         half = (self.action_high - self.action_low) / 2
-        y = ((act - centre) / half).clamp(-1 + ATANH_CLIP, 1 - ATANH_CLIP)
+        y = ((act - centre) / half).clamp(-1 + ATANH_EPS, 1 - ATANH_EPS)
         u = torch.atanh(y)
         gauss = (-0.5 * ((u - mean) / log_std.exp()).square() - log_std
                  - 0.5 * math.log(2 * math.pi))
-        jacobian = torch.log(half) + torch.log1p(ATANH_CLIP - y.square())
+        jacobian = torch.log(half) + torch.log1p(ATANH_EPS - y.square())
         return (gauss - jacobian).sum(-1)
 
     @staticmethod
