@@ -3,6 +3,7 @@
 errors/io → data → policies → adapters → losses → training → methods → application
 (Retrofitter, evaluation, compare, collect, CLI, ...). Every import in every module counts,
 function-level ones too, read from the source with ``ast`` — so a new upward import fails here.
+docs/architecture.md lists every module under its layer; the last test keeps it in step.
 """
 
 from __future__ import annotations
@@ -107,3 +108,30 @@ def test_layer_map_covers_a_known_module_of_each_layer() -> None:
     assert layer_of("retrofit.data.dataset") == 1
     assert layer_of("retrofit.methods.prefine") == 6
     assert layer_of("retrofit.retrofitter") == APPLICATION
+
+
+def documented_layers() -> dict[str, str]:
+    """``docs/architecture.md``'s module map: module → the layer section it is listed under."""
+    sections = [name for name, _ in LAYERS] + ["application"]
+    found: dict[str, str] = {}
+    section = None
+    for line in (ROOT.parent / "docs" / "architecture.md").read_text().splitlines():
+        if line.startswith("## "):
+            section = line[3:].strip()
+        elif section in sections and line.startswith("| `retrofit"):
+            module = line.split("`")[1]
+            assert module not in found, f"{module} is listed twice in docs/architecture.md"
+            found[module] = section
+    return found
+
+
+def test_docs_architecture_lists_every_module_under_its_layer() -> None:
+    names = [name for name, _ in LAYERS] + ["application"]
+    documented = documented_layers()
+    known = modules()
+    assert sorted(documented) == sorted(known), (
+        f"docs/architecture.md misses {sorted(set(known) - set(documented))} and lists "
+        f"{sorted(set(documented) - set(known))}, which do not exist")
+    wrong = {m: (where, names[layer_of(m)]) for m, where in documented.items()
+             if where != names[layer_of(m)]}
+    assert not wrong, f"listed under the wrong layer (docs, contract): {wrong}"
