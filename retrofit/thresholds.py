@@ -49,7 +49,7 @@ def check_cost_threshold(value: Any, field: str = "cost_threshold",
     return number
 
 
-def is_safe_trajectory(cost_return: ArrayLike, cost_threshold: float) -> np.ndarray:
+def is_safe_trajectory(cost_return: ArrayLike, cost_threshold: float) -> np.ndarray | np.bool_:
     """Whether each trajectory with cost return ``cost_return`` is safe at ``cost_threshold``.
 
     Safe means ``cost_return < cost_threshold``; a cost return of exactly κ is unsafe. PREFINE
@@ -65,7 +65,7 @@ def is_safe_trajectory(cost_return: ArrayLike, cost_threshold: float) -> np.ndar
     return np.asarray(cost_return, dtype=np.float64) < float(cost_threshold)
 
 
-def is_safe_on_average(normalized_cost: ArrayLike) -> np.ndarray:
+def is_safe_on_average(normalized_cost: ArrayLike) -> np.ndarray | np.bool_:
     """Whether a policy with mean normalised cost ``normalized_cost`` is safe: ``≤ 1``.
 
     DSRL's policy-level criterion (Liu et al. 2023, §4; :func:`retrofit.tasks.normalized_score`):
