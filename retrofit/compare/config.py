@@ -1,0 +1,144 @@
+"""``CompareConfig``: one comparison's settings, validated at construction."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from retrofit.data.splits import NONPREFERRED_POOLS
+from retrofit.errors import ConfigError
+
+# The way back for a folder made before issue 25: appended where its π_ref is refused.
+TANH_REFERENCE_HINT = (
+    " This folder's π_ref is the tanh-Gaussian (reference_std None, the default before issue "
+    "25): resume it with --reference-std 0 (CompareConfig(reference_std=None))."
+)
+
+
+@dataclass(frozen=True)
+class CompareConfig:
+    """One comparison; every method gets the same data, iterations and (if set) batch size.
+
+    task: DSRL task (``BallRun`` or ``OfflineBallRun-v0``).
+    methods: registered method names (``retrofit.methods.registry.available_methods()``).
+    out: output folder (created; finished cells in it are reused).
+    dataset: DSRL-format HDF5 file (None: the dataset shipped for the task,
+        ``retrofit.data.shipped.default_dataset_path``; ``"dsrl"``: DSRL's own file for the
+        task, downloaded if needed, ``from_dsrl``).
+    cost_thresholds: κ values (None: the task's constraint-variation set).
+    seeds: seeds; each seed draws its own π_ref, D_p/D_np split and training randomness.
+    steps: training iterations of every method (SafeDICE's discriminator pretraining adds
+        steps/10 unless overridden, the paper's proportion).
+    batch_size: overrides every method's ``batch_size`` (None: each method's default; all equal
+        512 state–action pairs per update: PREFINE/DPO/PPL 256 per side, the others 512).
+    eval_episodes: final evaluation episodes per cell (OSRL 20; PREFINE 100).
+    checkpoint_every: steps between off-the-clock checkpoint evaluations (None: steps/10; 0: none).
+    checkpoint_episodes: episodes per checkpoint evaluation.
+    safe_reward_fraction: a checkpoint counts as "safe" when its normalised cost is ≤ 1 and its
+        normalised reward ≥ this fraction of π_ref's (0.8).
+    bc_steps: BC steps of π_ref. n_preferred / n_nonpreferred: N_p / N_np of the split.
+    nonpreferred_pool: which end of UNSAFE (by cost return) D_np is drawn from: "highest-cost"
+        (default) or "lowest-cost" (``retrofit.data.splits.preference_split_indices``).
+    reference_std: π_ref a clipped Gaussian with this fixed spread in half-ranges (0.2, the
+        default of ``BCConfig``, the demo and the suite, whose PREFINE log-likelihoods stay
+        bounded; docs/prefine.md); None: a tanh-Gaussian π_ref (the default before issue 25;
+        ``retrofit compare --reference-std 0``).
+    device: "auto" | "cpu" | "cuda". threads: torch CPU threads per cell.
+    isolate: run each cell in a fresh process (own peak RSS); False runs them in this process.
+    executor: "local" (this machine; ``workers`` cells at a time) or "ray" (a Ray cluster:
+        each cell a Ray task with ``threads`` CPUs and, with device "cuda", one GPU; results
+        come back to this process, which writes the cell files: no shared filesystem needed).
+    workers: cells run at once by the local executor (1: one after another), or by a local
+        Ray instance (``ray_address`` None), which gets ``workers × threads`` CPUs.
+    ray_address: the cluster to join ("auto": the one started with ``ray start``; None: a
+        local Ray instance with ``workers × threads`` CPUs).
+    overrides: method name -> {config field: value} (e.g. {"cpq": {"num_q": 2}}).
+    progress: tqdm bars.
+    """
+
+    task: str
+    methods: tuple[str, ...]
+    out: Path
+    dataset: str | None = None
+    cost_thresholds: tuple[float, ...] | None = None
+    seeds: tuple[int, ...] = (0,)
+    steps: int = 2_000
+    batch_size: int | None = None
+    eval_episodes: int = 20
+    checkpoint_every: int | None = None
+    checkpoint_episodes: int = 5
+    safe_reward_fraction: float = 0.8
+    bc_steps: int = 20_000
+    n_preferred: int = 100
+    n_nonpreferred: int = 20
+    nonpreferred_pool: str = "highest-cost"
+    reference_std: float | None = 0.2
+    device: str = "auto"
+    threads: int = 1
+    isolate: bool = True
+    executor: str = "local"
+    workers: int = 1
+    ray_address: str | None = None
+    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        def positive_int(name: str, value: Any, minimum: int = 1) -> None:
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise ConfigError(f"{name}={value!r} must be an integer >= {minimum}.")
+
+        if self.executor not in ("local", "ray"):
+            raise ConfigError(f"executor={self.executor!r}: use 'local' or 'ray'.")
+        for name in ("steps", "eval_episodes", "checkpoint_episodes", "bc_steps", "n_preferred",
+                     "n_nonpreferred", "threads", "workers"):
+            positive_int(name, getattr(self, name))
+        if self.batch_size is not None:
+            positive_int("batch_size", self.batch_size)
+        if self.nonpreferred_pool not in NONPREFERRED_POOLS:
+            raise ConfigError(f"nonpreferred_pool={self.nonpreferred_pool!r}: use one of "
+                              f"{', '.join(NONPREFERRED_POOLS)}.")
+        std = self.reference_std
+        if std is not None and (isinstance(std, bool) or not isinstance(std, int | float)
+                                or not math.isfinite(std) or std <= 0):
+            raise ConfigError(f"reference_std={std!r} must be a number > 0 (half-range units, "
+                              "e.g. 0.2) or None for the tanh-Gaussian π_ref (on the command "
+                              "line: --reference-std 0).")
+        if self.checkpoint_every is not None:
+            positive_int("checkpoint_every", self.checkpoint_every, minimum=0)
+        for seed in self.seeds:
+            positive_int("seeds", seed, minimum=0)
+        fraction = self.safe_reward_fraction
+        if (isinstance(fraction, bool) or not isinstance(fraction, int | float)
+                or not math.isfinite(fraction) or fraction < 0):
+            raise ConfigError(
+                f"safe_reward_fraction={fraction!r} must be a finite number >= 0 (a share of "
+                "π_ref's normalised reward, e.g. 0.8)."
+            )
+        from retrofit.thresholds import check_cost_threshold
+
+        for cost_threshold in self.cost_thresholds or ():
+            check_cost_threshold(cost_threshold, "cost_thresholds")
+
+    def thresholds(self) -> tuple[float, ...]:
+        """Deprecated name of :meth:`resolved_cost_thresholds`."""
+        import warnings
+
+        warnings.warn("CompareConfig.thresholds() is now resolved_cost_thresholds().",
+                      DeprecationWarning, stacklevel=2)
+        return self.resolved_cost_thresholds()
+
+    def resolved_cost_thresholds(self) -> tuple[float, ...]:
+        """The cost thresholds to run: ``cost_thresholds``, else the task's DSRL thresholds."""
+        if self.cost_thresholds:
+            return tuple(float(k) for k in self.cost_thresholds)
+        from retrofit.tasks import task_info
+
+        return task_info(self.task).cost_thresholds
+
+    def every(self) -> int:
+        """Checkpoint period in steps (0: no checkpoints)."""
+        if self.checkpoint_every is None:
+            return max(1, self.steps // 10)
+        return self.checkpoint_every
