@@ -6,7 +6,8 @@ import pytest
 from typer.testing import CliRunner
 
 from retrofit.cli import app
-from retrofit.compare.harness import CompareConfig, _load_dataset
+from retrofit.compare.harness import CompareConfig
+from retrofit.compare.reference import load_dataset
 from retrofit.data.shipped import default_dataset_path
 from retrofit.errors import ConfigError, DataError
 
@@ -16,7 +17,7 @@ from retrofit.errors import ConfigError, DataError
                                               ("BallRun", "OfflineBallRun-v0")])
 def test_default_dataset_is_the_tasks_shipped_file(tmp_path, task, env_id):
     config = CompareConfig(task=task, methods=("prefine",), out=tmp_path)
-    dataset, path = _load_dataset(config)
+    dataset, path = load_dataset(config)
     assert dataset.task == env_id
     assert path == str(default_dataset_path(env_id))
 
@@ -24,7 +25,7 @@ def test_default_dataset_is_the_tasks_shipped_file(tmp_path, task, env_id):
 def test_task_without_a_shipped_file_names_collect(tmp_path):
     config = CompareConfig(task="AntRun", methods=("prefine",), out=tmp_path)
     with pytest.raises(DataError, match="retrofit collect"):
-        _load_dataset(config)
+        load_dataset(config)
 
 
 @pytest.mark.parametrize("task", ["BallCircle", "CarRun"])

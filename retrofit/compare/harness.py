@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import hashlib
 import json
 import os
 import platform
@@ -43,6 +42,7 @@ from retrofit.compare.cell_data import (
 )
 from retrofit.compare.config import TANH_REFERENCE_HINT, CompareConfig
 from retrofit.compare.executors import CellFunctions, exit_with_parent, run_cells
+from retrofit.compare.reference import ensure_reference, file_sha256, load_dataset, reference_path
 from retrofit.errors import ConfigError
 from retrofit.thresholds import is_safe_on_average
 
@@ -86,95 +86,6 @@ def hardware() -> dict[str, Any]:
         "python": platform.python_version(), "platform": platform.platform(),
         "git_commit": commit, "load_average": [round(x, 2) for x in os.getloadavg()],
     }
-
-
-# ---------------------------------------------------------------------------- reference
-def _load_dataset(config: CompareConfig) -> Any:
-    from retrofit.data.dataset import TrajectoryDataset
-    from retrofit.tasks import task_info
-
-    env_id = task_info(config.task).env_id
-    if config.dataset is None:
-        from retrofit.data.shipped import default_dataset_path
-
-        path = str(default_dataset_path(env_id))
-        return TrajectoryDataset.from_hdf5(path, task=env_id), path
-    if config.dataset == "dsrl":
-        dsrl_data = TrajectoryDataset.from_dsrl(env_id)
-        return dsrl_data, str(dsrl_data.metadata["source"])
-    path = str(Path(config.dataset).absolute())
-    return TrajectoryDataset.from_hdf5(path, task=env_id), path
-
-
-def file_sha256(path: str | os.PathLike[str]) -> str:
-    """sha256 hex digest of a file's bytes (the identity of a dataset, wherever it lies)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def reference_path(out: Path, seed: int) -> Path:
-    """π_ref's policy file of ``seed`` (always inside ``out``; never a stored path)."""
-    return Path(out) / "reference" / f"seed{seed}.pt"
-
-
-def ensure_reference(config: CompareConfig, dataset: Any, seed: int,
-                     dataset_sha256: str | None = None) -> dict[str, Any]:
-    """Train (or reuse) π_ref for ``seed`` and evaluate it once; return its record.
-
-    The record's ``policy`` is relative to ``config.out``; a stored π_ref made from another
-    dataset (by ``dataset_sha256``) or with other ``bc_steps`` is refused.
-    """
-    from retrofit.evaluation import evaluate
-    from retrofit.policies.io import save_policy
-    from retrofit.pretrain import BCConfig, pretrain_reference
-
-    folder = Path(config.out) / "reference"
-    record_path = folder / f"seed{seed}.json"
-    if record_path.is_file():
-        record = json.loads(record_path.read_text())
-        if record.get("bc_steps") != config.bc_steps:
-            raise ConfigError(
-                f"{record_path}: π_ref was trained with bc_steps={record.get('bc_steps')}, this "
-                f"run asks for {config.bc_steps}; use another --out or the same --bc-steps."
-            )
-        if record.get("reference_std") != config.reference_std:
-            raise ConfigError(
-                f"{record_path}: π_ref was trained with reference_std="
-                f"{record.get('reference_std')}, this run asks for {config.reference_std}; use "
-                "another --out or the same --reference-std."
-                + (TANH_REFERENCE_HINT if record.get("reference_std") is None else "")
-            )
-        stored = record.get("dataset_sha256")
-        if dataset_sha256 is not None and stored is not None and stored != dataset_sha256:
-            raise ConfigError(
-                f"{record_path}: π_ref was trained on another dataset (sha256 {stored[:12]}…, this "
-                f"run's is {dataset_sha256[:12]}…); use another --out for another dataset."
-            )
-        return record
-    folder.mkdir(parents=True, exist_ok=True)
-    bc = (BCConfig(steps=config.bc_steps, policy="tanh-gaussian")
-          if config.reference_std is None else
-          BCConfig(steps=config.bc_steps, policy="clipped-gaussian",
-                   fixed_std=float(config.reference_std)))
-    policy = pretrain_reference(dataset, bc, device=config.device, seed=seed,
-                                progress=config.progress)
-    save_policy(policy, reference_path(config.out, seed))
-    result = evaluate(policy, dataset.task, config.resolved_cost_thresholds()[0],
-                      episodes=config.eval_episodes, seed=seed)
-    record = {
-        "seed": seed, "policy": f"reference/seed{seed}.pt", "bc_steps": config.bc_steps,
-        "reference_std": config.reference_std,
-        "dataset_sha256": dataset_sha256,
-        "bc_wall_clock_s": float(getattr(policy, "train_wall_clock_s", float("nan"))),
-        "reward": result.reward, "cost": result.cost,
-        "normalized_reward": result.normalized_reward,
-        "eval_episodes": config.eval_episodes, "eval_wall_clock_s": result.wall_clock_s,
-    }
-    atomic_write_text(record_path, json.dumps(record, indent=2))
-    return record
 
 
 # ---------------------------------------------------------------------------- one cell
@@ -222,7 +133,7 @@ def train_cell(spec: dict[str, Any]) -> dict[str, Any]:
     torch.set_num_threads(int(spec["threads"]))
     config = _config_from_spec(spec)
     method, cost_threshold, seed = spec["method"], float(spec["cost_threshold"]), int(spec["seed"])
-    dataset, _ = _load_dataset(dataclasses.replace(config, dataset=spec["dataset_path"]))
+    dataset, _ = load_dataset(dataclasses.replace(config, dataset=spec["dataset_path"]))
     preferred, nonpreferred = dataset.split_preferences(
         cost_threshold, n_preferred=config.n_preferred, n_nonpreferred=config.n_nonpreferred,
         seed=seed, nonpreferred_pool=config.nonpreferred_pool,
@@ -472,7 +383,7 @@ def _run_compare_locked(config: CompareConfig, log: Callable[[str], None]) -> li
     import torch
 
     torch.set_num_threads(config.threads)  # π_ref's BC runs in this process
-    dataset, dataset_path = _load_dataset(config)
+    dataset, dataset_path = load_dataset(config)
     dataset_sha256 = file_sha256(dataset_path)
     folder = _check_and_merge_manifest(config, dataset_path, dataset_sha256)
     started = hardware()

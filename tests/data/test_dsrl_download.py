@@ -166,10 +166,11 @@ def test_table_has_every_task_with_dsrls_file_name() -> None:
 def test_compare_harness_takes_dsrls_own_file(
     tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from retrofit.compare.harness import CompareConfig, _load_dataset
+    from retrofit.compare.harness import CompareConfig
+    from retrofit.compare.reference import load_dataset
 
     made = car_run_data(steps=(4, 5)).to_hdf5(tmp_path / FILE)
     monkeypatch.setenv("DSRL_DATASET_DIR", str(tmp_path))  # the file is in DSRL's folder
     config = CompareConfig(task="CarRun", methods=("prefine",), out=tmp_path, dataset="dsrl")
-    dataset, source = _load_dataset(config)
+    dataset, source = load_dataset(config)
     assert source == str(made) and dataset.task == TASK and dataset.n_episodes == 2
