@@ -555,16 +555,17 @@ def test_interrupted_collection_resumes_from_its_blocks_to_the_same_bytes(
 
 
 def test_cells_from_before_dataset_hashes_are_reused_only_for_the_same_file(tmp_path: Path) -> None:
-    from retrofit.compare.harness import _check_reusable, cell_settings
+    from retrofit.compare.harness import cell_settings
+    from retrofit.compare.manifest import check_reusable
 
     config = _tiny_compare(tmp_path, "data.hdf5", ("bc-all",))
     expected = cell_settings(config, "bc-all", "ab" * 32)
     legacy = {k: v for k, v in expected.items() if k != "dataset_sha256"}
     cell = tmp_path / "cell.json"
     cell.write_text(json.dumps({"settings": {**legacy, "dataset": "data.hdf5"}}))
-    _check_reusable(cell, expected, str(Path("data.hdf5").absolute()))
+    check_reusable(cell, expected, str(Path("data.hdf5").absolute()))
     with pytest.raises(ConfigError, match="other settings"):
-        _check_reusable(cell, expected, str(tmp_path / "other.hdf5"))
+        check_reusable(cell, expected, str(tmp_path / "other.hdf5"))
 
 
 def test_feedback_refuses_a_bool_threshold_and_bad_metadata_json(tmp_path: Path) -> None:

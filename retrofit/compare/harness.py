@@ -40,8 +40,15 @@ from retrofit.compare.cell_data import (
     data_scope,
     method_hyperparameters,
 )
-from retrofit.compare.config import TANH_REFERENCE_HINT, CompareConfig
+from retrofit.compare.config import CompareConfig
 from retrofit.compare.executors import CellFunctions, exit_with_parent, run_cells
+from retrofit.compare.manifest import (
+    MANIFEST,
+    cell_settings,
+    check_and_merge_manifest,
+    check_reusable,
+    run_settings,
+)
 from retrofit.compare.reference import ensure_reference, file_sha256, load_dataset, reference_path
 from retrofit.errors import ConfigError
 from retrofit.thresholds import is_safe_on_average
@@ -210,52 +217,6 @@ def train_cell(spec: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def run_settings(config: CompareConfig, dataset_sha256: str) -> dict[str, Any]:
-    """What every cell of one output folder shares (the grid of methods, κ and seeds aside)."""
-    from retrofit.tasks import task_info
-
-    return {
-        "task": task_info(config.task).env_id, "dataset_sha256": dataset_sha256,
-        **{k: v for k, v in cell_settings(config, "", dataset_sha256).items()
-           if k not in ("overrides", "dataset_sha256")},
-    }
-
-
-def cell_settings(config: CompareConfig, method: str, dataset_sha256: str) -> dict[str, Any]:
-    """What a finished cell must share with the current run to be reused."""
-    return {
-        "dataset_sha256": dataset_sha256, "steps": config.steps,
-        "batch_size": config.batch_size,
-        "eval_episodes": config.eval_episodes, "checkpoint_every": config.every(),
-        "checkpoint_episodes": config.checkpoint_episodes,
-        "safe_reward_fraction": config.safe_reward_fraction, "bc_steps": config.bc_steps,
-        "n_preferred": config.n_preferred, "n_nonpreferred": config.n_nonpreferred,
-        "device": config.device, "threads": config.threads,
-        "overrides": config.overrides.get(method, {}),
-        # absent for the tanh-Gaussian (None), so folders made before the option, and before
-        # 0.2 became the default (issue 25), resume with reference_std=None as they were
-        **({"reference_std": config.reference_std} if config.reference_std is not None else {}),
-        **({"nonpreferred_pool": config.nonpreferred_pool}
-           if config.nonpreferred_pool != "highest-cost" else {}),
-    }
-
-
-def _check_reusable(path: Path, expected: dict[str, Any], dataset_path: str) -> None:
-    found = json.loads(path.read_text()).get("settings")
-    if isinstance(found, dict) and "dataset" in found and "dataset_sha256" not in found:
-        # a cell from before datasets were identified by content: same file by path is required
-        legacy = str(found["dataset"])
-        same = Path(legacy).absolute() == Path(dataset_path).absolute()
-        found = {k: v for k, v in found.items() if k != "dataset"}
-        found["dataset_sha256"] = expected["dataset_sha256"] if same else f"file {legacy}"
-    if json.loads(json.dumps(expected)) != found:
-        raise ConfigError(
-            f"{path} was made with other settings ({found}) than this run's ({expected}); "
-            "finished cells are only reused by an identical comparison. Use another --out, or "
-            "delete that cell to rerun it."
-        )
-
-
 def _config_to_spec(config: CompareConfig) -> dict[str, Any]:
     spec = dataclasses.asdict(config)
     spec["out"] = str(config.out)
@@ -296,52 +257,6 @@ def _run_isolated(spec: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------------------- the comparison
-MANIFEST = "compare.json"
-
-
-def _merged(first: Sequence[Any], second: Sequence[Any]) -> list[Any]:
-    return list(first) + [x for x in second if x not in first]
-
-
-def _check_and_merge_manifest(config: CompareConfig, dataset_path: str,
-                              dataset_sha256: str) -> CompareConfig:
-    """Refuse a folder made with another dataset/settings; return the config of the whole folder.
-
-    The returned config's methods, κ values and seeds are the union of every run's (earlier
-    first); ``compare.json`` is updated before any training, so a killed run's grid is kept.
-    """
-    out = Path(config.out)
-    settings = run_settings(config, dataset_sha256)
-    path = out / MANIFEST
-    grid = {"methods": list(config.methods),
-            "cost_thresholds": list(config.resolved_cost_thresholds()),
-            "seeds": list(config.seeds)}
-    if path.is_file():
-        try:
-            manifest = json.loads(path.read_text())
-            found = manifest["settings"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(f"{path} is damaged ({exc}); use another --out.") from exc
-        if found != json.loads(json.dumps(settings)):
-            diff = sorted(k for k in set(found) | set(settings)
-                          if found.get(k) != settings.get(k))
-            raise ConfigError(
-                f"--out {str(out)!r} holds a comparison made with other settings ({', '.join(diff)}"
-                f": {', '.join(f'{k}={found.get(k)!r}' for k in diff)}; this run: "
-                f"{', '.join(f'{k}={settings.get(k)!r}' for k in diff)}). One folder holds one "
-                "dataset and one set of settings: use another --out, or the same settings."
-                + (TANH_REFERENCE_HINT if "reference_std" in diff
-                   and found.get("reference_std") is None else "")
-            )
-        grid = {k: _merged(manifest.get(k, []), grid[k]) for k in grid}
-    manifest = {"format": "retrofit-compare-v1", "settings": settings, **grid,
-                "dataset": dataset_path}
-    atomic_write_text(path, json.dumps(manifest, indent=2))
-    return dataclasses.replace(config, methods=tuple(grid["methods"]),
-                               cost_thresholds=tuple(float(k) for k in grid["cost_thresholds"]),
-                               seeds=tuple(int(x) for x in grid["seeds"]))
-
-
 def run_compare(config: CompareConfig, log: Callable[[str], None] = print) -> list[dict]:
     """Run every missing cell, then write results.csv, results.md and the PNGs; return rows.
 
@@ -385,7 +300,7 @@ def _run_compare_locked(config: CompareConfig, log: Callable[[str], None]) -> li
     torch.set_num_threads(config.threads)  # π_ref's BC runs in this process
     dataset, dataset_path = load_dataset(config)
     dataset_sha256 = file_sha256(dataset_path)
-    folder = _check_and_merge_manifest(config, dataset_path, dataset_sha256)
+    folder = check_and_merge_manifest(config, dataset_path, dataset_sha256)
     started = hardware()
     references = {}
     for seed in config.seeds:
@@ -399,7 +314,7 @@ def _run_compare_locked(config: CompareConfig, log: Callable[[str], None]) -> li
             for method in config.methods:
                 path = cell_path(out, method, cost_threshold, seed)
                 if path.is_file():
-                    _check_reusable(path, cell_settings(config, method, dataset_sha256),
+                    check_reusable(path, cell_settings(config, method, dataset_sha256),
                                     dataset_path)
                     log(f"skip  {method} κ={cost_threshold:g} seed={seed} (done: {path.name})")
                     continue
