@@ -164,9 +164,10 @@ def test_docs_keep_recorded_comparison_folders():
 def test_every_recorded_comparison_folder_resumes_with_its_own_settings(manifest):
     """A folder's settings, rebuilt from the config in its run.json, are still the ones its
     compare.json holds, so it resumes (rather than being refused or changed) under this code."""
-    from retrofit.compare.harness import _config_from_spec, run_settings
+    from retrofit.compare.cells import config_from_spec
+    from retrofit.compare.harness import run_settings
 
     recorded = json.loads(manifest.read_text())["settings"]
     spec = json.loads((manifest.parent / "run.json").read_text())["config"]
-    settings = run_settings(_config_from_spec(spec), recorded["dataset_sha256"])
+    settings = run_settings(config_from_spec(spec), recorded["dataset_sha256"])
     assert json.loads(json.dumps(settings)) == recorded

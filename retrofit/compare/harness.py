@@ -1,4 +1,4 @@
-"""The comparison harness: cells, their data, timing and resumable result files.
+"""The comparison run: plan the missing cells of a folder, run them, write its results table.
 
 Layout of ``out``::
 
@@ -15,6 +15,12 @@ with another dataset (by content) or other settings is refused. Paths inside the
 stored relative to it, so the folder can be moved and resumed from any working directory. Each
 cell runs in a fresh ``spawn``ed process by default, so its peak RSS is its own; a cell process
 exits when the main process dies.
+
+The parts, each its own module of ``retrofit.compare``: ``config`` (``CompareConfig``),
+``cell_data`` (what data each method gets in a cell), ``reference`` (the dataset file and π_ref
+per seed), ``manifest`` (what a resumed folder must share), ``cells`` (one cell, in this process
+or a fresh one), ``executors`` (where cells run) and ``report`` (results.md and the figures).
+This module ties them together and re-exports the names code imported from it (``__all__``).
 """
 
 from __future__ import annotations
@@ -22,11 +28,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
-import os
-import platform
-import resource
-import subprocess
-import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -40,8 +41,19 @@ from retrofit.compare.cell_data import (
     data_scope,
     method_hyperparameters,
 )
+from retrofit.compare.cells import (
+    RESULT_COLUMNS,
+    cell_path,
+    config_to_spec,
+    hardware,
+    partial_path,
+    run_cell,
+    run_isolated,
+    train_cell,
+    write_cell,
+)
 from retrofit.compare.config import CompareConfig
-from retrofit.compare.executors import CellFunctions, exit_with_parent, run_cells
+from retrofit.compare.executors import CellFunctions, run_cells
 from retrofit.compare.manifest import (
     MANIFEST,
     cell_settings,
@@ -51,7 +63,6 @@ from retrofit.compare.manifest import (
 )
 from retrofit.compare.reference import ensure_reference, file_sha256, load_dataset, reference_path
 from retrofit.errors import ConfigError
-from retrofit.thresholds import is_safe_on_average
 
 __all__ = [  # what code and tests import from here, wherever it is defined now (issue 23)
     "DATA_BUILDERS", "MANIFEST", "RESULT_COLUMNS", "CellData", "CompareConfig", "cell_data",
@@ -60,203 +71,7 @@ __all__ = [  # what code and tests import from here, wherever it is defined now 
     "run_cell", "run_compare", "run_settings", "train_cell", "write_cell", "write_csv",
 ]
 
-RESULT_COLUMNS = (
-    "method", "task", "cost_threshold", "seed", "normalized_reward", "normalized_cost",
-    "train_wall_clock_s", "updates", "updates_per_s", "time_to_safe_s", "peak_rss_mb", "device",
-)
 
-
-# ---------------------------------------------------------------------------- files
-def cell_path(out: Path, method: str, cost_threshold: float, seed: int) -> Path:
-    """Where a finished cell's JSON lives."""
-    return Path(out) / "cells" / f"{method}__k{cost_threshold:g}__s{seed}.json"
-
-
-def hardware() -> dict[str, Any]:
-    """CPU model, cores, GPU (if any), torch version, git commit and load average."""
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if "model name" in line)
-    except (OSError, StopIteration):
-        pass
-    try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, check=True, timeout=5).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        commit = "unknown"
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
-    return {
-        "cpu": cpu, "cpu_count": os.cpu_count(), "gpu": gpu, "torch": torch.__version__,
-        "python": platform.python_version(), "platform": platform.platform(),
-        "git_commit": commit, "load_average": [round(x, 2) for x in os.getloadavg()],
-    }
-
-
-# ---------------------------------------------------------------------------- one cell
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
-
-
-def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
-    """Train and evaluate one (method, κ, seed) cell; write and return its record."""
-    return write_cell(Path(spec["out"]), train_cell(spec))
-
-
-def write_cell(out: Path, record: dict[str, Any]) -> dict[str, Any]:
-    """Write a finished cell's record to its file in ``out`` (atomically), then drop the cell's
-    partial folder (its fit checkpoint); return the record."""
-    import shutil
-
-    row = record["row"]
-    method, cost_threshold, seed = row["method"], float(row["cost_threshold"]), int(row["seed"])
-    atomic_write_text(cell_path(out, method, cost_threshold, seed),
-                      json.dumps(record, indent=2, default=str))
-    shutil.rmtree(partial_path(out, method, cost_threshold, seed), ignore_errors=True)
-    return record
-
-
-def partial_path(out: Path, method: str, cost_threshold: float, seed: int) -> Path:
-    """The folder of an unfinished cell: its fit checkpoint, metrics and curve so far."""
-    return Path(out) / "partial" / cell_path(out, method, cost_threshold, seed).stem
-
-
-def train_cell(spec: dict[str, Any]) -> dict[str, Any]:
-    """Train and evaluate one (method, κ, seed) cell and return its record; writes nothing.
-
-    ``spec`` is JSON-able (it crosses a process boundary, or a network with Ray): the config
-    fields plus ``method``, ``cost_threshold``, ``seed``, ``dataset_path`` and ``reference``;
-    π_ref is read from ``reference_path(out, seed)``.
-    """
-    import torch
-
-    from retrofit.device import get_device
-    from retrofit.evaluation import evaluate
-    from retrofit.policies.io import load_policy
-    from retrofit.retrofitter import Retrofitter
-
-    torch.set_num_threads(int(spec["threads"]))
-    config = _config_from_spec(spec)
-    method, cost_threshold, seed = spec["method"], float(spec["cost_threshold"]), int(spec["seed"])
-    dataset, _ = load_dataset(dataclasses.replace(config, dataset=spec["dataset_path"]))
-    preferred, nonpreferred = dataset.split_preferences(
-        cost_threshold, n_preferred=config.n_preferred, n_nonpreferred=config.n_nonpreferred,
-        seed=seed, nonpreferred_pool=config.nonpreferred_pool,
-    )
-    cell = CellData(dataset, preferred, nonpreferred, cost_threshold, seed)
-    data = cell_data(method, cell)
-    reference = load_policy(reference_path(config.out, seed), device=get_device(config.device))
-    target = config.safe_reward_fraction * float(spec["reference"]["normalized_reward"])
-
-    # An unfinished cell keeps its fit checkpoint and its curve so far in partial/<cell>/: a
-    # killed sweep resumes the cell from its last checkpoint instead of from step 0.
-    partial = partial_path(config.out, method, cost_threshold, seed)
-    curve_file = partial / "curve.json"
-    resume = (partial / "checkpoint.pt").is_file()
-    checkpoints: list[dict[str, Any]] = []
-    if resume:
-        from retrofit.training.checkpoint import load_checkpoint
-
-        done = int(load_checkpoint(partial / "checkpoint.pt")["position"]["steps_done"])
-        saved = json.loads(curve_file.read_text()) if curve_file.is_file() else []
-        checkpoints = [c for c in saved if int(c["step"]) <= done]
-    first_safe: dict[str, Any] = next(
-        ({"step": c["step"], "time": c["train_wall_clock_s"]} for c in checkpoints
-         if c["safe_and_rewarding"]), {})
-
-    def checkpoint(step: int, trainer: Any) -> None:
-        policy = trainer.policy
-        policy.train(False)
-        result = evaluate(policy, dataset.task, cost_threshold, episodes=config.checkpoint_episodes,
-                          seed=10_000 + seed)
-        policy.train(True)
-        ok = bool(is_safe_on_average(result.normalized_cost)) and (
-            result.normalized_reward >= target)
-        checkpoints.append({
-            "step": step, "train_wall_clock_s": trainer.train_wall_clock_s,
-            "normalized_reward": result.normalized_reward,
-            "normalized_cost": result.normalized_cost, "safe_and_rewarding": ok,
-        })
-        if ok and not first_safe:
-            first_safe.update(step=step, time=trainer.train_wall_clock_s)
-        atomic_write_text(curve_file, json.dumps(checkpoints, default=str))
-
-    every = config.every()
-    retrofitter = Retrofitter(reference, method, device=config.device, seed=seed,
-                              progress=config.progress, log_dir=partial,
-                              checkpoint_every=every or max(1, config.steps // 10),
-                              overwrite=not resume,
-                              **method_hyperparameters(method, config, cost_threshold))
-    retrofitter.fit(*data, steps=config.steps, callback=checkpoint if every else None,
-                    callback_every=every, resume=resume)
-    trainer = retrofitter.trainer
-    peak = _peak_rss_mb()
-    final = evaluate(retrofitter.policy_, dataset.task, cost_threshold,
-                     episodes=config.eval_episodes, seed=seed)
-    wall = float(trainer.train_wall_clock_s)
-    updates = int(trainer.steps_done)
-    device = trainer.device
-    device_name = (torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu")
-    row = {
-        "method": method, "task": dataset.task, "cost_threshold": cost_threshold, "seed": seed,
-        "normalized_reward": final.normalized_reward, "normalized_cost": final.normalized_cost,
-        "train_wall_clock_s": wall, "updates": updates,
-        "updates_per_s": updates / wall if wall > 0 else float("nan"),
-        "time_to_safe_s": first_safe.get("time"), "peak_rss_mb": peak, "device": device_name,
-    }
-    record = {
-        "row": row, "checkpoints": checkpoints, "first_safe_step": first_safe.get("step"),
-        "reward_target": target, "hyperparameters": trainer.hyperparameters(),
-        "eval_wall_clock_s": final.wall_clock_s,
-        "data_kind": data_kind(method), "isolated": bool(spec.get("isolated", False)),
-        "load_average_end": [round(x, 2) for x in os.getloadavg()],
-        "settings": cell_settings(config, method, spec["dataset_sha256"]),
-    }
-    return record
-
-
-def _config_to_spec(config: CompareConfig) -> dict[str, Any]:
-    spec = dataclasses.asdict(config)
-    spec["out"] = str(config.out)
-    return spec
-
-
-def _config_from_spec(spec: dict[str, Any]) -> CompareConfig:
-    names = {f.name for f in dataclasses.fields(CompareConfig)}
-    values = {k: v for k, v in spec.items() if k in names}
-    values["out"] = Path(values["out"])
-    for key in ("methods", "seeds"):
-        values[key] = tuple(values[key])
-    if values.get("cost_thresholds") is not None:
-        values["cost_thresholds"] = tuple(values["cost_thresholds"])
-    return CompareConfig(**values)
-
-
-def _cell_process(spec: dict[str, Any]) -> None:
-    parent = spec.get("parent_pid")
-    if parent is not None:  # a SIGKILLed main process must not leave this cell training on
-        threading.Thread(target=exit_with_parent, args=(int(parent),), daemon=True).start()
-    run_cell(spec)
-
-
-def _run_isolated(spec: dict[str, Any]) -> None:
-    import multiprocessing
-
-    spec = {**spec, "parent_pid": os.getpid()}
-    process = multiprocessing.get_context("spawn").Process(target=_cell_process, args=(spec,))
-    process.start()
-    process.join()
-    if process.exitcode != 0:
-        raise RuntimeError(
-            f"cell {spec['method']} κ={spec['cost_threshold']:g} seed={spec['seed']} failed "
-            f"(exit code {process.exitcode}); its traceback is printed above. Finished cells are "
-            "kept: rerun the same command to resume."
-        )
-
-
-# ---------------------------------------------------------------------------- the comparison
 def run_compare(config: CompareConfig, log: Callable[[str], None] = print) -> list[dict]:
     """Run every missing cell, then write results.csv, results.md and the PNGs; return rows.
 
@@ -306,7 +121,7 @@ def _run_compare_locked(config: CompareConfig, log: Callable[[str], None]) -> li
     for seed in config.seeds:
         references[seed] = ensure_reference(config, dataset, seed, dataset_sha256)
     del dataset
-    base = {**_config_to_spec(config), "dataset_path": dataset_path,
+    base = {**config_to_spec(config), "dataset_path": dataset_path,
             "dataset_sha256": dataset_sha256}
     pending = []
     for seed in config.seeds:
@@ -315,7 +130,7 @@ def _run_compare_locked(config: CompareConfig, log: Callable[[str], None]) -> li
                 path = cell_path(out, method, cost_threshold, seed)
                 if path.is_file():
                     check_reusable(path, cell_settings(config, method, dataset_sha256),
-                                    dataset_path)
+                                   dataset_path)
                     log(f"skip  {method} κ={cost_threshold:g} seed={seed} (done: {path.name})")
                     continue
                 pending.append({**base, "method": method, "cost_threshold": cost_threshold,
@@ -323,7 +138,7 @@ def _run_compare_locked(config: CompareConfig, log: Callable[[str], None]) -> li
                                 "isolated": config.isolate})
     run_cells(pending, config, log, CellFunctions(
         train=train_cell, write=write_cell,
-        run_here=_run_isolated if config.isolate else run_cell, reference_file=reference_path,
+        run_here=run_isolated if config.isolate else run_cell, reference_file=reference_path,
     ))
     records = [json.loads(cell_path(out, m, k, s).read_text())
                for s in folder.seeds for k in folder.resolved_cost_thresholds()
@@ -339,7 +154,7 @@ def _run_compare_locked(config: CompareConfig, log: Callable[[str], None]) -> li
     rows = [r["row"] for r in records]
     write_csv(out / "results.csv", rows)
     meta = {"hardware_start": started, "hardware_end": hardware(), "dataset": dataset_path,
-            "dataset_sha256": dataset_sha256, "config": _config_to_spec(folder),
+            "dataset_sha256": dataset_sha256, "config": config_to_spec(folder),
             "references": refs}
     atomic_write_text(out / "run.json", json.dumps(meta, indent=2, default=str))
     write_reports(out, records, meta, folder)
