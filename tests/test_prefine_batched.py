@@ -68,9 +68,10 @@ def test_batched_runs_equal_separate_runs(dataset, runs, kind, precompute):
 def test_batched_runs_log_each_runs_metrics(dataset, runs):
     class Keep:
         def __init__(self):
-            self.rows, self.closed = [], False
+            self.rows, self.steps, self.closed = [], [], False
 
         def log(self, step, metrics):
+            self.steps.append(step)
             self.rows.append({k: float(v) for k, v in metrics.items()})
 
         def close(self):
@@ -81,6 +82,8 @@ def test_batched_runs_log_each_runs_metrics(dataset, runs):
     fit_prefine_batched(_reference(dataset, "clipped-fixed"), runs, config, device="cpu",
                         loggers=loggers)
     assert all(len(k.rows) == 5 and k.closed for k in loggers)
+    # the same step labels as a single run's training loop: 1 … steps (issue 23)
+    assert all(k.steps == [1, 2, 3, 4, 5] for k in loggers)
     assert loggers[0].rows[0]["loss"] != loggers[1].rows[0]["loss"]
     assert {"loss/dpo_preferred", "accuracy/nonpreferred"} <= set(loggers[0].rows[0])
 

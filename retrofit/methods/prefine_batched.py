@@ -154,12 +154,13 @@ def fit_prefine_batched(
         losses, metrics = losses_of(logp_data, logp_sampled, ref_data, ref_sampled, n_pref)
         optimizer.zero_grad(set_to_none=True)
         losses.sum().backward()
-        guard.observe(step, {f"loss/{name}": losses[i] for i, name in enumerate(names_of_runs)},
+        done = step + 1  # steps are counted from 1, as the training loop's steps_done
+        guard.observe(done, {f"loss/{name}": losses[i] for i, name in enumerate(names_of_runs)},
                       "batched prefine")
         optimizer.step()
         if loggers is not None:
             for i, logger in enumerate(loggers):
-                logger.log(step, {k: v[i] for k, v in metrics.items()})
+                logger.log(done, {k: v[i] for k, v in metrics.items()})
     guard.check("batched prefine")
     if loggers is not None:
         for logger in loggers:
