@@ -157,6 +157,54 @@ def data_ceiling(task: str, kappas: list[float]) -> list[dict[str, Any]]:
     return out
 
 
+def learning_curves(folder: Path) -> tuple[list[str], dict[str, list[dict[str, Any]]]]:
+    """Markdown lines and data of the 100k-update curves in ``folder/curve100k/<Task>.jsonl``
+    (``benchmarks/prefine_along_training.py --json``, one row per checkpoint), plus their PNG."""
+    curves = {}
+    for path in sorted((folder / "curve100k").glob("*.jsonl")):
+        curves[path.stem] = [json.loads(line) for line in path.read_text().splitlines() if line]
+    if not curves:
+        return [], curves
+    lines = ["", "## Learning curves to 100 000 updates (selection cell: seed 0, κ 20)", "",
+             "Default recipe (λ 0.3, lr 3e-5), rolled out every 10 000 updates for 10 episodes; "
+             "raw weights and an exponential average (decay 0.999). Normalised reward / cost.", "",
+             "| task | " + " | ".join(f"{r['step'] // 1000}k" for r in
+                                       max(curves.values(), key=len)) + " |",
+             "|---|" + "---|" * max(len(v) for v in curves.values())]
+    for task, rows in curves.items():
+        for kind in ("raw", "ema"):
+            lines.append(f"| {task} ({kind}) | " + " | ".join(
+                f"{r[f'{kind}_reward']:.3f} / {r[f'{kind}_cost']:.2f}" for r in rows) + " |")
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from retrofit.atomic import atomic_write_bytes
+
+    fig, axes = plt.subplots(1, len(curves), figsize=(4.2 * len(curves), 3.4), squeeze=False)
+    for ax, (task, rows) in zip(axes[0], curves.items(), strict=True):
+        steps = [r["step"] for r in rows]
+        for kind in ("raw", "ema"):
+            ax.plot(steps, [r[f"{kind}_reward"] for r in rows], marker="o", label=f"{kind} reward")
+            ax.plot(steps, [r[f"{kind}_cost"] for r in rows], linestyle="--",
+                    label=f"{kind} cost")
+        ax.axvline(20_000, color="grey", linewidth=1)
+        ax.set_title(task)
+        ax.set_xlabel("PREFINE updates")
+    axes[0][0].set_ylabel("normalised reward (—), cost (--)")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    atomic_write_bytes(folder / "curve100k.png", buffer.getvalue())
+    lines += ["", "![learning curves](curve100k.png)"]
+    return lines, curves
+
+
 def fmt(mean: float, se: float) -> str:
     """``mean ± se`` with three decimals."""
     return f"{mean:+.3f} ± {se:.3f}" if not math.isnan(se) else f"{mean:+.3f}"
@@ -290,12 +338,14 @@ def summarize(folder: Path) -> dict[str, Any]:
                      f"{c['best']:.3f} | {c['tenth']:.3f} | {c['fiftieth']:.3f} | "
                      f"{c['d_p_mean']:.3f} | "
                      + (f"{sum(mine) / len(mine):.3f}" if mine else "—") + " |")
+    curve_lines, curves = learning_curves(folder)
+    lines += curve_lines
     for task in tasks:
         plot_task(rows, task, report_methods, folder / f"{task.removeprefix('Offline')}.png")
     summary = {"default": default, "default_scores": default_scores,
                "budgets": {n: b[0] for n, b in budgets.items()},
                "budget_scores": {n: b[1] for n, b in budgets.items()}, "verdicts": verdicts,
-               "data_ceiling": ceilings}
+               "data_ceiling": ceilings, "learning_curves_100k": curves}
     atomic_write_text(folder / "summary.json", json.dumps(summary, indent=2))
     atomic_write_text(folder / "summary_tables.md", "\n".join(lines) + "\n")
     return summary
