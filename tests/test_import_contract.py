@@ -19,7 +19,8 @@ ADAPTERS = ROOT.parent / "adapters"
 LAYERS = [
     ("base", ["retrofit", "retrofit.errors", "retrofit.atomic", "retrofit.device",
               "retrofit.metrics_log", "retrofit._compat", "retrofit.tasks",
-              "retrofit.envs", "retrofit.progress", "retrofit.thresholds"]),
+              "retrofit.envs", "retrofit.progress", "retrofit.thresholds",
+              "retrofit.scaling"]),
     ("data", ["retrofit.data", "retrofit.feedback"]),
     ("policies", ["retrofit.policies"]),
     ("adapters", ["retrofit.adapters"]),

@@ -28,6 +28,7 @@ import torch
 
 from retrofit.device import make_adam
 from retrofit.estimate.config import FQEConfig
+from retrofit.scaling import safe_scale
 
 Params = list[tuple[torch.Tensor, torch.Tensor]]
 _CHUNK = 512  # episodes per forward pass when reading J off the initial states
@@ -163,9 +164,7 @@ class _Tensors:
 
 def _moments(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     mean = x.mean(axis=0)
-    std = x.std(axis=0)
-    std[std < 1e-6] = 1.0
-    return mean, std
+    return mean, safe_scale(x.std(axis=0))
 
 
 def _member_rows(

@@ -19,6 +19,7 @@ from retrofit.device import get_device
 from retrofit.errors import ConfigError, DataError, PolicyError
 from retrofit.estimate.config import FQEConfig
 from retrofit.estimate.fqe import FQEProblem, fit_fqe
+from retrofit.scaling import safe_scale
 
 _ACT_BATCH = 8192  # observations per policy call when precomputing π(s)
 
@@ -271,6 +272,5 @@ def _act_fn(policy: Any, deterministic: bool, label: str, act_dim: int) -> Any:
 
 
 def _action_shift(policy_actions: np.ndarray, actions: np.ndarray) -> float:
-    std = actions.std(axis=0)
-    std[std < 1e-6] = 1.0
+    std = safe_scale(actions.std(axis=0))
     return float(np.abs((policy_actions - actions) / std).mean())

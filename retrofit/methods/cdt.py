@@ -42,6 +42,7 @@ from retrofit.policies.decision_transformer import (
     StepValueModel,
     attach_step_values,
 )
+from retrofit.scaling import safe_scale
 from retrofit.thresholds import check_cost_threshold, is_safe_trajectory
 from retrofit.training.config import TrainerConfig
 from retrofit.training.samplers import ContextWindows, SegmentBatcher, device_tensor
@@ -329,7 +330,7 @@ class SafeRLHFCDTTrainer(CDTTrainer):
                 )
         cfg = self.config
         data = feedback.dataset
-        std = np.where(data.observations.std(0) < 1e-6, 1.0, data.observations.std(0))
+        std = safe_scale(data.observations.std(0))
         self.values.obs_mean.copy_(torch.as_tensor(data.observations.mean(0)))
         self.values.obs_std.copy_(torch.as_tensor(std, dtype=torch.float32))
         self.batcher = SegmentBatcher(feedback, cfg.model_batch_size, self.device, self.seed + 1)

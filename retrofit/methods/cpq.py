@@ -32,6 +32,7 @@ from retrofit.losses import cpq as L
 from retrofit.methods.registry import register_method
 from retrofit.policies.gaussian import TanhGaussianPolicy, mlp
 from retrofit.policies.std_bounds import VAE_ENCODER_LOG_STD
+from retrofit.scaling import safe_scale
 from retrofit.thresholds import check_cost_threshold
 from retrofit.training.config import TrainerConfig
 from retrofit.training.samplers import Transitions
@@ -110,7 +111,7 @@ class QEnsemble(nn.Module):
                  obs_mean: np.ndarray, obs_std: np.ndarray) -> None:
         super().__init__()
         self.register_buffer("obs_mean", torch.as_tensor(obs_mean, dtype=torch.float32))
-        self.register_buffer("obs_std", torch.as_tensor(np.where(obs_std < 1e-6, 1.0, obs_std),
+        self.register_buffer("obs_std", torch.as_tensor(safe_scale(obs_std),
                                                         dtype=torch.float32))
         self.nets = nn.ModuleList(
             nn.Sequential(mlp(obs_dim + act_dim, hidden_sizes), nn.Linear(hidden_sizes[-1], 1))
@@ -131,7 +132,7 @@ class ActionVAE(nn.Module):
         super().__init__()
         self.latent_dim = 2 * act_dim
         self.register_buffer("obs_mean", torch.as_tensor(obs_mean, dtype=torch.float32))
-        self.register_buffer("obs_std", torch.as_tensor(np.where(obs_std < 1e-6, 1.0, obs_std),
+        self.register_buffer("obs_std", torch.as_tensor(safe_scale(obs_std),
                                                         dtype=torch.float32))
         self.register_buffer("centre", torch.as_tensor((high + low) / 2, dtype=torch.float32))
         self.register_buffer("half_range", torch.as_tensor((high - low) / 2, dtype=torch.float32))

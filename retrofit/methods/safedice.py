@@ -34,6 +34,7 @@ from retrofit.errors import ConfigError, DataError
 from retrofit.losses import safedice as L
 from retrofit.methods.registry import register_method
 from retrofit.policies.gaussian import TanhGaussianPolicy, mlp
+from retrofit.scaling import safe_scale
 from retrofit.training.config import TrainerConfig
 from retrofit.training.samplers import Transitions
 from retrofit.training.trainer import BaseTrainer, Stage
@@ -123,7 +124,7 @@ class SafeDICETrainer(BaseTrainer):
     # ------------------------------------------------------------------ inputs
     def _prepare(self, union: Transitions, labeled: Transitions) -> None:
         mean = torch.as_tensor(union.obs_mean, device=self.device)
-        std = torch.as_tensor(np.where(union.obs_std < 1e-6, 1.0, union.obs_std),
+        std = torch.as_tensor(safe_scale(union.obs_std),
                               device=self.device, dtype=torch.float32)
         low = torch.as_tensor(self.action_low, device=self.device)
         high = torch.as_tensor(self.action_high, device=self.device)

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from retrofit.scaling import safe_scale
+
 POLICY_CLASSES: dict[str, type[nn.Module]] = {}
 """Every policy class retrofit can save and load, by class name (filled as classes are defined)."""
 
@@ -67,8 +69,8 @@ class BoxPolicy(nn.Module):
         }
 
     def set_observation_normalizer(self, mean: np.ndarray, std: np.ndarray) -> None:
-        """Set the observation standardisation; ``std`` entries below 1e-6 become 1."""
-        std = np.where(np.asarray(std) < 1e-6, 1.0, std)
+        """Set the observation standardisation (``retrofit.scaling.safe_scale`` on ``std``)."""
+        std = safe_scale(std)
         self.obs_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
         self.obs_std.copy_(torch.as_tensor(std, dtype=torch.float32))
 

@@ -25,6 +25,7 @@ from torch.nn import functional as F
 from retrofit.policies.box import register_policy_class
 from retrofit.policies.gaussian import ATANH_EPS
 from retrofit.policies.std_bounds import TANH_GAUSSIAN_LOG_STD
+from retrofit.scaling import safe_scale
 
 
 def causal_mask(n_tokens: int, device: torch.device | None = None) -> torch.Tensor:
@@ -147,7 +148,7 @@ class DecisionTransformer(nn.Module):
 
     def set_observation_normalizer(self, mean: np.ndarray, std: np.ndarray) -> None:
         """Standardise observations with the dataset's mean and std (zero std counts as 1)."""
-        std = np.where(np.asarray(std) < 1e-6, 1.0, std)
+        std = safe_scale(std)
         self.obs_mean.copy_(torch.as_tensor(mean, dtype=torch.float32))
         self.obs_std.copy_(torch.as_tensor(std, dtype=torch.float32))
 
