@@ -104,7 +104,9 @@ def main(argv: list[str] | None = None) -> None:
     """Run one task's calibration and merge its rows into OUT/calibration.csv, or summarise."""
     args, summary = parse_args(argv)
     if summary is not None:
-        print(summarise(read_rows(summary / "calibration.csv")))
+        rows = read_rows(summary / "calibration.csv")
+        print(summarise(rows))
+        plot_calibration(rows, summary / "calibration.png")
         return
     rows = calibrate(args)
     path = args.out / "calibration.csv"
@@ -188,15 +190,55 @@ def summarise(rows: list[dict[str, Any]]) -> str:
         low = np.array([float(r["estimate_low"]) for r in sub])
         high = np.array([float(r["estimate_high"]) for r in sub])
         roll = np.array([float(r["rollout_cost"]) for r in sub])
-        chosen = next(r for r in sub if str(r["selected"]) == "True")
+        chosen = next((r for r in sub if str(r["selected"]) == "True"), None)
         last = sub[-1]
         lines.append(
             f"{task} | {len(sub)} | {spearman(est, roll):.2f} | "
             f"{np.abs(est - roll).mean():.2f} | {((low <= roll) & (roll <= high)).mean():.2f} | "
-            f"{float(chosen['rollout_cost']):.2f} / {float(chosen['rollout_reward']):.1f} | "
+            + (f"{float(chosen['rollout_cost']):.2f} / {float(chosen['rollout_reward']):.1f} | "
+               if chosen is not None else "none estimated within κ | ") +
             f"{float(last['rollout_cost']):.2f} / {float(last['rollout_reward']):.1f}"
         )
     return "\n".join(lines)
+
+
+def plot_calibration(rows: list[dict[str, Any]], path: Path) -> None:
+    """Estimated (with its interval) against rolled-out episode cost, one panel per task, the
+    diagonal and κ marked; written atomically to ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from retrofit.atomic import atomic_write_bytes
+
+    tasks = sorted({r["task"] for r in rows})
+    if not tasks:
+        return
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 3.8), squeeze=False)
+    for ax, task in zip(axes[0], tasks, strict=True):
+        sub = [r for r in rows if r["task"] == task]
+        roll = np.array([float(r["rollout_cost"]) for r in sub])
+        est = np.array([float(r["estimated_cost"]) for r in sub])
+        low = np.array([float(r["estimate_low"]) for r in sub])
+        high = np.array([float(r["estimate_high"]) for r in sub])
+        ax.errorbar(roll, est, yerr=[est - low, high - est], fmt="o", capsize=3)
+        top = float(max(roll.max(), high.max())) * 1.05 + 1e-9
+        ax.plot([0, top], [0, top], color="grey", linewidth=1)
+        kappa = float(sub[0]["cost_threshold"])
+        ax.axhline(kappa, color="red", linestyle="--", linewidth=1, label=f"κ = {kappa:g}")
+        ax.axvline(kappa, color="red", linestyle="--", linewidth=1)
+        ax.set_title(task)
+        ax.set_xlabel("rolled-out episode cost")
+    axes[0][0].set_ylabel("offline estimate (interval)")
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
