@@ -222,7 +222,9 @@ def plot_calibration(rows: list[dict[str, Any]], path: Path) -> None:
         est = np.array([float(r["estimated_cost"]) for r in sub])
         low = np.array([float(r["estimate_low"]) for r in sub])
         high = np.array([float(r["estimate_high"]) for r in sub])
-        ax.errorbar(roll, est, yerr=[est - low, high - est], fmt="o", capsize=3)
+        # the point estimate (all of the data) can fall outside its bootstrap interval: draw both
+        ax.vlines(roll, low, high, color="tab:blue", alpha=0.6, label="bootstrap interval")
+        ax.scatter(roll, est, color="tab:blue", zorder=3, label="estimate")
         top = float(max(roll.max(), high.max())) * 1.05 + 1e-9
         ax.plot([0, top], [0, top], color="grey", linewidth=1)
         kappa = float(sub[0]["cost_threshold"])
