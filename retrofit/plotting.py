@@ -78,7 +78,7 @@ def plot_reward_cost(
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8, framealpha=0.85)
     fig.tight_layout()
-    return _save_png_atomic(fig, Path(path))
+    return save_png_atomic(fig, Path(path))
 
 
 def plot_learning_curve(
@@ -139,7 +139,7 @@ def plot_learning_curve(
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    return _save_png_atomic(fig, Path(path))
+    return save_png_atomic(fig, Path(path))
 
 
 def _returns(field: str, value: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -165,9 +165,9 @@ def _returns(field: str, value: Any) -> tuple[np.ndarray, np.ndarray]:
     return rewards, costs
 
 
-def _save_png_atomic(fig: Any, path: Path) -> Path:
-    """Write ``fig`` to a temp file next to ``path`` and rename it into place."""
-    return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png"))
+def save_png_atomic(fig: Any, path: Path, dpi: float | None = None) -> Path:
+    """Write ``fig`` as a PNG to a temp file next to ``path`` and rename it into place."""
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))
 
 
 def mark_thresholds(ax: Any, cost_thresholds: Sequence[float] = (), color: str = "grey",
@@ -293,4 +293,4 @@ def plot_training_metrics(
     rest. Empty cells (a metric of another stage) and NaN values are not drawn; the data are
     drawn as written, nothing is smoothed.
     """
-    return _save_png_atomic(training_metrics_figure(metrics_csv, max_panels, title), Path(path))
+    return save_png_atomic(training_metrics_figure(metrics_csv, max_panels, title), Path(path))

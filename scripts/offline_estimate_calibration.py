@@ -210,7 +210,7 @@ def plot_calibration(rows: list[dict[str, Any]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from retrofit.atomic import atomic_write_bytes
+    from retrofit.plotting import save_png_atomic
 
     tasks = sorted({r["task"] for r in rows})
     if not tasks:
@@ -235,12 +235,8 @@ def plot_calibration(rows: list[dict[str, Any]], path: Path) -> None:
     axes[0][0].set_ylabel("offline estimate (interval)")
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
-    import io
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
+    save_png_atomic(fig, path, dpi=110)
     plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:

@@ -175,14 +175,12 @@ def learning_curves(folder: Path) -> tuple[list[str], dict[str, list[dict[str, A
         for kind in ("raw", "ema"):
             lines.append(f"| {task} ({kind}) | " + " | ".join(
                 f"{r[f'{kind}_reward']:.3f} / {r[f'{kind}_cost']:.2f}" for r in rows) + " |")
-    import io
-
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from retrofit.atomic import atomic_write_bytes
+    from retrofit.plotting import save_png_atomic
 
     fig, axes = plt.subplots(1, len(curves), figsize=(4.2 * len(curves), 3.4), squeeze=False)
     for ax, (task, rows) in zip(axes[0], curves.items(), strict=True):
@@ -197,10 +195,8 @@ def learning_curves(folder: Path) -> tuple[list[str], dict[str, list[dict[str, A
     axes[0][0].set_ylabel("normalised reward (—), cost (--)")
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
+    save_png_atomic(fig, folder / "curve100k.png", dpi=110)
     plt.close(fig)
-    atomic_write_bytes(folder / "curve100k.png", buffer.getvalue())
     lines += ["", "![learning curves](curve100k.png)"]
     return lines, curves
 
@@ -217,7 +213,7 @@ def plot_task(rows: list[dict[str, Any]], task: str, methods: list[str], path: P
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from retrofit.atomic import atomic_write_bytes
+    from retrofit.plotting import save_png_atomic
 
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
@@ -243,12 +239,8 @@ def plot_task(rows: list[dict[str, Any]], task: str, methods: list[str], path: P
     ax.set_title(f"{task}: report cells (seeds 3–7), mean ± SE")
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
-    import io
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
+    save_png_atomic(fig, path, dpi=110)
     plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
 
 
 def summarize(folder: Path) -> dict[str, Any]:

@@ -122,9 +122,9 @@ def markdown(records: list[dict[str, Any]], meta: dict[str, Any], config: Any) -
 def plot_scatter(path: Path, records: list[dict[str, Any]], meta: dict[str, Any],
                  config: Any) -> Path:
     """Normalised reward vs cost per method, marker area ∝ training wall-clock (PREFINE Fig. 4)."""
-    from retrofit.plotting import _save_png_atomic
+    from retrofit.plotting import save_png_atomic
 
-    return _save_png_atomic(scatter_figure(records, meta, config), path)
+    return save_png_atomic(scatter_figure(records, meta, config), path)
 
 
 def scatter_figure(records: list[dict[str, Any]], meta: dict[str, Any], config: Any) -> Any:
@@ -158,9 +158,9 @@ def scatter_figure(records: list[dict[str, Any]], meta: dict[str, Any], config: 
 
 def plot_safe_fraction(path: Path, records: list[dict[str, Any]], config: Any) -> Path:
     """Bar chart: fraction of (task, κ) settings whose mean normalised cost is ≤ 1."""
-    from retrofit.plotting import _save_png_atomic
+    from retrofit.plotting import save_png_atomic
 
-    return _save_png_atomic(safe_fraction_figure(records, config), path)
+    return save_png_atomic(safe_fraction_figure(records, config), path)
 
 
 def safe_fraction_figure(records: list[dict[str, Any]], config: Any) -> Any:

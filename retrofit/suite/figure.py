@@ -83,6 +83,6 @@ def suite_figure(settings: TaskSettings, data: Any, rows: Sequence[dict[str, Any
 def plot_suite(path: str | Path, settings: TaskSettings, data: Any,
                rows: Sequence[dict[str, Any]], warnings: Sequence[DataWarning] = ()) -> Path:
     """Draw :func:`suite_figure` and write it as a PNG at ``path`` (atomically)."""
-    from retrofit.plotting import _save_png_atomic
+    from retrofit.plotting import save_png_atomic
 
-    return _save_png_atomic(suite_figure(settings, data, rows, warnings), Path(path))
+    return save_png_atomic(suite_figure(settings, data, rows, warnings), Path(path))
