@@ -59,6 +59,13 @@ VARIANTS: dict[str, Variant] = {
     "prefine-l1-lr3e-5-20k": Variant(
         "prefine", 20_000, {"sft_weight": 1.0, "learning_rate": 3e-5},
         "paper's λ at the chosen step size (docs/protocol.md, amendment 2)"),
+    "prefine-l0.1-lr3e-5-20k": Variant(
+        "prefine", 20_000, {"sft_weight": 0.1, "learning_rate": 3e-5},
+        "λ 0.1 at the chosen step size (docs/protocol.md, amendment 4)"),
+    "prefine-l0.3-lr3e-5-ema-20k": Variant(
+        "prefine", 20_000,
+        {"sft_weight": 0.3, "learning_rate": 3e-5, "weight_average_decay": 0.999},
+        "returns the EMA of the weights (docs/protocol.md, amendment 4)"),
     "dpo-20k": Variant("dpo", 20_000, {}, "PREFINE with λ = 0 (DPOConfig lr 3e-4)"),
     "dpo-lr3e-5-20k": Variant("dpo", 20_000, {"learning_rate": 3e-5},
                               "λ = 0 at the chosen step size (docs/protocol.md, amendment 2)"),
@@ -87,7 +94,8 @@ SELECTION_ORDER = (
     "prefine-l0.3-20k", "dpo-20k", "sft-only-2k", "bc-safe-2k", "bc-safe-full-2k",
     "prefine-l0.1-20k", "sft-only-20k", "bc-safe-20k", "bc-safe-full-20k", "dpo-2k",
     "prefine-l0.3-2k", "prefine-l1-20k", "prefine-l0.3-lr3e-5-20k", "prefine-l1-lr3e-5-20k",
-    "dpo-lr3e-5-20k", "prefine-l0.3-lr3e-5-npnear-20k",
+    "dpo-lr3e-5-20k", "prefine-l0.3-lr3e-5-npnear-20k", "prefine-l0.1-lr3e-5-20k",
+    "prefine-l0.3-lr3e-5-ema-20k",
 )
 
 
