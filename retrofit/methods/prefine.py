@@ -23,6 +23,7 @@ from retrofit.methods.registry import register_method
 from retrofit.training.config import TrainerConfig
 from retrofit.training.samplers import PairedBatcher, Sampling
 from retrofit.training.trainer import BaseTrainer, Stage
+from retrofit.training.weight_average import WeightAverage
 
 # A tanh-squashed reference is warned about when at least this share of action components sits
 # on the bounds (the collector clips 16-33 % of them; docs/prefine.md).
@@ -70,6 +71,11 @@ class PrefineConfig(TrainerConfig):
         when the reference adapter offers ``distribution_params`` (retrofit's Gaussian
         policies); otherwise the reference runs every step. True by default.
     dpo_weight: weight of both DPO terms (1, Eq. 9; 0 is the SFT-only ablation).
+    weight_average_decay: 0 (default) returns the last step's weights; a decay ``d`` in (0, 1)
+        returns an exponential moving average of the weights instead, ``w̄ ← d·w̄ + (1 − d)·w``
+        after every step (:mod:`retrofit.training.weight_average`; not part of the paper).
+        Checkpoints and callbacks along training see the last step's weights; the average
+        replaces them when the fit ends.
     """
 
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = PREFINE_PRESETS
@@ -82,6 +88,9 @@ class PrefineConfig(TrainerConfig):
     sampling: Sampling = "transitions"
     precompute_reference: bool = True
     dpo_weight: float = 1.0
+    weight_average_decay: float = 0.0
+
+    added_later: ClassVar[Mapping[str, Any]] = {"weight_average_decay": 0.0}
 
     def check(self) -> None:
         """Raise ``ConfigError`` on out-of-range values."""
@@ -92,6 +101,11 @@ class PrefineConfig(TrainerConfig):
         if self.dpo_weight < 0:
             raise ConfigError(f"dpo_weight={self.dpo_weight} must be >= 0 (0 is SFT only).")
         self.require_positive("learning_rate")
+        if not 0.0 <= self.weight_average_decay < 1.0:
+            raise ConfigError(
+                f"weight_average_decay={self.weight_average_decay} must be in [0, 1): 0 returns "
+                "the last step's weights, 0.999 an average over roughly the last 1000 steps."
+            )
 
 
 @dataclass(frozen=True)
@@ -125,6 +139,10 @@ class PrefineTrainer(BaseTrainer):
         """Frozen reference (``reference`` or ``policy``), trainable copy, Adam."""
         self.fine_tuning_copies(policy, reference)
         self.optimizer = self.adam(self.trainable_parameters(), self.config.learning_rate)
+        self.weight_average = (
+            WeightAverage(self.trainable_parameters(), self.config.weight_average_decay)
+            .to(self.device) if self.config.weight_average_decay > 0 else None
+        )
 
     def update(self, obs: torch.Tensor, act: torch.Tensor, n_pref: int,
                ref_params: tuple[torch.Tensor, ...] | None = None) -> dict[str, torch.Tensor]:
@@ -151,7 +169,14 @@ class PrefineTrainer(BaseTrainer):
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+        if self.weight_average is not None:
+            self.weight_average.update(self.trainable_parameters())
         return metrics
+
+    def finish(self) -> None:
+        """With ``weight_average_decay`` > 0, the returned policy takes the averaged weights."""
+        if self.weight_average is not None:
+            self.weight_average.copy_to(self.trainable_parameters())
 
     def check_data(self, *data: Any) -> None:
         """The base checks, then a ``LikelihoodWarning`` when a tanh-squashed reference meets

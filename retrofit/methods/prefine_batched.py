@@ -69,6 +69,11 @@ def fit_prefine_batched(
             f"sampling={config.sampling!r}: batched runs need sampling='transitions' (every "
             "run the same batch shape); train trajectory-sampled runs separately."
         )
+    if config.weight_average_decay > 0:
+        raise ConfigError(
+            f"weight_average_decay={config.weight_average_decay}: batched runs return the last "
+            "step's weights; train averaged runs separately (PrefineTrainer)."
+        )
     if loggers is not None and len(loggers) != len(runs):
         raise ConfigError(f"loggers: got {len(loggers)} for {len(runs)} runs (one per run).")
     steps = config.steps if steps is None else steps

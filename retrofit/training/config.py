@@ -8,11 +8,12 @@ name — and then calls the config's own ``check`` for ranges and cross-field ru
 
 from __future__ import annotations
 
+import json
 import math
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, ClassVar, Literal
 
 from retrofit.errors import ConfigError
@@ -87,6 +88,10 @@ class TrainerConfig:
     """
 
     presets: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    added_later: ClassVar[Mapping[str, Any]] = {}
+    """Fields added after runs were saved, with the value that reproduces those runs: a run
+    record leaves such a field out while it holds that value, so a checkpoint saved before the
+    field existed still resumes (``recorded_settings``)."""
 
     steps: int | None = None
     batch_size: int | None = None
@@ -103,6 +108,16 @@ class TrainerConfig:
         tuples = {f.name: tuple(getattr(self, f.name)) for f in fields(self)
                   if isinstance(getattr(self, f.name), list)}
         return replace(self, **filled, **tuples) if filled or tuples else self
+
+    def recorded_settings(self) -> dict[str, Any]:
+        """The fields as JSON-able values for run records, minus ``steps`` and any
+        ``added_later`` field at its old-run value."""
+        settings = json.loads(json.dumps(asdict(self), default=str))
+        settings.pop("steps", None)
+        for name, value in self.added_later.items():
+            if name in settings and getattr(self, name) == value:
+                del settings[name]
+        return settings
 
     def validate(self) -> None:
         """Check every field against its annotation (finite numbers, no bools for numbers), then

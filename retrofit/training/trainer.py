@@ -11,7 +11,6 @@ stages a fit runs (``stages``), each stage a function that takes one step and re
 
 from __future__ import annotations
 
-import json
 import signal
 import threading
 import time
@@ -120,6 +119,11 @@ class BaseTrainer(ABC):
         """Check ``data`` (``DataError`` before any step), build samplers, return the stages;
         ``steps`` is the length of the main stage."""
 
+    def finish(self) -> None:
+        """Runs once after the last step of a fit that was not interrupted (before the final
+        parameter check): e.g. PREFINE's averaged weights replace the last ones. None here."""
+        return None
+
     # ------------------------------------------------------------------ helpers for setup
     def fine_tuning_copies(
         self, policy: PolicyAdapter, reference: PolicyAdapter | None = None,
@@ -176,10 +180,8 @@ class BaseTrainer(ABC):
         logger = logger or NullLogger()
         write_params = getattr(logger, "write_params", None)
         if write_params is not None:  # e.g. TensorBoard's hparams (metrics_log.MetricsLogger)
-            settings = json.loads(json.dumps(asdict(self.config), default=str))
-            settings.pop("steps", None)
             write_params({"method": self.registered_name(), "seed": self.seed, "steps": steps,
-                          **settings})
+                          **self.config.recorded_settings()})
         plan = self.stages(*data, steps=steps)
         path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
         record = self.run_record(*data, steps=steps) if path is not None else {}
@@ -249,6 +251,7 @@ class BaseTrainer(ABC):
                             "train_wall_clock_s": self.train_wall_clock_s,
                             "method": record["method"], "stages": len(plan),
                         }, run=record)
+            self.finish()
         finally:
             logger.close()
         self.policy.train(False)
@@ -263,10 +266,8 @@ class BaseTrainer(ABC):
 
     def run_record(self, *data: Any, steps: int) -> dict[str, Any]:
         """What this fit trains with, saved in checkpoints (``retrofit.training.run_record``)."""
-        settings = json.loads(json.dumps(asdict(self.config), default=str))
-        settings.pop("steps", None)
         return {"method": self.registered_name(), "seed": self.seed, "steps": steps,
-                "hyperparameters": settings, "policy": self._policy_sha256,
+                "hyperparameters": self.config.recorded_settings(), "policy": self._policy_sha256,
                 "data": data_fingerprint(*data)}
 
     def load_resumable(self, path: Path, record: dict[str, Any]) -> dict[str, Any]:
