@@ -367,6 +367,11 @@ def fit(
     log: Annotated[str, typer.Option(help="Metrics format: csv, tensorboard or wandb (extra "
                                      "retrofit-rl[wandb]).")] = "csv",
     checkpoint_every: Annotated[int, typer.Option(help="Steps between checkpoints.")] = 10_000,
+    select_every: Annotated[int, typer.Option(
+        help="Experimental: keep the policy every N steps and write the copy the offline cost "
+             "estimate selects (best estimated reward among those estimated within κ; "
+             "safety_report.md in the report folder; docs/offline-estimate.md). 0: the last "
+             "step's policy.")] = 0,
     resume: Annotated[bool, typer.Option(help="Continue the interrupted fit in the report "
                                          "folder.")] = False,
     overwrite: Annotated[bool, typer.Option(help="Replace OUT and an earlier report.")] = False,
@@ -387,7 +392,8 @@ def fit(
         policy=policy, data=data, out=out, method=method, cost_threshold=cost_threshold,
         algo=algo, steps=steps, n_preferred=n_preferred, n_nonpreferred=n_nonpreferred,
         episodes=episodes, report_dir=report_dir, log=log, checkpoint_every=checkpoint_every,
-        resume=resume, overwrite=overwrite, overrides=method_overrides(values["set"], method),
+        select_every=select_every, resume=resume, overwrite=overwrite,
+        overrides=method_overrides(values["set"], method),
         seed=seed, device=device, threads=threads, progress=progress,
     )
     _run_and_print(request, ctx, values)

@@ -41,6 +41,7 @@ class FitRequest:
     report_dir: Path | None = None
     log: str = "csv"
     checkpoint_every: int = 10_000
+    select_every: int = 0
     resume: bool = False
     overwrite: bool = False
     overrides: dict[str, Any] = field(default_factory=dict)
@@ -103,6 +104,9 @@ def check_request(request: FitRequest) -> None:
         check_cost_threshold(request.cost_threshold, "--cost-threshold")
     if request.episodes < 0:
         raise ConfigError(f"--episodes {request.episodes} must be >= 0.")
+    if request.select_every < 0:
+        raise ConfigError(f"--select-every {request.select_every} must be >= 0 (0: keep the "
+                          "last step's policy).")
     check_single_sources(request)
     folder = request.report_folder
     keep = request.overwrite or request.resume
@@ -168,8 +172,20 @@ def run_fit(request: FitRequest) -> dict[str, Any]:
         progress=request.progress, log_dir=folder, log=request.log,  # type: ignore[arg-type]
         checkpoint_every=request.checkpoint_every, overwrite=request.overwrite, **hyper,
     )
+    selection = None
+    if request.select_every:
+        from retrofit.estimate import CheckpointSelection
+
+        if dataset is None or getattr(dataset, "costs", None) is None:
+            raise DataError(
+                f"--select-every needs per-step costs to estimate each kept policy's cost, and "
+                f"{request.data} has none (a feedback file without its dataset): pass the DSRL "
+                "dataset itself, or --select-every 0."
+            )
+        selection = CheckpointSelection(dataset, cost_threshold, every=request.select_every)
     with locked_folder(folder):
-        result = retrofitter.fit(*data, steps=request.steps, resume=request.resume)
+        result = retrofitter.fit(*data, steps=request.steps, resume=request.resume,
+                                 select_checkpoint=selection)
         check_out_still_free(request)
         save_policy_file(result, request.out)
         return _report(request, retrofitter, policy, result, dataset, task,
@@ -216,6 +232,11 @@ def _report(request: FitRequest, retrofitter: Any, policy: Any, result: Any, dat
         "train_wall_clock_s": round(retrofitter.train_wall_clock_s, 3),
         "threads": request.threads,  # results depend on it (README, "Reproducing numbers")
     }
+    selected = getattr(retrofitter, "safety_report_", None)
+    if selected is not None:
+        report["selected_checkpoint"] = {
+            "name": selected.selection.name, "within_limit": selected.selection.within_limit,
+            "reason": selected.selection.reason, "safety_report": "safety_report.md"}
     if request.episodes:
         report.update(_evaluate(policy, result, task, cost_threshold, request, dataset,
                                 folder))
@@ -257,6 +278,11 @@ def format_report(report: dict[str, Any]) -> str:
              f"- policy `{report['policy']}` → `{report['out']}`",
              f"- data `{report['data']}` (task {report['task']}, κ = {report['cost_threshold']:g})",
              f"- {report['steps']} steps, {report['train_wall_clock_s']:.1f} s of training", ""]
+    if "selected_checkpoint" in report:
+        chosen = report["selected_checkpoint"]
+        lines += [f"Returned policy: **{chosen['name']}**, chosen by the offline estimate "
+                  f"(experimental): {chosen['reason']} See "
+                  f"[{chosen['safety_report']}]({chosen['safety_report']}).", ""]
     if "reference" in report:
         lines += ["| policy | reward | cost | norm. reward | norm. cost | safe |",
                   "|---|---|---|---|---|---|"]

@@ -6,7 +6,7 @@ import json
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import fields, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 
@@ -20,6 +20,9 @@ from retrofit.methods.registry import get_method
 from retrofit.metrics_log import MetricsLogger
 from retrofit.training.checkpoint import CHECKPOINT_NAME
 from retrofit.training.trainer import BaseTrainer
+
+if TYPE_CHECKING:
+    from retrofit.estimate.checkpoints import CheckpointSelection, SelectedCheckpoint
 
 LogFormat = Literal["csv", "tensorboard", "wandb"]
 
@@ -90,15 +93,24 @@ class Retrofitter:
         self.checkpoint_every = checkpoint_every
         self.overwrite = overwrite
         self.trainer: BaseTrainer | None = None
+        self.safety_report_: SelectedCheckpoint | None = None
 
     def fit(self, *data: Any, steps: int | None = None, resume: bool = False,
-            **fit_kwargs: Any) -> Any:
+            select_checkpoint: CheckpointSelection | None = None, **fit_kwargs: Any) -> Any:
         """Fine-tune and return the policy in the user's own format (``adapter.export()``).
 
         ``data`` is what the method learns from: ``(preferred, nonpreferred)`` for PREFINE-style
         methods, one feedback object for PreSa-style methods, one dataset for offline safe-RL
         baselines. The domain preset (BulletGym / SafetyGym) is taken from the data's task.
         ``resume=True`` continues the interrupted run whose checkpoint is in ``log_dir``.
+
+        ``select_checkpoint`` (:class:`retrofit.estimate.CheckpointSelection`, experimental:
+        docs/offline-estimate.md says how well the estimate ranks policies) keeps a copy of the
+        policy every ``every`` steps and returns the one with the best offline-estimated reward
+        among those whose estimated cost stays within κ with the stated confidence, instead of
+        the last one; ``safety_report_`` holds the estimates and the choice, and with a
+        ``log_dir`` ``safety_report.{json,md,png}`` and the kept copies (``kept/``) are written
+        there.
         """
         if not data:
             raise DataError(
@@ -113,7 +125,8 @@ class Retrofitter:
         created = self.log_dir is not None and not self.log_dir.exists()
         try:
             with self._log_dir_lock():
-                trained = self._fit_locked(data, config.steps, resume, fit_kwargs)
+                trained = self._fit_locked(data, config.steps, resume, fit_kwargs,
+                                           select_checkpoint)
         except BaseException:
             if created and self.log_dir is not None and self.log_dir.is_dir() \
                     and not any(self.log_dir.iterdir()):
@@ -133,14 +146,25 @@ class Retrofitter:
         return folder_lock(self.log_dir, "Retrofitter.fit", reentrant=True)
 
     def _fit_locked(self, data: tuple[Any, ...], steps: int, resume: bool,
-                    fit_kwargs: dict[str, Any]) -> Any:
+                    fit_kwargs: dict[str, Any],
+                    selection: CheckpointSelection | None = None) -> Any:
         assert self.trainer is not None
         before = self._files_in_log_dir()
         logger, checkpoint, resumed = self._outputs(resume, data, steps)
+        keeper = None
+        if selection is not None:
+            from retrofit.estimate.checkpoints import KEPT_FOLDER, CheckpointKeeper, chain_callbacks
+
+            keeper = CheckpointKeeper(
+                self.trainer.policy, selection.every,
+                None if self.log_dir is None else self.log_dir / KEPT_FOLDER,
+                resume_step=None if resumed is None else int(resumed["steps_done"]),
+                overwrite=self.overwrite)
+            fit_kwargs = chain_callbacks(fit_kwargs, keeper)
         try:
             if self.log_dir is not None:
                 self._write_config(resumed)
-            return self.trainer.fit(
+            trained = self.trainer.fit(
                 *data, logger=logger, progress=self.progress, resume=resume, **checkpoint,
                 **fit_kwargs,
             )
@@ -148,6 +172,13 @@ class Retrofitter:
             if not resume and self.trainer.steps_done == 0:  # failed before its first step
                 self._remove_new_files(before)
             raise
+        if keeper is None or selection is None:
+            return trained
+        from retrofit.estimate.checkpoints import select_kept
+
+        self.safety_report_ = select_kept(keeper, trained, self.trainer.steps_done, selection,
+                                          self.log_dir, self.device)
+        return self.safety_report_.policy
 
     def _files_in_log_dir(self) -> set[Path] | None:
         """The files in ``log_dir`` now (None: the folder does not exist yet)."""

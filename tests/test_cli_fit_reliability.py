@@ -150,3 +150,23 @@ def test_out_written_by_another_process_during_training_is_not_replaced(
     with pytest.raises(ConfigError, match="appeared while this run trained"):
         check_out_still_free(request)
     assert request.out.read_bytes() == b"another run's result"
+
+
+@pytest.mark.slow  # FQE at its defaults (20 resamples, 2 H iterations): minutes on 2 cores
+def test_select_every_writes_the_selected_policy_and_the_safety_report(files, monkeypatch,
+                                                                        capsys):
+    assert cli(monkeypatch, capsys, argv(files, "--select-every", "2")) == (0, "")
+    folder = files["root"] / "out_fit"
+    report = json.loads((folder / "report.json").read_text())
+    chosen = report["selected_checkpoint"]
+    safety = json.loads((folder / "safety_report.json").read_text())
+    assert chosen["name"] == safety["selection"]["name"]
+    assert [c["name"] for c in safety["checkpoints"]] == ["step 2", "step 4 (final)"]
+    assert "chosen by the offline estimate" in (folder / "report.md").read_text()
+    assert sorted(p.name for p in (folder / "kept").iterdir()) == ["step_2.pt", "step_4.pt"]
+
+
+def test_negative_select_every_is_refused_before_training(files, monkeypatch, capsys):
+    code, err = cli(monkeypatch, capsys, argv(files, "--select-every", "-1"))
+    assert code != 0 and "--select-every -1" in err
+    assert not (files["root"] / "out_fit").exists()

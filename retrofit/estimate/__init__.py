@@ -11,6 +11,8 @@ from typing import Any
 
 _LAZY = {
     "FQEConfig": "retrofit.estimate.config",
+    "CheckpointSelection": "retrofit.estimate.checkpoints",
+    "SelectedCheckpoint": "retrofit.estimate.checkpoints",
     "Interval": "retrofit.estimate.offline",
     "OfflineEstimate": "retrofit.estimate.offline",
     "estimate_policy": "retrofit.estimate.offline",

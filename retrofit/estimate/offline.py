@@ -117,7 +117,7 @@ def estimate_policies(
     """
     config = config or FQEConfig()
     named = _named(policies)
-    _check_dataset(dataset)
+    check_estimation_data(dataset)
     horizon = _horizon(dataset, config)
     dev = get_device(device)
 
@@ -191,7 +191,9 @@ def _named(policies: Mapping[str, Any] | Sequence[Any]) -> list[tuple[str, Any]]
     return named
 
 
-def _check_dataset(dataset: Any) -> None:
+def check_estimation_data(dataset: Any) -> None:
+    """Refuse (``DataError``) data the offline estimate cannot use: no per-step costs or
+    rewards, or fewer than 2 episodes for the bootstrap."""
     for field in ("costs", "rewards"):
         if getattr(dataset, field, None) is None:
             hint = (
