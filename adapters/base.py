@@ -16,10 +16,11 @@ import torch
 class PolicyAdapter(Protocol):
     """A continuous-action policy seen through the interface retrofit's methods need.
 
-    Shapes: ``obs`` is ``(B, obs_dim)`` and ``act`` is ``(B, act_dim)``, in the environment's own
-    units (actions inside ``action_low``/``action_high``). ``log_prob`` returns ``(B,)``.
+    Shapes: ``obs`` is ``(B, observation_dim)`` and ``act`` is ``(B, action_dim)``, in the
+    environment's own units (actions inside ``action_low``/``action_high``). ``log_prob`` returns
+    ``(B,)``.
 
-    Optional: ``mean_action(obs) -> (B, act_dim)``, the differentiable action the policy takes
+    Optional: ``mean_action(obs) -> (B, action_dim)``, the differentiable action the policy takes
     when asked to act deterministically, before any clipping into the bounds. PreSa's default
     fixed-variance likelihood ``−‖μ(s) − a‖²`` needs it; every adapter shipped here has it.
 

@@ -118,7 +118,7 @@ class CDTAdapter(ModuleAdapter):
             slot["ctg"].append(slot["ctg"][-1] - costs[k])
 
     def act(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
-        """Actions for slots ``0..n-1`` given their current observations ``(n, obs_dim)``.
+        """Actions for slots ``0..n-1`` given their current observations ``(n, observation_dim)``.
 
         Each slot's window is its last ``K`` steps; ``deterministic=False`` samples the squashed
         Gaussian instead of taking ``centre + half·tanh(mean)``.

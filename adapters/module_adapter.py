@@ -1,8 +1,9 @@
 """Shared plumbing of the adapters over retrofit's own policy modules.
 
 Those modules (``TanhGaussianPolicy``, ``DeterministicPolicy``, ``VAEPolicy``) carry their spaces
-as attributes and buffers (``obs_dim``, ``act_dim``, ``action_low``, ``action_high``), so copying,
-freezing, moving, evaluation-time acting and export are the same for all of them; each subclass
+as attributes and buffers (``observation_dim``, ``action_dim``, ``action_low``, ``action_high``),
+so copying, freezing, moving, evaluation-time acting and export are the same for all of them; each
+subclass
 only says how its policy scores and samples actions.
 """
 
@@ -22,8 +23,8 @@ class ModuleAdapter:
 
     def __init__(self, module: torch.nn.Module) -> None:
         self.module = module
-        self.observation_dim = int(module.obs_dim)
-        self.action_dim = int(module.act_dim)
+        self.observation_dim = int(module.observation_dim)
+        self.action_dim = int(module.action_dim)
         self.action_low = module.action_low.detach().cpu().numpy().copy()
         self.action_high = module.action_high.detach().cpu().numpy().copy()
 

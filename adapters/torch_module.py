@@ -43,14 +43,14 @@ _DISCRETE = (
 
 # ---------------------------------------------------------------------------------- shared helpers
 def as_bounds(
-    low: Any, high: Any, act_dim: int, default: float = math.inf
+    low: Any, high: Any, action_dim: int, default: float = math.inf
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Action bounds as two float32 arrays of length ``act_dim`` (scalars are broadcast)."""
+    """Action bounds as two float32 arrays of length ``action_dim`` (scalars are broadcast)."""
     low_a = np.broadcast_to(
-        np.asarray(-default if low is None else low, dtype=np.float32), (act_dim,)
+        np.asarray(-default if low is None else low, dtype=np.float32), (action_dim,)
     ).copy()
     high_a = np.broadcast_to(
-        np.asarray(default if high is None else high, dtype=np.float32), (act_dim,)
+        np.asarray(default if high is None else high, dtype=np.float32), (action_dim,)
     ).copy()
     if not np.all(high_a > low_a):
         raise PolicyError(
@@ -60,9 +60,9 @@ def as_bounds(
     return low_a, high_a
 
 
-def as_sigma(sigma: float | Sequence[float] | np.ndarray, act_dim: int) -> torch.Tensor:
-    """σ_fixed as a positive ``(act_dim,)`` float32 tensor (a scalar is broadcast)."""
-    arr = np.broadcast_to(np.asarray(sigma, dtype=np.float32), (act_dim,)).copy()
+def as_sigma(sigma: float | Sequence[float] | np.ndarray, action_dim: int) -> torch.Tensor:
+    """σ_fixed as a positive ``(action_dim,)`` float32 tensor (a scalar is broadcast)."""
+    arr = np.broadcast_to(np.asarray(sigma, dtype=np.float32), (action_dim,)).copy()
     if not np.all(np.isfinite(arr) & (arr > 0)):
         raise PolicyError(f"sigma={sigma!r} must be finite and > 0 (σ_fixed, in action units).")
     return torch.as_tensor(arr)
@@ -152,14 +152,14 @@ class TorchModuleAdapter(DistributionAdapter):
     ) -> None:
         if not isinstance(module, nn.Module):
             raise PolicyError(f"module must be a torch.nn.Module; got {type(module).__name__}.")
-        obs_dim = observation_dim or first_linear_in_features(module)
-        if obs_dim is None:
+        observation_dim = observation_dim or first_linear_in_features(module)
+        if observation_dim is None:
             raise PolicyError(
                 f"Cannot infer the observation width of {type(module).__name__} (it has no "
                 "nn.Linear): use TorchModuleAdapter(module, observation_dim=...)."
             )
         self.module = module
-        self.observation_dim = int(obs_dim)
+        self.observation_dim = int(observation_dim)
         self.stochastic, self.action_dim = self._probe()
         self.action_low, self.action_high = as_bounds(action_low, action_high, self.action_dim)
         self.sigma = as_sigma(sigma, self.action_dim)
@@ -194,7 +194,7 @@ class TorchModuleAdapter(DistributionAdapter):
             return False, int(out.shape[-1])
         raise PolicyError(
             f"{type(self.module).__name__}(obs) returned {type(out).__name__}; a policy module "
-            "must return the action mean as a (batch, act_dim) float tensor or a "
+            "must return the action mean as a (batch, action_dim) float tensor or a "
             "torch.distributions.Distribution. Wrap other outputs in a small nn.Module."
         )
 

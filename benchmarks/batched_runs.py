@@ -30,18 +30,19 @@ PAPER_STEPS = 500_000
 
 
 class _Arrays:
-    def __init__(self, rng: np.random.Generator, n: int, obs_dim: int, act_dim: int) -> None:
-        self.observations = rng.standard_normal((n, obs_dim)).astype(np.float32)
-        self.actions = rng.uniform(-1.0, 1.0, (n, act_dim)).clip(-0.9, 0.9).astype(np.float32)
+    def __init__(self, rng: np.random.Generator, n: int, observation_dim: int,
+                 action_dim: int) -> None:
+        self.observations = rng.standard_normal((n, observation_dim)).astype(np.float32)
+        self.actions = rng.uniform(-1.0, 1.0, (n, action_dim)).clip(-0.9, 0.9).astype(np.float32)
         self.episode_starts = np.arange(0, n + 1, 100)
 
 
-def _runs(count: int, obs_dim: int, act_dim: int) -> list[PrefineRun]:
+def _runs(count: int, observation_dim: int, action_dim: int) -> list[PrefineRun]:
     out = []
     for seed in range(count):
         rng = np.random.default_rng(seed)
-        out.append(PrefineRun(_Arrays(rng, 20_000, obs_dim, act_dim),
-                              _Arrays(rng, 20_000, obs_dim, act_dim), seed))
+        out.append(PrefineRun(_Arrays(rng, 20_000, observation_dim, action_dim),
+                              _Arrays(rng, 20_000, observation_dim, action_dim), seed))
     return out
 
 
@@ -68,21 +69,22 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--obs-dim", type=int, default=17)
-    parser.add_argument("--act-dim", type=int, default=6)
+    parser.add_argument("--observation-dim", type=int, default=17)
+    parser.add_argument("--action-dim", type=int, default=6)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    box = (args.obs_dim, args.act_dim, -np.ones(args.act_dim), np.ones(args.act_dim))
+    box = (args.observation_dim, args.action_dim, -np.ones(args.action_dim),
+           np.ones(args.action_dim))
     reference = wrap(ClippedGaussianPolicy(*box, hidden_sizes=(256, 256), fixed_std=0.2))
     config = PrefineConfig(steps=args.steps, batch_size=args.batch_size).resolved("bullet")
     if not args.json:
         print(f"{'runs':>5} {'batched s':>10} {'separate s':>11} {'speed-up':>9} "
               f"{'runs/h batched':>15} {'runs/h separate':>16}")
     for count in args.runs:
-        runs = _runs(count, args.obs_dim, args.act_dim)
+        runs = _runs(count, args.observation_dim, args.action_dim)
         _time_batched(reference, runs, PrefineConfig(steps=5, batch_size=args.batch_size)
                       .resolved("bullet"))  # warm-up
         batched, separate = [], []

@@ -38,8 +38,8 @@ def _osrl_round(data: dict[str, torch.Tensor], steps: int, warmup: int, kappa: f
     from osrl.algorithms import CPQ, CPQTrainer
 
     torch.manual_seed(seed)
-    obs_dim, act_dim = data["obs"].shape[1], data["act"].shape[1]
-    model = CPQ(obs_dim, act_dim, max_action=1.0, a_hidden_sizes=[256, 256],
+    observation_dim, action_dim = data["obs"].shape[1], data["act"].shape[1]
+    model = CPQ(observation_dim, action_dim, max_action=1.0, a_hidden_sizes=[256, 256],
                 c_hidden_sizes=[256, 256], vae_hidden_sizes=400, sample_action_num=10,
                 num_q=2, num_qc=2, cost_limit=int(kappa), episode_len=100, device="cpu")
     trainer = CPQTrainer(model, env=None, critic_lr=1e-3, vae_lr=1e-3, reward_scale=0.1,
@@ -73,7 +73,8 @@ def _retrofit_round(dataset, steps: int, warmup: int, kappa: float, seed: int) -
     from retrofit.policies.gaussian import TanhGaussianPolicy
 
     trainer_cls, config_cls = get_method("cpq").load()
-    policy = wrap(TanhGaussianPolicy(dataset.obs_dim, dataset.act_dim, *action_bounds(dataset)))
+    policy = wrap(TanhGaussianPolicy(dataset.observation_dim, dataset.action_dim,
+                                     *action_bounds(dataset)))
     config = config_cls(cost_threshold=kappa, batch_size=512)
     trainer = trainer_cls(policy, config, device="cpu", seed=seed)
     return _ms_per_call(trainer.stages(dataset, steps=steps)[0].update, steps, warmup)

@@ -29,16 +29,18 @@ from retrofit.policies.gaussian import TanhGaussianPolicy
 
 
 class _Arrays:
-    def __init__(self, rng: np.random.Generator, n: int, obs_dim: int, act_dim: int) -> None:
-        self.observations = rng.standard_normal((n, obs_dim)).astype(np.float32)
-        self.actions = rng.uniform(-0.99, 0.99, (n, act_dim)).astype(np.float32)
+    def __init__(self, rng: np.random.Generator, n: int, observation_dim: int,
+                 action_dim: int) -> None:
+        self.observations = rng.standard_normal((n, observation_dim)).astype(np.float32)
+        self.actions = rng.uniform(-0.99, 0.99, (n, action_dim)).astype(np.float32)
         self.episode_starts = np.arange(0, n + 1, 100)
 
 
-def mlp_forward_flops(obs_dim: int, act_dim: int, hidden: tuple[int, ...]) -> int:
+def mlp_forward_flops(observation_dim: int, action_dim: int, hidden: tuple[int, ...]) -> int:
     """Multiply-add FLOPs (2 per MAC) of one sample through trunk and both heads."""
-    dims = [obs_dim, *hidden]
-    macs = sum(a * b for a, b in zip(dims[:-1], dims[1:], strict=True)) + 2 * hidden[-1] * act_dim
+    dims = [observation_dim, *hidden]
+    macs = (sum(a * b for a, b in zip(dims[:-1], dims[1:], strict=True))
+            + 2 * hidden[-1] * action_dim)
     return 2 * macs
 
 
@@ -93,8 +95,8 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--obs-dim", type=int, default=17, help="HalfCheetah: 17")
-    parser.add_argument("--act-dim", type=int, default=6, help="HalfCheetah: 6")
+    parser.add_argument("--observation-dim", type=int, default=17, help="HalfCheetah: 17")
+    parser.add_argument("--action-dim", type=int, default=6, help="HalfCheetah: 6")
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--no-precompute", action="store_true",
@@ -114,8 +116,8 @@ def main() -> None:
     rng = np.random.default_rng(0)
     cls = ClippedGaussianPolicy if args.policy == "clipped-gaussian" else TanhGaussianPolicy
     extra = {"fixed_std": args.fixed_std} if args.policy == "clipped-gaussian" else {}
-    policy = cls(args.obs_dim, args.act_dim, -np.ones(args.act_dim), np.ones(args.act_dim),
-                 hidden, **extra)
+    policy = cls(args.observation_dim, args.action_dim, -np.ones(args.action_dim),
+                 np.ones(args.action_dim), hidden, **extra)
     from retrofit.adapters import wrap
 
     trainer = PrefineTrainer(wrap(policy), PrefineConfig(
@@ -124,14 +126,14 @@ def main() -> None:
                              device=device)
     if args.compile:
         trainer.policy.module = torch.compile(trainer.policy.module)
-    data_p = _Arrays(rng, 20_000, args.obs_dim, args.act_dim)
-    data_n = _Arrays(rng, 4_000, args.obs_dim, args.act_dim)
+    data_p = _Arrays(rng, 20_000, args.observation_dim, args.action_dim)
+    data_n = _Arrays(rng, 4_000, args.observation_dim, args.action_dim)
     trainer.fit(data_p, data_n, steps=args.warmup, progress=False)
     trainer.train_wall_clock_s = 0.0
     trainer.fit(data_p, data_n, steps=args.steps, progress=False)
     updates_per_s = args.steps / trainer.train_wall_clock_s
 
-    per_sample = mlp_forward_flops(args.obs_dim, args.act_dim, hidden)
+    per_sample = mlp_forward_flops(args.observation_dim, args.action_dim, hidden)
     # trainable forward + backward (3x forward), plus the reference's forward unless its
     # per-state parameters were precomputed (then the step does no reference forward)
     forwards = 3 if not args.no_precompute else 4

@@ -41,17 +41,17 @@ def worker(threads: int, steps: int, forever: bool) -> None:
     from retrofit.policies.clipped_gaussian import ClippedGaussianPolicy
 
     torch.set_num_threads(threads)
-    obs_dim, act_dim = 7, 2  # BallRun
+    observation_dim, action_dim = 7, 2  # BallRun
     rng = np.random.default_rng(0)
 
     class Arrays:
         def __init__(self, n: int) -> None:
-            self.observations = rng.standard_normal((n, obs_dim)).astype(np.float32)
-            self.actions = rng.uniform(-0.99, 0.99, (n, act_dim)).astype(np.float32)
+            self.observations = rng.standard_normal((n, observation_dim)).astype(np.float32)
+            self.actions = rng.uniform(-0.99, 0.99, (n, action_dim)).astype(np.float32)
             self.episode_starts = np.arange(0, n + 1, 100)
 
-    policy = ClippedGaussianPolicy(obs_dim, act_dim, -np.ones(act_dim), np.ones(act_dim),
-                                   (256, 256), fixed_std=0.2)
+    policy = ClippedGaussianPolicy(observation_dim, action_dim, -np.ones(action_dim),
+                                   np.ones(action_dim), (256, 256), fixed_std=0.2)
     trainer = PrefineTrainer(wrap(policy), PrefineConfig(beta=0.2, sft_weight=0.3),
                              device=torch.device("cpu"))
     preferred, nonpreferred = Arrays(10_000), Arrays(2_000)

@@ -116,8 +116,8 @@ def evaluate(
     Args:
         policy: a ``PolicyAdapter`` (anything with ``act(obs_batch, deterministic)``), anything
             ``retrofit.adapters.wrap`` accepts, or a plain callable ``f(obs_batch) -> actions``
-            (called with ``(n, obs_dim)`` float32, returning ``(n, act_dim)``; ``deterministic``
-            does not apply to it).
+            (called with ``(n, observation_dim)`` float32, returning ``(n, action_dim)``;
+            ``deterministic`` does not apply to it).
         task: a DSRL env id (``OfflineBallRun-v0``) or short name (``BallRun``).
         cost_threshold: κ of the normalised cost; ``0`` uses DSRL's ``ε = 1``.
         episodes: number of episodes (OSRL evaluates 20 per checkpoint, PREFINE 100).
@@ -225,7 +225,7 @@ def _run_episodes(
     lengths = np.zeros(episodes, dtype=np.int64)
     space = envs[0].action_space
     low, high = np.asarray(space.low), np.asarray(space.high)
-    act_dim = int(np.prod(space.shape))
+    action_dim = int(np.prod(space.shape))
 
     # slot k runs episode running[k]; episodes are handed out in order as slots free up
     running: list[int] = list(range(len(envs)))
@@ -239,7 +239,7 @@ def _run_episodes(
                       disable=not progress) as bar:
         while running:
             batch = np.stack([obs[k] for k in range(len(running))]).astype(np.float32)
-            actions = _check_actions(act(batch), len(running), act_dim)
+            actions = _check_actions(act(batch), len(running), action_dim)
             out_of_bounds += int(np.sum(np.any((actions < low) | (actions > high), axis=1)))
             steps += len(running)
             step_rewards = np.zeros(len(running))
@@ -273,18 +273,18 @@ def _run_episodes(
     return rewards, costs, lengths, out_of_bounds, steps
 
 
-def _check_actions(actions: Any, n: int, act_dim: int) -> np.ndarray:
-    """Return the policy's actions as an ``(n, act_dim)`` array, or raise ``PolicyError``."""
+def _check_actions(actions: Any, n: int, action_dim: int) -> np.ndarray:
+    """Return the policy's actions as an ``(n, action_dim)`` array, or raise ``PolicyError``."""
     out = np.asarray(actions)
-    if out.ndim == 2 and out.shape == (n, act_dim):
+    if out.ndim == 2 and out.shape == (n, action_dim):
         pass
-    elif out.ndim == 1 and out.size == n * act_dim:  # e.g. (n,) for a 1-d action space
-        out = out.reshape(n, act_dim)
+    elif out.ndim == 1 and out.size == n * action_dim:  # e.g. (n,) for a 1-d action space
+        out = out.reshape(n, action_dim)
     else:
         raise PolicyError(
             f"The policy returned actions of shape {out.shape} for a batch of {n} observations; "
-            f"expected ({n}, {act_dim}). The policy must map an (n, obs_dim) batch to an "
-            "(n, act_dim) batch."
+            f"expected ({n}, {action_dim}). The policy must map an (n, observation_dim) batch to "
+            "an (n, action_dim) batch."
         )
     if not np.all(np.isfinite(out)):
         raise PolicyError(

@@ -1,7 +1,7 @@
 """Deployable exports of a policy: TorchScript and ONNX, raw observations in, actions out.
 
-The exported graph maps a ``(batch, obs_dim)`` float32 batch of *raw* observations (as the
-environment returns them) to the ``(batch, act_dim)`` float32 action the policy takes when asked
+The exported graph maps a ``(batch, observation_dim)`` float32 batch of *raw* observations (as the
+environment returns them) to the ``(batch, action_dim)`` float32 action the policy takes when asked
 to act deterministically, in the environment's units: every observation standardisation
 (retrofit's ``obs_mean``/``obs_std`` buffers, SB3's ``VecNormalize`` statistics, d3rlpy's
 observation scaler) and every action squashing and rescaling (tanh into the box, SB3's
@@ -130,8 +130,9 @@ def export_torchscript(
 ) -> Path:
     """Write ``policy``'s deterministic actor as TorchScript to ``path`` (atomically).
 
-    Load it anywhere with ``torch.jit.load(path)`` and call it on a float32 ``(batch, obs_dim)``
-    tensor of raw observations. ``example_observations`` (real ones are best) are used to trace.
+    Load it anywhere with ``torch.jit.load(path)`` and call it on a float32
+    ``(batch, observation_dim)`` tensor of raw observations. ``example_observations`` (real ones
+    are best) are used to trace.
     """
     actor = deterministic_actor(policy)
     batch = _example_batch(actor, example_observations)
@@ -152,7 +153,8 @@ def export_onnx(
 ) -> Path:
     """Write ``policy``'s deterministic actor as ONNX to ``path`` (atomically).
 
-    Input ``observations`` (float32, ``(batch, obs_dim)``, batch dynamic), output ``actions``.
+    Input ``observations`` (float32, ``(batch, observation_dim)``, batch dynamic), output
+    ``actions``.
     Run it with ``onnxruntime.InferenceSession(path).run(None, {"observations": obs})[0]``.
     """
     import onnx

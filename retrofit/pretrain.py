@@ -104,8 +104,8 @@ def train_bc(
     if config.policy == "clipped-gaussian":
         return clone_by_likelihood(
             dataset,
-            lambda obs_dim, act_dim: ClippedGaussianPolicy(
-                obs_dim, act_dim, action_low, action_high, config.hidden_sizes,
+            lambda observation_dim, action_dim: ClippedGaussianPolicy(
+                observation_dim, action_dim, action_low, action_high, config.hidden_sizes,
                 min_std=config.min_std, fixed_std=config.fixed_std,
             ),
             lambda policy, obs, act: -policy.clipped_log_prob(*policy(obs), act),
@@ -113,8 +113,8 @@ def train_bc(
         )
     return clone_by_likelihood(
         dataset,
-        lambda obs_dim, act_dim: TanhGaussianPolicy(
-            obs_dim, act_dim, action_low, action_high, config.hidden_sizes
+        lambda observation_dim, action_dim: TanhGaussianPolicy(
+            observation_dim, action_dim, action_low, action_high, config.hidden_sizes
         ),
         lambda policy, obs, act: -policy.squashed_log_prob(*policy(obs), act),
         **common,
@@ -164,9 +164,9 @@ def train_bc_vae(
             action_low, action_high = action_bounds(dataset)
     return clone_by_likelihood(
         dataset,
-        lambda obs_dim, act_dim: VAEPolicy(
-            obs_dim, act_dim, action_low, action_high, config.hidden_sizes, config.latent_dim,
-            config.kl_weight,
+        lambda observation_dim, action_dim: VAEPolicy(
+            observation_dim, action_dim, action_low, action_high, config.hidden_sizes,
+            config.latent_dim, config.kl_weight,
         ),
         lambda policy, obs, act: -policy.elbo(obs, act),
         steps=config.steps, batch_size=config.batch_size, learning_rate=config.learning_rate,

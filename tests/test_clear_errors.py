@@ -40,7 +40,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     small.to_hdf5(root / "data.h5")
     TrajectoryDataset(**small.to_dict(), task=None).to_hdf5(root / "notask.h5")
     torch.manual_seed(0)
-    save_policy(TanhGaussianPolicy(data.obs_dim, data.act_dim, *action_bounds(data),
+    save_policy(TanhGaussianPolicy(data.observation_dim, data.action_dim, *action_bounds(data),
                                    hidden_sizes=(8,)), root / "ref.pt")
     fb = feedback.synthesize(small, n_pairs=64, segment_length=8, cost_threshold=20, seed=0)
     feedback.save(fb, root / "fb.h5")
@@ -143,7 +143,7 @@ def test_a_fit_that_fails_before_its_first_step_leaves_nothing(
         files: dict[str, Path], tmp_path: Path) -> None:
     fb = feedback.load(files["fb"])
     torch.manual_seed(0)
-    policy = TanhGaussianPolicy(fb.dataset.obs_dim, fb.dataset.act_dim,
+    policy = TanhGaussianPolicy(fb.dataset.observation_dim, fb.dataset.action_dim,
                                 *action_bounds(fb.dataset), hidden_sizes=(8,))
     retrofitter = Retrofitter(_NoMeanAdapter(policy), "presa", device="cpu", progress=False,
                               log_dir=tmp_path / "log", steps=2, batch_size=8)

@@ -36,7 +36,7 @@ def files(tmp_path: Path) -> dict[str, Path]:
     data = TrajectoryDataset.from_hdf5(DATA)
     for seed, name, hidden in ((0, "ref.pt", 8), (1, "other.pt", 8), (0, "wide.pt", 16)):
         torch.manual_seed(seed)
-        save_policy(TanhGaussianPolicy(data.obs_dim, data.act_dim, *action_bounds(data),
+        save_policy(TanhGaussianPolicy(data.observation_dim, data.action_dim, *action_bounds(data),
                                        hidden_sizes=(hidden,)), tmp_path / name)
     return {"root": tmp_path, **{name: tmp_path / f"{name}.pt" for name in
                                  ("ref", "other", "wide")}}

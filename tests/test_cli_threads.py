@@ -24,7 +24,7 @@ DATA = default_dataset_path("OfflineBallRun-v0")
 def policy_file(tmp_path: Path) -> Path:
     data = TrajectoryDataset.from_hdf5(DATA)
     path = tmp_path / "ref.pt"
-    save_policy(ClippedGaussianPolicy(data.obs_dim, data.act_dim, *action_bounds(data),
+    save_policy(ClippedGaussianPolicy(data.observation_dim, data.action_dim, *action_bounds(data),
                                       hidden_sizes=(8,), fixed_std=0.2), path)
     return path
 

@@ -11,13 +11,13 @@ from retrofit.demo import DemoConfig, format_table, run_demo
 from retrofit.policies.io import load_policy
 
 
-@pytest.mark.parametrize(("task", "obs_dim"), [("OfflineBallRun-v0", 7),
+@pytest.mark.parametrize(("task", "observation_dim"), [("OfflineBallRun-v0", 7),
                                               ("OfflineBallCircle-v0", 8)])
-def test_shipped_datasets_are_dsrl_format_and_mixed(task, obs_dim):
+def test_shipped_datasets_are_dsrl_format_and_mixed(task, observation_dim):
     path = default_dataset_path(task)
     data = TrajectoryDataset.from_hdf5(path, task=task)
     rewards, costs = data.episode_returns()
-    assert data.obs_dim == obs_dim and data.act_dim == 2
+    assert data.observation_dim == observation_dim and data.action_dim == 2
     assert path.stat().st_size <= 10 * 2**20
     for kappa in (10, 20, 40):  # enough safe and unsafe trajectories for PREFINE's split
         assert 100 <= np.sum(costs < kappa) and 20 <= np.sum(costs >= kappa)

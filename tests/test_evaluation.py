@@ -15,19 +15,19 @@ from retrofit.evaluation import EvaluationResult, evaluate, reset_env
 from retrofit.tasks import normalized_score
 
 
-def linear_policy(rng: np.random.Generator, obs_dim: int, act_dim: int):
+def linear_policy(rng: np.random.Generator, observation_dim: int, action_dim: int):
     """A deterministic callable that reacts to the observation (so episodes differ by seed).
 
     Batch-invariant bit for bit: a BLAS matmul may round a 4-row batch differently from one row
     (gemm vs gemv kernels; seen on some CPUs), and Car/Drone dynamics amplify 1e-10 into whole
     episodes, so the product is summed term by term in a fixed order instead.
     """
-    weights = rng.normal(size=(obs_dim, act_dim)).astype(np.float32)
+    weights = rng.normal(size=(observation_dim, action_dim)).astype(np.float32)
 
     def policy(obs: np.ndarray) -> np.ndarray:
         obs = np.asarray(obs, dtype=np.float32)
-        total = np.zeros((*obs.shape[:-1], act_dim), dtype=np.float32)
-        for i in range(obs_dim):
+        total = np.zeros((*obs.shape[:-1], action_dim), dtype=np.float32)
+        for i in range(observation_dim):
             total += obs[..., i:i + 1] * weights[i]
         return np.tanh(total)
 
@@ -127,13 +127,13 @@ def test_reproducible_for_a_seed_and_different_across_seeds(rng):
 
 
 @pytest.mark.parametrize(
-    ("task", "obs_dim", "act_dim", "episodes", "n_envs"),
+    ("task", "observation_dim", "action_dim", "episodes", "n_envs"),
     [("BallRun", 7, 2, 6, 4),  # more episodes than envs: slots are reused
      ("CarRun", 7, 2, 3, 3),  # RaceCar motor targets would leak between episodes
      ("DroneRun", 17, 4, 3, 3)],  # Drone motor targets would leak between episodes
 )
-def test_n_envs_gives_identical_episodes(rng, task, obs_dim, act_dim, episodes, n_envs):
-    policy = linear_policy(rng, obs_dim, act_dim)
+def test_n_envs_gives_identical_episodes(rng, task, observation_dim, action_dim, episodes, n_envs):
+    policy = linear_policy(rng, observation_dim, action_dim)
     one = evaluate(policy, task, 10, episodes=episodes, seed=3, n_envs=1)
     many = evaluate(policy, task, 10, episodes=episodes, seed=3, n_envs=n_envs)
     assert many.n_envs == n_envs

@@ -125,16 +125,18 @@ def _d3rlpy(data: TrajectoryDataset) -> dict:
 @pytest.fixture(scope="module")
 def policies(data: TrajectoryDataset) -> dict:
     torch.manual_seed(0)
-    obs_dim, act_dim = data.obs_dim, data.act_dim
-    low, high = -np.ones(act_dim), np.ones(act_dim)
+    observation_dim, action_dim = data.observation_dim, data.action_dim
+    low, high = -np.ones(action_dim), np.ones(action_dim)
     return {
         "prefine": _prefine(data),
         "deterministic": _with_normalizer(
-            DeterministicPolicy(obs_dim, act_dim, low, high, hidden_sizes=(16,)), data
+            DeterministicPolicy(observation_dim, action_dim, low, high, hidden_sizes=(16,)), data
         ),
-        "vae": _with_normalizer(VAEPolicy(obs_dim, act_dim, low, high, hidden_sizes=(16,)), data),
+        "vae": _with_normalizer(
+            VAEPolicy(observation_dim, action_dim, low, high, hidden_sizes=(16,)), data
+        ),
         "torch-module": TorchModuleAdapter(
-            torch.nn.Sequential(torch.nn.Linear(obs_dim, act_dim), torch.nn.Tanh()),
+            torch.nn.Sequential(torch.nn.Linear(observation_dim, action_dim), torch.nn.Tanh()),
             action_low=-0.5, action_high=0.5,
         ),
         **_sb3(data),

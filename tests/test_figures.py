@@ -101,8 +101,9 @@ def test_tensorboard_fit_gets_curves_png_and_hparams(ballrun, tmp_path):
     from tensorboard.plugins.hparams import plugin_data_pb2
 
     torch.manual_seed(0)
-    save_policy(TanhGaussianPolicy(ballrun.obs_dim, ballrun.act_dim, *action_bounds(ballrun),
-                                   hidden_sizes=(16, 16)), tmp_path / "ref.pt")
+    save_policy(TanhGaussianPolicy(ballrun.observation_dim, ballrun.action_dim,
+                                   *action_bounds(ballrun), hidden_sizes=(16, 16)),
+                tmp_path / "ref.pt")
     result = CliRunner().invoke(app, [
         "fit", str(tmp_path / "ref.pt"), str(default_dataset_path("OfflineBallRun-v0")),
         "--cost-threshold", "20", "--steps", "3", "--set", "batch_size=8", "--log",

@@ -34,7 +34,7 @@ def interrupted_then_resumed(pairs: tuple, folder: Path, log: str) -> None:
     """Stop at step ``STOP`` (checkpoint at ``EVERY``), then resume to ``STEPS``."""
     data, split = pairs
     torch.manual_seed(0)
-    policy = TanhGaussianPolicy(data.obs_dim, data.act_dim, *action_bounds(data),
+    policy = TanhGaussianPolicy(data.observation_dim, data.action_dim, *action_bounds(data),
                                 hidden_sizes=(8,))
     settings = {"device": "cpu", "progress": False, "log_dir": folder, "log": log,
                 "checkpoint_every": EVERY, "batch_size": 8, "steps": STEPS}

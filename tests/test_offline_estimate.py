@@ -163,7 +163,7 @@ def test_estimate_runs_on_shipped_data_with_a_wrapped_policy():
 
     torch.manual_seed(0)
     data = TrajectoryDataset.from_hdf5(default_dataset_path("BallRun")).select_episodes(range(6))
-    policy = TanhGaussianPolicy(data.obs_dim, data.act_dim, [-1.0] * 2, [1.0] * 2,
+    policy = TanhGaussianPolicy(data.observation_dim, data.action_dim, [-1.0] * 2, [1.0] * 2,
                                 hidden_sizes=(16,))
     config = FQEConfig(n_bootstrap=3, hidden_sizes=(16,), batch_size=32, n_iterations=4,
                        steps_per_iteration=5)

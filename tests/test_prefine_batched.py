@@ -32,7 +32,7 @@ def runs(dataset) -> list[PrefineRun]:
 
 def _reference(dataset, kind: str):
     torch.manual_seed(0)
-    box = (dataset.obs_dim, dataset.act_dim, *action_bounds(dataset))
+    box = (dataset.observation_dim, dataset.action_dim, *action_bounds(dataset))
     if kind == "clipped-fixed":
         return wrap(ClippedGaussianPolicy(*box, hidden_sizes=(32, 32), fixed_std=0.2))
     if kind == "clipped":
@@ -100,7 +100,7 @@ def test_batched_runs_refuse_what_they_cannot_do(dataset, runs):
         fit_prefine_batched(reference, runs, config, device="cpu", loggers=[None])
     with pytest.raises(ConfigError, match="at least one"):
         fit_prefine_batched(reference, [], config, device="cpu")
-    deterministic = wrap(DeterministicPolicy(dataset.obs_dim, dataset.act_dim,
+    deterministic = wrap(DeterministicPolicy(dataset.observation_dim, dataset.action_dim,
                                              *action_bounds(dataset), hidden_sizes=(8,)))
     with pytest.raises(ConfigError, match="closed form"):
         fit_prefine_batched(deterministic, runs[:1], config, device="cpu")

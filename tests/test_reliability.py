@@ -28,7 +28,7 @@ from retrofit.policies.gaussian import TanhGaussianPolicy
 from retrofit.policies.io import check_policy_matches_data, load_policy, save_policy
 
 
-def episodes(lengths: tuple[int, ...] = (3, 4, 3), obs_dim: int = 3, act_dim: int = 2,
+def episodes(lengths: tuple[int, ...] = (3, 4, 3), observation_dim: int = 3, action_dim: int = 2,
              seed: int = 0) -> dict[str, np.ndarray]:
     """Synthetic DSRL arrays whose episodes have the given lengths (costs 0/1)."""
     rng = np.random.default_rng(seed)
@@ -36,9 +36,9 @@ def episodes(lengths: tuple[int, ...] = (3, 4, 3), obs_dim: int = 3, act_dim: in
     timeouts = np.zeros(n, dtype=bool)
     timeouts[np.cumsum(lengths) - 1] = True
     return {
-        "observations": rng.normal(size=(n, obs_dim)),
-        "next_observations": rng.normal(size=(n, obs_dim)),
-        "actions": rng.uniform(-1, 1, size=(n, act_dim)),
+        "observations": rng.normal(size=(n, observation_dim)),
+        "next_observations": rng.normal(size=(n, observation_dim)),
+        "actions": rng.uniform(-1, 1, size=(n, action_dim)),
         "rewards": rng.normal(size=n),
         "costs": rng.integers(0, 2, size=n).astype(np.float64),
         "terminals": np.zeros(n, dtype=bool),
@@ -64,7 +64,7 @@ def _flat_dataset(**kwargs: Any) -> TrajectoryDataset:
          r"costs: 1 value\(s\) are negative \(first at index 4: -1.0\)"),
         # BallRun's time limit is 100 steps; one 200-step "episode" means its ends are missing
         (lambda: TrajectoryDataset.from_arrays(
-            episodes((200,), obs_dim=7), task="BallRun", action_low=-1, action_high=1),
+            episodes((200,), observation_dim=7), task="BallRun", action_low=-1, action_high=1),
          DataError, r"episode_lengths: 1 episode\(s\) are longer than OfflineBallRun-v0's time "
                     r"limit of 100 steps \(first: episode 0, 200 steps"),
         (lambda: _flat_dataset().split_preferences(True), ConfigError,
@@ -83,7 +83,7 @@ def test_bad_dataset_inputs(build: Any, error: type, message: str) -> None:
 
 
 def test_an_episode_at_the_time_limit_is_accepted() -> None:
-    data = TrajectoryDataset.from_arrays(episodes((100, 3), obs_dim=7), task="BallRun",
+    data = TrajectoryDataset.from_arrays(episodes((100, 3), observation_dim=7), task="BallRun",
                                          action_low=-1, action_high=1)
     assert data.episode_lengths.tolist() == [100, 3]
 
@@ -138,10 +138,10 @@ def test_bad_metadata_json_is_a_data_error(tmp_path: Path, value: str, message: 
 
 
 # ---------------------------------------------------------------------------- saved policies
-def _policy(obs_dim: int = 3, act_dim: int = 2) -> TanhGaussianPolicy:
+def _policy(observation_dim: int = 3, action_dim: int = 2) -> TanhGaussianPolicy:
     torch.manual_seed(0)
-    return TanhGaussianPolicy(obs_dim, act_dim, np.full(act_dim, -1.0, np.float32),
-                              np.full(act_dim, 1.0, np.float32), hidden_sizes=(64, 64))
+    return TanhGaussianPolicy(observation_dim, action_dim, np.full(action_dim, -1.0, np.float32),
+                              np.full(action_dim, 1.0, np.float32), hidden_sizes=(64, 64))
 
 
 def test_policy_checksum_catches_damage_in_the_middle_of_the_file(tmp_path: Path) -> None:
@@ -189,7 +189,7 @@ def test_nan_policy_is_not_saved(tmp_path: Path) -> None:
 
 
 def test_policy_and_data_sizes_must_match() -> None:
-    data = TrajectoryDataset.from_arrays(episodes(obs_dim=3, act_dim=2))
+    data = TrajectoryDataset.from_arrays(episodes(observation_dim=3, action_dim=2))
     check_policy_matches_data(_policy(3, 2), data)
     with pytest.raises(PolicyError, match=r"observation_dim: the policy takes observations of "
                                           r"size 5 but the data's are of size 3"):
@@ -216,10 +216,10 @@ def cli_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     feedback.save(fb, root / "fb.h5", embed_dataset=False, dataset_path=default_dataset_path())
     torch.manual_seed(0)
     low, high = action_bounds(data)
-    save_policy(TanhGaussianPolicy(data.obs_dim, data.act_dim, low, high, hidden_sizes=(8,)),
-                root / "ref.pt")
-    save_policy(TanhGaussianPolicy(data.obs_dim + 1, data.act_dim, low, high, hidden_sizes=(8,)),
-                root / "wrong.pt")
+    save_policy(TanhGaussianPolicy(data.observation_dim, data.action_dim, low, high,
+                                   hidden_sizes=(8,)), root / "ref.pt")
+    save_policy(TanhGaussianPolicy(data.observation_dim + 1, data.action_dim, low, high,
+                                   hidden_sizes=(8,)), root / "wrong.pt")
     (root / "afile").write_text("not a folder")
     (root / "full").mkdir()
     (root / "full" / "demo.json").write_text("{}")

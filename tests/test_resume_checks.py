@@ -33,7 +33,8 @@ def data() -> TrajectoryDataset:
 
 def make_policy(data: TrajectoryDataset, seed: int = 0) -> TanhGaussianPolicy:
     torch.manual_seed(seed)
-    return TanhGaussianPolicy(data.obs_dim, data.act_dim, *action_bounds(data), hidden_sizes=(8,))
+    return TanhGaussianPolicy(data.observation_dim, data.action_dim, *action_bounds(data),
+                              hidden_sizes=(8,))
 
 
 def fit(policy: TanhGaussianPolicy, pairs: tuple, log_dir: Path, resume: bool = False,

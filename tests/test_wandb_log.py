@@ -55,7 +55,8 @@ def ballrun() -> tuple:
 
 def small_policy(data: TrajectoryDataset) -> TanhGaussianPolicy:
     torch.manual_seed(0)
-    return TanhGaussianPolicy(data.obs_dim, data.act_dim, *action_bounds(data), hidden_sizes=(8,))
+    return TanhGaussianPolicy(data.observation_dim, data.action_dim, *action_bounds(data),
+                              hidden_sizes=(8,))
 
 
 def fit(ballrun: tuple, folder: Path, log: str, **options: object) -> None:

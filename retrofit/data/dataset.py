@@ -81,8 +81,8 @@ class TrajectoryDataset:
         for key, value in arrays.items():
             setattr(self, key, value)
         self.episode_starts = starts
-        self.action_low = _optional_bounds(action_low, self.act_dim)
-        self.action_high = _optional_bounds(action_high, self.act_dim)
+        self.action_low = _optional_bounds(action_low, self.action_dim)
+        self.action_high = _optional_bounds(action_high, self.action_dim)
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -275,12 +275,12 @@ class TrajectoryDataset:
         return int(len(self.episode_starts) - 1)
 
     @property
-    def obs_dim(self) -> int:
+    def observation_dim(self) -> int:
         """Observation size."""
         return int(self.observations.shape[1])
 
     @property
-    def act_dim(self) -> int:
+    def action_dim(self) -> int:
         """Action size."""
         return int(self.actions.shape[1])
 
@@ -292,7 +292,8 @@ class TrajectoryDataset:
     def __repr__(self) -> str:
         return (
             f"TrajectoryDataset(task={self.task!r}, n_episodes={self.n_episodes}, "
-            f"n_transitions={len(self)}, obs_dim={self.obs_dim}, act_dim={self.act_dim})"
+            f"n_transitions={len(self)}, observation_dim={self.observation_dim}, "
+            f"action_dim={self.action_dim})"
         )
 
     # ------------------------------------------------------------------ episodes
@@ -394,8 +395,8 @@ class TrajectoryDataset:
             "task": self.task,
             "n_transitions": len(self),
             "n_episodes": self.n_episodes,
-            "obs_dim": self.obs_dim,
-            "act_dim": self.act_dim,
+            "observation_dim": self.observation_dim,
+            "action_dim": self.action_dim,
             "n_terminals": int(self.terminals.sum()),
             "n_timeouts": int(self.timeouts.sum()),
         }
@@ -410,11 +411,11 @@ class TrajectoryDataset:
         return out
 
 
-def _optional_bounds(value: np.ndarray | float | None, act_dim: int) -> np.ndarray | None:
+def _optional_bounds(value: np.ndarray | float | None, action_dim: int) -> np.ndarray | None:
     if value is None:
         return None
     arr = np.asarray(value, dtype=np.float32)
-    return np.full(act_dim, arr, dtype=np.float32) if arr.ndim == 0 else arr.copy()
+    return np.full(action_dim, arr, dtype=np.float32) if arr.ndim == 0 else arr.copy()
 
 
 BOUND_TOLERANCE = 1e-6  # within this share of the half range of a bound counts as "on" it

@@ -153,14 +153,14 @@ def _check_bounds(actions: np.ndarray, low: np.ndarray, high: np.ndarray, source
     )
 
 
-def _bounds_array(name: str, value: Any, act_dim: int) -> np.ndarray:
+def _bounds_array(name: str, value: Any, action_dim: int) -> np.ndarray:
     arr = np.asarray(value, dtype=np.float32)
     if arr.ndim == 0:
-        arr = np.full(act_dim, arr, dtype=np.float32)
-    if arr.shape != (act_dim,):
+        arr = np.full(action_dim, arr, dtype=np.float32)
+    if arr.shape != (action_dim,):
         raise DataError(
-            f"{name}: shape {arr.shape} does not match act_dim={act_dim}. Give a scalar or an "
-            f"array of shape ({act_dim},)."
+            f"{name}: shape {arr.shape} does not match action_dim={action_dim}. Give a scalar or "
+            f"an array of shape ({action_dim},)."
         )
     if np.isnan(arr).any():
         raise DataError(f"{name}: contains NaN ({arr.tolist()}); use -np.inf/np.inf for no bound.")
@@ -168,12 +168,13 @@ def _bounds_array(name: str, value: Any, act_dim: int) -> np.ndarray:
 
 
 def resolve_bounds(
-    task: str | None, action_low: Any, action_high: Any, act_dim: int
+    task: str | None, action_low: Any, action_high: Any, action_dim: int
 ) -> tuple[np.ndarray | None, np.ndarray | None, str]:
     """Return ``(low, high, source)``: given bounds, else the task env's, else ``(None, None)``."""
     if action_low is not None or action_high is not None:
-        low = _bounds_array("action_low", -np.inf if action_low is None else action_low, act_dim)
-        high = _bounds_array("action_high", np.inf if action_high is None else action_high, act_dim)
+        low = _bounds_array("action_low", -np.inf if action_low is None else action_low, action_dim)
+        high = _bounds_array("action_high", np.inf if action_high is None else action_high,
+                             action_dim)
         if (low > high).any():
             raise DataError(
                 f"action_low={low.tolist()} exceeds action_high={high.tolist()}; swap them."
@@ -256,7 +257,7 @@ def validate_arrays(
     if arrays["next_observations"].shape != arrays["observations"].shape:
         raise DataError(
             f"next_observations: shape {arrays['next_observations'].shape} differs from "
-            f"observations {arrays['observations'].shape}; both must be (N, obs_dim)."
+            f"observations {arrays['observations'].shape}; both must be (N, observation_dim)."
         )
 
     for key in FLOAT_KEYS:
@@ -267,23 +268,23 @@ def validate_arrays(
     for key in FLAG_KEYS:
         arrays[key] = _check_flags(key, arrays[key])
 
-    obs_dim = arrays["observations"].shape[1]
-    act_dim = arrays["actions"].shape[1]
+    observation_dim = arrays["observations"].shape[1]
+    action_dim = arrays["actions"].shape[1]
     spec = task_env_spec(task) if task is not None else None
     if spec is not None:
-        if (obs_dim,) != spec.obs_shape:
+        if (observation_dim,) != spec.obs_shape:
             raise DataError(
-                f"observations: obs_dim={obs_dim} does not match {task}'s observation space "
-                f"{spec.obs_shape}. Check that the data were collected in {task}, or pass the "
-                "right task (task=None skips the check)."
+                f"observations: observation_dim={observation_dim} does not match {task}'s "
+                f"observation space {spec.obs_shape}. Check that the data were collected in "
+                f"{task}, or pass the right task (task=None skips the check)."
             )
-        if (act_dim,) != spec.act_shape:
+        if (action_dim,) != spec.act_shape:
             raise DataError(
-                f"actions: act_dim={act_dim} does not match {task}'s action space "
+                f"actions: action_dim={action_dim} does not match {task}'s action space "
                 f"{spec.act_shape}. Check that the data were collected in {task}, or pass the "
                 "right task (task=None skips the check)."
             )
-    low, high, source = resolve_bounds(task, action_low, action_high, act_dim)
+    low, high, source = resolve_bounds(task, action_low, action_high, action_dim)
     if low is not None and high is not None:
         _check_bounds(arrays["actions"], low, high, source)
 

@@ -41,15 +41,15 @@ class FQEProblem:
     ``N`` transitions, ``E`` episodes, ``P`` policies, ``S`` signals (columns of ``signals``).
 
     Attributes:
-        observations, next_observations: ``(N, obs_dim)``.
-        actions: ``(N, act_dim)``, the behaviour's actions.
+        observations, next_observations: ``(N, observation_dim)``.
+        actions: ``(N, action_dim)``, the behaviour's actions.
         signals: ``(N, S)`` per-step values to sum (cost, reward).
-        next_policy_actions: ``(P, N, act_dim)``, ``π_p(s_{t+1})``.
+        next_policy_actions: ``(P, N, action_dim)``, ``π_p(s_{t+1})``.
         steps_left: ``(N,)`` ``k_t = H − t``, the steps from ``t`` to the end of the horizon.
         continues: ``(N,)`` bool, ``not terminal_t and k_t > 1`` (a time-limit cut before ``H``
             continues: the episode had steps left).
         episode_starts: ``(E + 1,)`` row offsets of the episodes.
-        initial_policy_actions: ``(P, E, act_dim)``, ``π_p(s_0^i)``.
+        initial_policy_actions: ``(P, E, action_dim)``, ``π_p(s_0^i)``.
         horizon: ``H``.
     """
 

@@ -233,7 +233,7 @@ def _horizon(dataset: Any, config: FQEConfig) -> int:
     return int(horizon)
 
 
-def _act_fn(policy: Any, deterministic: bool, label: str, act_dim: int) -> Any:
+def _act_fn(policy: Any, deterministic: bool, label: str, action_dim: int) -> Any:
     """``obs -> actions`` in batches, clipped into the policy's action box when it has one."""
     act = getattr(policy, "act", None)
     if callable(act):
@@ -260,11 +260,11 @@ def _act_fn(policy: Any, deterministic: bool, label: str, act_dim: int) -> Any:
                    else policy(batch))
             parts.append(np.asarray(out, dtype=np.float32).reshape(len(batch), -1))
         actions = np.concatenate(parts)
-        if actions.shape[1] != act_dim or not np.all(np.isfinite(actions)):
+        if actions.shape[1] != action_dim or not np.all(np.isfinite(actions)):
             raise PolicyError(
                 f"checkpoints[{label!r}]: the policy returned actions of shape "
                 f"{actions.shape} (finite: {bool(np.all(np.isfinite(actions)))}); the dataset's "
-                f"actions have {act_dim} components. Pass a policy for this task."
+                f"actions have {action_dim} components. Pass a policy for this task."
             )
         if low is not None and high is not None:
             actions = np.clip(actions, low, high)  # the environment clips what it receives

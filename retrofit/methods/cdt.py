@@ -7,7 +7,7 @@
 ``K``-step windows (:class:`~retrofit.policies.decision_transformer.DecisionTransformer`),
 trained on the loss of :func:`retrofit.losses.cdt.cdt_loss` with AdamW, a linear warm-up and
 gradient-norm clipping; the entropy temperature of its stochastic head is tuned towards
-``−act_dim``. Evaluation conditions on the target cost κ (``cost_threshold``) and a target return
+``−action_dim``. Evaluation conditions on the target cost κ (``cost_threshold``) and a target return
 and lowers both by what each step returns (CDT §4.3; ``adapters/decision_transformer.py``).
 
 ``safe-rlhf-cdt`` learns from PreSa's segment feedback (``data_kind = "feedback"``) in three
@@ -61,7 +61,7 @@ class CDTConfig(TrainerConfig):
     grad_clip: gradient-norm clip (0.25).
     batch_size: windows per step (2048); steps: updates (100k).
     cost_weight: weight of the auxiliary cost-prediction loss (0.02).
-    init_temperature: entropy temperature at step 0 (0.1); tuned towards −act_dim at 1e-4.
+    init_temperature: entropy temperature at step 0 (0.1); tuned towards −action_dim at 1e-4.
     reward_scale, cost_scale: multipliers of returns- and costs-to-go before embedding (0.1, 1).
     cost_threshold: κ, the target cost of evaluation (required).
     target_return: the target return of evaluation; None takes the highest return of a dataset
@@ -173,7 +173,7 @@ class CDTTrainer(BaseTrainer):
     def setup(self, policy: PolicyAdapter) -> None:
         """Remember the spaces; the network is built in ``stages`` (it needs the longest
         episode of the data for its step embedding)."""
-        self.obs_dim, self.act_dim = int(policy.observation_dim), int(policy.action_dim)
+        self.observation_dim, self.action_dim = int(policy.observation_dim), int(policy.action_dim)
         self.action_low = np.asarray(policy.action_low, dtype=np.float32)
         self.action_high = np.asarray(policy.action_high, dtype=np.float32)
         self.spaces = policy  # only its sizes: checked against the data before any step
@@ -191,7 +191,7 @@ class CDTTrainer(BaseTrainer):
         """The transformer, its optimisers and the temperature (step 0 state)."""
         cfg = self.config
         self.model = DecisionTransformer(
-            self.obs_dim, self.act_dim, self.action_low, self.action_high,
+            self.observation_dim, self.action_dim, self.action_low, self.action_high,
             windows.max_episode_steps, cfg.embedding_dim, cfg.layers, cfg.heads, cfg.context,
             cfg.dropout,
         ).to(self.device)
@@ -231,7 +231,7 @@ class CDTTrainer(BaseTrainer):
         loss.backward()
         torch.nn.utils.clip_grad_norm_(self.optimizer.param_groups[0]["params"], cfg.grad_clip)
         self.optimizer.step()
-        alpha_loss = temperature_loss(temperature, metrics["entropy"], -float(self.act_dim))
+        alpha_loss = temperature_loss(temperature, metrics["entropy"], -float(self.action_dim))
         self.temperature_optimizer.zero_grad(set_to_none=True)
         alpha_loss.backward()
         self.temperature_optimizer.step()
@@ -270,7 +270,8 @@ class SafeRLHFCDTTrainer(CDTTrainer):
         """The spaces, the two step models and their optimisers."""
         super().setup(policy)
         cfg = self.config
-        self.values = StepValueModel(self.obs_dim, self.act_dim, cfg.hidden_sizes).to(self.device)
+        self.values = StepValueModel(self.observation_dim, self.action_dim,
+                                     cfg.hidden_sizes).to(self.device)
         self.reward_optimizer = self.adam(list(self.values.reward.parameters()),
                                           cfg.model_learning_rate)
         self.cost_optimizer = self.adam(list(self.values.cost.parameters()),

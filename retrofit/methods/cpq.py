@@ -107,14 +107,15 @@ class CPQConfig(TrainerConfig):
 class QEnsemble(nn.Module):
     """``E`` independent MLP critics ``Q_e(s, a)``; ``forward`` returns ``(E, B)``."""
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden_sizes: tuple[int, ...], n: int,
+    def __init__(self, observation_dim: int, action_dim: int, hidden_sizes: tuple[int, ...], n: int,
                  obs_mean: np.ndarray, obs_std: np.ndarray) -> None:
         super().__init__()
         self.register_buffer("obs_mean", torch.as_tensor(obs_mean, dtype=torch.float32))
         self.register_buffer("obs_std", torch.as_tensor(safe_scale(obs_std),
                                                         dtype=torch.float32))
         self.nets = nn.ModuleList(
-            nn.Sequential(mlp(obs_dim + act_dim, hidden_sizes), nn.Linear(hidden_sizes[-1], 1))
+            nn.Sequential(mlp(observation_dim + action_dim, hidden_sizes),
+                          nn.Linear(hidden_sizes[-1], 1))
             for _ in range(n)
         )
 
@@ -127,20 +128,20 @@ class QEnsemble(nn.Module):
 class ActionVAE(nn.Module):
     """BCQ-style conditional VAE over actions (OSRL ``VAE``): two hidden layers of ``hidden``."""
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: int, low: np.ndarray,
+    def __init__(self, observation_dim: int, action_dim: int, hidden: int, low: np.ndarray,
                  high: np.ndarray, obs_mean: np.ndarray, obs_std: np.ndarray) -> None:
         super().__init__()
-        self.latent_dim = 2 * act_dim
+        self.latent_dim = 2 * action_dim
         self.register_buffer("obs_mean", torch.as_tensor(obs_mean, dtype=torch.float32))
         self.register_buffer("obs_std", torch.as_tensor(safe_scale(obs_std),
                                                         dtype=torch.float32))
         self.register_buffer("centre", torch.as_tensor((high + low) / 2, dtype=torch.float32))
         self.register_buffer("half_range", torch.as_tensor((high - low) / 2, dtype=torch.float32))
-        self.encoder = mlp(obs_dim + act_dim, (hidden, hidden))
+        self.encoder = mlp(observation_dim + action_dim, (hidden, hidden))
         self.mean = nn.Linear(hidden, self.latent_dim)
         self.log_std = nn.Linear(hidden, self.latent_dim)
-        self.decoder = nn.Sequential(mlp(obs_dim + self.latent_dim, (hidden, hidden)),
-                                     nn.Linear(hidden, act_dim))
+        self.decoder = nn.Sequential(mlp(observation_dim + self.latent_dim, (hidden, hidden)),
+                                     nn.Linear(hidden, action_dim))
 
     def encode(self, obs: torch.Tensor, act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Latent mean and std of ``q(z|s,a)`` (log σ clamped to BCQ's ``VAE_ENCODER_LOG_STD``)."""
@@ -182,33 +183,34 @@ class CPQTrainer(BaseTrainer):
         self._shapes = (int(policy.observation_dim), int(policy.action_dim),
                         np.asarray(policy.action_low, dtype=np.float32),
                         np.asarray(policy.action_high, dtype=np.float32))
-        obs_dim, act_dim, low, high = self._shapes
-        self.policy = wrap(TanhGaussianPolicy(obs_dim, act_dim, low, high,
+        observation_dim, action_dim, low, high = self._shapes
+        self.policy = wrap(TanhGaussianPolicy(observation_dim, action_dim, low, high,
                                               self.config.hidden_sizes).to(self.device))
         self.q_thres = self.qc_thres = float("nan")
 
     # ------------------------------------------------------------------ set-up
     def _build(self, data: Transitions, episode_len: int) -> None:
         cfg, dev = self.config, self.device
-        obs_dim, act_dim, low, high = self._shapes
+        observation_dim, action_dim, low, high = self._shapes
         assert cfg.cost_threshold is not None
         self.q_thres, self.qc_thres = L.cost_critic_thresholds(
             cfg.cost_threshold, cfg.gamma, episode_len, cfg.qc_scalar)
         actor = self.policy.module
         actor.set_observation_normalizer(data.obs_mean, data.obs_std)
         stats = (data.obs_mean, data.obs_std)
-        self.critic = QEnsemble(obs_dim, act_dim, cfg.hidden_sizes, cfg.num_q, *stats).to(dev)
-        self.cost_critic = QEnsemble(obs_dim, act_dim, cfg.hidden_sizes, cfg.num_qc,
+        self.critic = QEnsemble(observation_dim, action_dim, cfg.hidden_sizes, cfg.num_q,
+                                *stats).to(dev)
+        self.cost_critic = QEnsemble(observation_dim, action_dim, cfg.hidden_sizes, cfg.num_qc,
                                      *stats).to(dev)
-        self.critic_target = QEnsemble(obs_dim, act_dim, cfg.hidden_sizes, cfg.num_q,
+        self.critic_target = QEnsemble(observation_dim, action_dim, cfg.hidden_sizes, cfg.num_q,
                                        *stats).to(dev)
-        self.cost_critic_target = QEnsemble(obs_dim, act_dim, cfg.hidden_sizes, cfg.num_qc,
-                                            *stats).to(dev)
+        self.cost_critic_target = QEnsemble(observation_dim, action_dim, cfg.hidden_sizes,
+                                            cfg.num_qc, *stats).to(dev)
         self.critic_target.load_state_dict(self.critic.state_dict())
         self.cost_critic_target.load_state_dict(self.cost_critic.state_dict())
         self.critic_target.requires_grad_(False)
         self.cost_critic_target.requires_grad_(False)
-        self.vae = ActionVAE(obs_dim, act_dim, cfg.vae_hidden, low, high, *stats).to(dev)
+        self.vae = ActionVAE(observation_dim, action_dim, cfg.vae_hidden, low, high, *stats).to(dev)
         self.log_alpha = torch.zeros((), device=dev, requires_grad=True)
         self.actor_opt = self.adam(list(actor.parameters()), cfg.actor_learning_rate)
         self.critic_opt = self.adam(list(self.critic.parameters()), cfg.critic_learning_rate)

@@ -104,17 +104,18 @@ class SafeDICETrainer(BaseTrainer):
     def setup(self, policy: PolicyAdapter) -> None:
         """The actor (fresh, or a copy of ``policy``), discriminator, ν network, optimisers."""
         config = self.config
-        obs_dim, act_dim = int(policy.observation_dim), int(policy.action_dim)
+        observation_dim, action_dim = int(policy.observation_dim), int(policy.action_dim)
         self.action_low = np.asarray(policy.action_low, dtype=np.float32)
         self.action_high = np.asarray(policy.action_high, dtype=np.float32)
         if config.init_from_policy:
             self.policy: PolicyAdapter = policy.trainable_copy().to(self.device)
         else:
             self.policy = wrap(TanhGaussianPolicy(
-                obs_dim, act_dim, self.action_low, self.action_high, config.hidden_sizes
+                observation_dim, action_dim, self.action_low, self.action_high, config.hidden_sizes
             ).to(self.device))
-        self.discriminator = _head(obs_dim + act_dim, config.hidden_sizes).to(self.device)
-        self.nu = _head(obs_dim, config.hidden_sizes).to(self.device)
+        self.discriminator = _head(observation_dim + action_dim,
+                                   config.hidden_sizes).to(self.device)
+        self.nu = _head(observation_dim, config.hidden_sizes).to(self.device)
         self.discriminator_opt = self.adam(list(self.discriminator.parameters()),
                                            config.discriminator_learning_rate)
         self.nu_opt = self.adam(list(self.nu.parameters()), config.critic_learning_rate)

@@ -1,7 +1,7 @@
 """What retrofit's policy modules share: an action box and an observation standardiser.
 
 ``TanhGaussianPolicy``, ``DeterministicPolicy`` and ``VAEPolicy`` keep their spaces as attributes
-and buffers (``obs_dim``, ``act_dim``, ``action_low``, ``action_high``, ``obs_mean``,
+and buffers (``observation_dim``, ``action_dim``, ``action_low``, ``action_high``, ``obs_mean``,
 ``obs_std``), so an exported module is self-contained. The buffer names are part of every saved
 state dict; they are registered here, once.
 """
@@ -42,28 +42,28 @@ class BoxPolicy(nn.Module):
 
     def __init__(
         self,
-        obs_dim: int,
-        act_dim: int,
+        observation_dim: int,
+        action_dim: int,
         action_low: Sequence[float] | np.ndarray,
         action_high: Sequence[float] | np.ndarray,
     ) -> None:
         super().__init__()
-        low = torch.as_tensor(np.asarray(action_low, dtype=np.float32).reshape(act_dim))
-        high = torch.as_tensor(np.asarray(action_high, dtype=np.float32).reshape(act_dim))
+        low = torch.as_tensor(np.asarray(action_low, dtype=np.float32).reshape(action_dim))
+        high = torch.as_tensor(np.asarray(action_high, dtype=np.float32).reshape(action_dim))
         if not torch.all(high > low):
             raise ValueError(f"action_high {high.tolist()} must exceed action_low {low.tolist()}")
-        self.obs_dim = int(obs_dim)
-        self.act_dim = int(act_dim)
+        self.observation_dim = int(observation_dim)
+        self.action_dim = int(action_dim)
         self.register_buffer("action_low", low)
         self.register_buffer("action_high", high)
-        self.register_buffer("obs_mean", torch.zeros(obs_dim))
-        self.register_buffer("obs_std", torch.ones(obs_dim))
+        self.register_buffer("obs_mean", torch.zeros(observation_dim))
+        self.register_buffer("obs_std", torch.ones(observation_dim))
 
     def box_config(self) -> dict[str, Any]:
         """The spaces' part of ``config()``: JSON-able dims and bounds."""
         return {
-            "obs_dim": self.obs_dim,
-            "act_dim": self.act_dim,
+            "observation_dim": self.observation_dim,
+            "action_dim": self.action_dim,
             "action_low": self.action_low.tolist(),
             "action_high": self.action_high.tolist(),
         }

@@ -69,15 +69,15 @@ class ClippedGaussianPolicy(BoxPolicy):
 
     def __init__(
         self,
-        obs_dim: int,
-        act_dim: int,
+        observation_dim: int,
+        action_dim: int,
         action_low: Sequence[float] | np.ndarray,
         action_high: Sequence[float] | np.ndarray,
         hidden_sizes: Sequence[int] = (256, 256),
         min_std: float = CLIPPED_GAUSSIAN_MIN_STD,
         fixed_std: float | None = None,
     ) -> None:
-        super().__init__(obs_dim, act_dim, action_low, action_high)
+        super().__init__(observation_dim, action_dim, action_low, action_high)
         if min_std <= 0 or (fixed_std is not None and fixed_std <= 0):
             raise ValueError(
                 f"min_std={min_std} and fixed_std={fixed_std} must be > 0 (half-range units); "
@@ -86,10 +86,10 @@ class ClippedGaussianPolicy(BoxPolicy):
         self.hidden_sizes = tuple(int(h) for h in hidden_sizes)
         self.min_std = float(min_std)
         self.fixed_std = None if fixed_std is None else float(fixed_std)
-        self.trunk = mlp(obs_dim, self.hidden_sizes)
-        last = self.hidden_sizes[-1] if self.hidden_sizes else obs_dim
-        self.mean_head = nn.Linear(last, act_dim)
-        self.std_head = nn.Linear(last, act_dim) if self.fixed_std is None else None
+        self.trunk = mlp(observation_dim, self.hidden_sizes)
+        last = self.hidden_sizes[-1] if self.hidden_sizes else observation_dim
+        self.mean_head = nn.Linear(last, action_dim)
+        self.std_head = nn.Linear(last, action_dim) if self.fixed_std is None else None
 
     def config(self) -> dict:
         """JSON-able constructor arguments (for saving next to the state dict)."""

@@ -64,7 +64,7 @@ class DecisionTransformer(nn.Module):
     and cost-class log-probabilities for every step of the window.
 
     Args:
-        obs_dim, act_dim: sizes of the spaces.
+        observation_dim, action_dim: sizes of the spaces.
         action_low, action_high: the action box; actions are ``centre + half·tanh(u)``.
         max_episode_steps: the longest episode; steps beyond it share the last step embedding.
         embedding_dim, layers, heads, context, dropout: CDT's defaults are 128, 3, 8, 10, 0.1.
@@ -74,8 +74,8 @@ class DecisionTransformer(nn.Module):
 
     def __init__(
         self,
-        obs_dim: int,
-        act_dim: int,
+        observation_dim: int,
+        action_dim: int,
         action_low: np.ndarray | float,
         action_high: np.ndarray | float,
         max_episode_steps: int,
@@ -89,18 +89,19 @@ class DecisionTransformer(nn.Module):
         super().__init__()
         if embedding_dim % heads:
             raise ValueError(f"embedding_dim={embedding_dim} must be a multiple of heads={heads}.")
-        self.obs_dim, self.act_dim = int(obs_dim), int(act_dim)
+        self.observation_dim, self.action_dim = int(observation_dim), int(action_dim)
         self.context = int(context)
         self.max_episode_steps = int(max_episode_steps)
         self.embedding_dim = int(embedding_dim)
         self.layers, self.heads, self.dropout = int(layers), int(heads), float(dropout)
-        low = torch.as_tensor(np.broadcast_to(action_low, (act_dim,)).copy(), dtype=torch.float32)
-        high = torch.as_tensor(np.broadcast_to(action_high, (act_dim,)).copy(),
+        low = torch.as_tensor(np.broadcast_to(action_low, (action_dim,)).copy(),
+                              dtype=torch.float32)
+        high = torch.as_tensor(np.broadcast_to(action_high, (action_dim,)).copy(),
                                dtype=torch.float32)
         self.register_buffer("action_low", low)
         self.register_buffer("action_high", high)
-        self.register_buffer("obs_mean", torch.zeros(obs_dim))
-        self.register_buffer("obs_std", torch.ones(obs_dim))
+        self.register_buffer("obs_mean", torch.zeros(observation_dim))
+        self.register_buffer("obs_std", torch.ones(observation_dim))
         # evaluation conditioning (set by the trainer; see CDTAdapter)
         self.register_buffer("target_return", torch.tensor(0.0))
         self.register_buffer("target_cost", torch.tensor(0.0))
@@ -110,28 +111,28 @@ class DecisionTransformer(nn.Module):
         self.step_embedding = nn.Embedding(self.max_episode_steps, embedding_dim)
         self.return_embedding = nn.Linear(1, embedding_dim)
         self.cost_embedding = nn.Linear(1, embedding_dim)
-        self.state_embedding = nn.Linear(obs_dim, embedding_dim)
-        self.action_embedding = nn.Linear(act_dim, embedding_dim)
+        self.state_embedding = nn.Linear(observation_dim, embedding_dim)
+        self.action_embedding = nn.Linear(action_dim, embedding_dim)
         self.input_norm = nn.LayerNorm(embedding_dim)
         self.input_dropout = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(_Block(embedding_dim, heads, dropout) for _ in range(layers))
         self.output_norm = nn.LayerNorm(embedding_dim)
-        self.action_mean = nn.Linear(embedding_dim, act_dim)
-        self.action_log_std = nn.Linear(embedding_dim, act_dim)
+        self.action_mean = nn.Linear(embedding_dim, action_dim)
+        self.action_log_std = nn.Linear(embedding_dim, action_dim)
         self.cost_head = nn.Linear(embedding_dim, 2)
         self.apply(self._init_weights)
         # Safe-RLHF (CDT): the learned rewards/costs the to-go sums are counted in (None: the
         # environment's own)
         self.step_values: StepValueModel | None = (
             None if step_value_hidden is None
-            else StepValueModel(obs_dim, act_dim, tuple(step_value_hidden))
+            else StepValueModel(observation_dim, action_dim, tuple(step_value_hidden))
         )
 
     def config(self) -> dict:
         """JSON-able constructor arguments (for saving next to the state dict)."""
         values = self.step_values
         return {
-            "obs_dim": self.obs_dim, "act_dim": self.act_dim,
+            "observation_dim": self.observation_dim, "action_dim": self.action_dim,
             "action_low": self.action_low.tolist(), "action_high": self.action_high.tolist(),
             "max_episode_steps": self.max_episode_steps, "embedding_dim": self.embedding_dim,
             "layers": self.layers, "heads": self.heads, "context": self.context,
@@ -168,11 +169,11 @@ class DecisionTransformer(nn.Module):
         act: torch.Tensor,
         timesteps: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``rtg``, ``ctg`` ``(B, K)`` (already scaled), ``obs`` ``(B, K, obs_dim)``, ``act``
-        ``(B, K, act_dim)``, ``timesteps`` ``(B, K)`` long.
+        """``rtg``, ``ctg`` ``(B, K)`` (already scaled), ``obs`` ``(B, K, observation_dim)``,
+        ``act`` ``(B, K, action_dim)``, ``timesteps`` ``(B, K)`` long.
 
         Returns ``(mean, log_std, cost_log_probs)``: the pre-tanh Gaussian of ``a_t`` read at
-        ``s_t``'s token ``(B, K, act_dim)`` twice, and ``log p(c_t > 0 | …, a_t)`` classes
+        ``s_t``'s token ``(B, K, action_dim)`` twice, and ``log p(c_t > 0 | …, a_t)`` classes
         ``(B, K, 2)`` read at ``a_t``'s token. Causal: step ``t``'s outputs ignore steps ``> t``
         and ``a_t`` does not enter its own action prediction.
         """
@@ -240,13 +241,14 @@ class StepValueModel(nn.Module):
     models), with the affine maps the relabelled data used: ``(r̂ − r_shift) / r_scale`` and
     ``ĉ / c_scale`` (the cost keeps its sign: ``ĉ > 0`` reads unsafe)."""
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden_sizes: tuple[int, ...]) -> None:
+    def __init__(self, observation_dim: int, action_dim: int,
+                 hidden_sizes: tuple[int, ...]) -> None:
         super().__init__()
         self.hidden_sizes = tuple(int(h) for h in hidden_sizes)
-        self.reward = mlp(obs_dim + act_dim, hidden_sizes)
-        self.cost = mlp(obs_dim + act_dim, hidden_sizes)
-        self.register_buffer("obs_mean", torch.zeros(obs_dim))
-        self.register_buffer("obs_std", torch.ones(obs_dim))
+        self.reward = mlp(observation_dim + action_dim, hidden_sizes)
+        self.cost = mlp(observation_dim + action_dim, hidden_sizes)
+        self.register_buffer("obs_mean", torch.zeros(observation_dim))
+        self.register_buffer("obs_std", torch.ones(observation_dim))
         self.register_buffer("reward_shift", torch.tensor(0.0))
         self.register_buffer("reward_scale", torch.tensor(1.0))
         self.register_buffer("cost_scale", torch.tensor(1.0))

@@ -26,21 +26,21 @@ class DeterministicPolicy(BoxPolicy):
 
     def __init__(
         self,
-        obs_dim: int,
-        act_dim: int,
+        observation_dim: int,
+        action_dim: int,
         action_low: Sequence[float] | np.ndarray,
         action_high: Sequence[float] | np.ndarray,
         hidden_sizes: Sequence[int] = (256, 256),
         sigma: float = 0.1,
     ) -> None:
-        super().__init__(obs_dim, act_dim, action_low, action_high)
+        super().__init__(observation_dim, action_dim, action_low, action_high)
         if sigma <= 0:
             raise ValueError(f"sigma={sigma} must be > 0 (the fixed Gaussian standard deviation).")
         self.hidden_sizes = tuple(int(h) for h in hidden_sizes)
         self.sigma = float(sigma)
-        self.trunk = mlp(obs_dim, self.hidden_sizes)
-        last = self.hidden_sizes[-1] if self.hidden_sizes else obs_dim
-        self.head = nn.Linear(last, act_dim)
+        self.trunk = mlp(observation_dim, self.hidden_sizes)
+        last = self.hidden_sizes[-1] if self.hidden_sizes else observation_dim
+        self.head = nn.Linear(last, action_dim)
 
     def config(self) -> dict:
         """JSON-able constructor arguments (for saving next to the state dict)."""
@@ -51,7 +51,7 @@ class DeterministicPolicy(BoxPolicy):
         }
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        """The action ``centre + half_range · tanh(f(s))``, ``(B, act_dim)``."""
+        """The action ``centre + half_range · tanh(f(s))``, ``(B, action_dim)``."""
         h = self.trunk(self.normalize_observations(obs))
         centre = (self.action_high + self.action_low) / 2
         half_range = (self.action_high - self.action_low) / 2

@@ -39,14 +39,14 @@ class TanhGaussianPolicy(BoxPolicy):
 
     def __init__(
         self,
-        obs_dim: int,
-        act_dim: int,
+        observation_dim: int,
+        action_dim: int,
         action_low: Sequence[float] | np.ndarray,
         action_high: Sequence[float] | np.ndarray,
         hidden_sizes: Sequence[int] = (256, 256),
         dropout: float = 0.0,
     ) -> None:
-        super().__init__(obs_dim, act_dim, action_low, action_high)
+        super().__init__(observation_dim, action_dim, action_low, action_high)
         low, high = self.action_low, self.action_high
         self.hidden_sizes = tuple(int(h) for h in hidden_sizes)
         self.dropout = float(dropout)
@@ -55,13 +55,13 @@ class TanhGaussianPolicy(BoxPolicy):
         self.register_buffer("action_half_range", (high - low) / 2, persistent=False)
         self.register_buffer(
             "log_prob_offset",
-            -(torch.log((high - low) / 2).sum() + act_dim * _LOG_SQRT_2PI),
+            -(torch.log((high - low) / 2).sum() + action_dim * _LOG_SQRT_2PI),
             persistent=False,
         )
-        self.trunk = mlp(obs_dim, self.hidden_sizes, dropout)
-        last = self.hidden_sizes[-1] if self.hidden_sizes else obs_dim
-        self.mean_head = nn.Linear(last, act_dim)
-        self.log_std_head = nn.Linear(last, act_dim)
+        self.trunk = mlp(observation_dim, self.hidden_sizes, dropout)
+        last = self.hidden_sizes[-1] if self.hidden_sizes else observation_dim
+        self.mean_head = nn.Linear(last, action_dim)
+        self.log_std_head = nn.Linear(last, action_dim)
 
     def config(self) -> dict:
         """JSON-able constructor arguments (for saving next to the state dict)."""
@@ -72,7 +72,7 @@ class TanhGaussianPolicy(BoxPolicy):
         }
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Pre-tanh mean and log-std, each ``(B, act_dim)``."""
+        """Pre-tanh mean and log-std, each ``(B, action_dim)``."""
         h = self.trunk(self.normalize_observations(obs))
         log_std = TANH_GAUSSIAN_LOG_STD.clamp(self.log_std_head(h))
         return self.mean_head(h), log_std
@@ -84,7 +84,7 @@ class TanhGaussianPolicy(BoxPolicy):
             self.action_centre.copy_((high + low) / 2)
             self.action_half_range.copy_((high - low) / 2)
             self.log_prob_offset.copy_(
-                -(torch.log((high - low) / 2).sum() + self.act_dim * _LOG_SQRT_2PI)
+                -(torch.log((high - low) / 2).sum() + self.action_dim * _LOG_SQRT_2PI)
             )
 
     def squashed_log_prob(

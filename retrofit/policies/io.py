@@ -48,6 +48,21 @@ def state_checksum(class_name: str, config: Mapping[str, Any],
     return digest.hexdigest()
 
 
+_RENAMED_CONFIG_KEYS = {"obs_dim": "observation_dim", "act_dim": "action_dim"}
+"""Constructor arguments renamed since policy files were first written: old name -> new name."""
+
+
+def _current_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored policy config with every renamed key under its current name.
+
+    Files saved before the glossary rename (issue 23) hold ``obs_dim``/``act_dim``; the policies
+    now take ``observation_dim``/``action_dim``. This is the only place the old names are read:
+    :func:`load_policy` checks the checksum on the config as stored, then builds the policy from
+    this one.
+    """
+    return {_RENAMED_CONFIG_KEYS.get(key, key): value for key, value in config.items()}
+
+
 def _non_finite(state_dict: Mapping[str, torch.Tensor]) -> list[str]:
     return [name for name, t in state_dict.items()
             if t.is_floating_point() and not bool(torch.isfinite(t).all())]
@@ -141,7 +156,7 @@ def load_policy(path: str | Path, device: str | torch.device = "cpu") -> torch.n
     if bad:
         raise PolicyError(f"{path}: parameter(s) {bad[:5]} hold NaN or inf; train it again.")
     try:
-        policy = cls(**config)
+        policy = cls(**_current_config(config))
         policy.load_state_dict(state)
     except (TypeError, ValueError, RuntimeError) as exc:
         raise PolicyError(f"{path}: config and weights do not fit {cls.__name__} ({exc}).") from exc
@@ -149,37 +164,35 @@ def load_policy(path: str | Path, device: str | torch.device = "cpu") -> torch.n
 
 
 def _policy_dims(policy: Any) -> tuple[int | None, int | None]:
-    for obs_name, act_name in (("observation_dim", "action_dim"), ("obs_dim", "act_dim")):
-        obs_dim, act_dim = getattr(policy, obs_name, None), getattr(policy, act_name, None)
-        if obs_dim is not None or act_dim is not None:
-            return (None if obs_dim is None else int(obs_dim),
-                    None if act_dim is None else int(act_dim))
-    return None, None
+    observation_dim = getattr(policy, "observation_dim", None)
+    action_dim = getattr(policy, "action_dim", None)
+    return (None if observation_dim is None else int(observation_dim),
+            None if action_dim is None else int(action_dim))
 
 
 def check_policy_matches_data(adapter: Any, dataset: Any) -> None:
     """Raise :class:`PolicyError` unless the policy's observation/action sizes equal the data's.
 
-    ``adapter`` is a :class:`~retrofit.adapters.base.PolicyAdapter` (``observation_dim`` /
-    ``action_dim``) or one of retrofit's own policies (``obs_dim`` / ``act_dim``); ``dataset`` a
+    ``adapter`` is a :class:`~retrofit.adapters.base.PolicyAdapter` or one of retrofit's own
+    policies (both have ``observation_dim`` and ``action_dim``); ``dataset`` a
     :class:`~retrofit.data.TrajectoryDataset` or anything holding one as ``.dataset`` (PreSa's
     feedback). Call it before the first training step: a mismatch otherwise surfaces as a
     shape error deep inside torch.
     """
-    data = dataset if hasattr(dataset, "obs_dim") else getattr(dataset, "dataset", None)
-    if data is None or not hasattr(data, "obs_dim"):
+    data = dataset if hasattr(dataset, "observation_dim") else getattr(dataset, "dataset", None)
+    if data is None or not hasattr(data, "observation_dim"):
         raise PolicyError(
-            f"dataset: a {type(dataset).__name__} has no obs_dim/act_dim to check the policy "
-            "against; pass a TrajectoryDataset (or feedback holding one)."
+            f"dataset: a {type(dataset).__name__} has no observation_dim/action_dim to check the "
+            "policy against; pass a TrajectoryDataset (or feedback holding one)."
         )
-    obs_dim, act_dim = _policy_dims(adapter)
-    if obs_dim is None or act_dim is None:
+    observation_dim, action_dim = _policy_dims(adapter)
+    if observation_dim is None or action_dim is None:
         raise PolicyError(
             f"policy: a {type(adapter).__name__} has no observation_dim/action_dim; wrap it with "
             "retrofit.adapters.wrap(policy) first."
         )
-    for what, mine, theirs in (("observation", obs_dim, data.obs_dim),
-                               ("action", act_dim, data.act_dim)):
+    for what, mine, theirs in (("observation", observation_dim, data.observation_dim),
+                               ("action", action_dim, data.action_dim)):
         if mine != theirs:
             raise PolicyError(
                 f"{what}_dim: the policy takes {what}s of size {mine} but the data's are of size "

@@ -9,7 +9,7 @@ Fujimoto et al., "Off-Policy Deep RL without Exploration" (BCQ, 2019), §4 and A
 
 The likelihood is intractable; retrofit uses the negative loss as the surrogate,
 ``log π(a|s) ≈ -(||a - dec(s, z)||² + β_KL · KL)``, so BC training maximises exactly the quantity
-PREFINE later fine-tunes. BCQ's defaults: latent 2·act_dim, hidden (750, 750), β_KL = 0.5 (BCQ
+PREFINE later fine-tunes. BCQ's defaults: latent 2·action_dim, hidden (750, 750), β_KL = 0.5 (BCQ
 averages the reconstruction over action dimensions; here it is summed, as in the spec's form).
 Observations are standardised by buffers set from data, so the module is self-contained.
 """
@@ -36,26 +36,26 @@ class VAEPolicy(BoxPolicy):
 
     def __init__(
         self,
-        obs_dim: int,
-        act_dim: int,
+        observation_dim: int,
+        action_dim: int,
         action_low: Sequence[float] | np.ndarray,
         action_high: Sequence[float] | np.ndarray,
         hidden_sizes: Sequence[int] = (750, 750),
         latent_dim: int | None = None,
         kl_weight: float = 0.5,
     ) -> None:
-        super().__init__(obs_dim, act_dim, action_low, action_high)
+        super().__init__(observation_dim, action_dim, action_low, action_high)
         if kl_weight < 0:
             raise ValueError(f"kl_weight={kl_weight} must be >= 0 (BCQ uses 0.5).")
-        self.latent_dim = int(latent_dim or 2 * act_dim)
+        self.latent_dim = int(latent_dim or 2 * action_dim)
         self.hidden_sizes = tuple(int(h) for h in hidden_sizes)
         self.kl_weight = float(kl_weight)
         last = self.hidden_sizes[-1]
-        self.encoder = mlp(obs_dim + act_dim, self.hidden_sizes)
+        self.encoder = mlp(observation_dim + action_dim, self.hidden_sizes)
         self.enc_mean = nn.Linear(last, self.latent_dim)
         self.enc_log_std = nn.Linear(last, self.latent_dim)
         self.decoder = nn.Sequential(
-            mlp(obs_dim + self.latent_dim, self.hidden_sizes), nn.Linear(last, act_dim)
+            mlp(observation_dim + self.latent_dim, self.hidden_sizes), nn.Linear(last, action_dim)
         )
 
     def config(self) -> dict:
@@ -112,7 +112,7 @@ class VAEConfig:
     """BC-VAE training settings; defaults from BCQ (Fujimoto et al. 2019, Appendix D).
 
     hidden_sizes: encoder and decoder MLP widths ((750, 750), BCQ).
-    latent_dim: latent size (None: 2 · act_dim, BCQ).
+    latent_dim: latent size (None: 2 · action_dim, BCQ).
     kl_weight: β_KL of the loss and of the log π surrogate (0.5, BCQ).
     learning_rate: Adam learning rate (1e-3, BCQ's VAE).
     batch_size: transitions per step (100, BCQ).

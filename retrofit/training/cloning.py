@@ -34,7 +34,8 @@ def clone_by_likelihood(
     name: str = "BC",
     progress: bool = True,
 ) -> PolicyT:
-    """Fit ``build(obs_dim, act_dim)`` to every transition of ``dataset`` by Adam on ``nll``.
+    """Fit ``build(observation_dim, action_dim)`` to every transition of ``dataset`` by Adam on
+    ``nll``.
 
     ``nll(policy, obs, act)`` returns the per-sample negative log-likelihood ``(B,)``. The
     module's observation standardiser is set from the dataset first. Minibatches of

@@ -170,14 +170,15 @@ class SegmentSampler:
         self.rng.bit_generator.state = state["numpy"]
 
     def sample(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """``n`` windows: observations ``(n, K, obs_dim)`` and actions ``(n, K, act_dim)``."""
+        """``n`` windows: observations ``(n, K, observation_dim)`` and actions
+        ``(n, K, action_dim)``."""
         first = torch.as_tensor(self.rng.choice(self.window_starts, size=n), device=self.device)
         index = first[:, None] + self.offsets[None, :]
         return self.obs[index], self.act[index]
 
 
 class SegmentBatcher:
-    """Samples segment pairs as device tensors ``(B, 2, T, obs_dim)``, actions and labels.
+    """Samples segment pairs as device tensors ``(B, 2, T, observation_dim)``, actions and labels.
 
     ``safe_only=True`` draws ``2B`` segments uniformly from the safe ones instead of pairs
     (BC-Safe-Seg). Sampling is uniform with replacement, seeded.
@@ -215,7 +216,8 @@ class SegmentBatcher:
         self._generator.set_state(state["torch"])
 
     def sample(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(obs (B, 2, T, obs_dim), act (B, 2, T, act_dim), labels (B, 2), rows (B, 2, T))``.
+        """``(obs (B, 2, T, observation_dim), act (B, 2, T, action_dim), labels (B, 2),
+        rows (B, 2, T))``.
 
         ``rows`` are the transitions' indices in the dataset.
         """
@@ -377,7 +379,8 @@ class ContextWindows:
 
     def sample(self) -> dict[str, torch.Tensor]:
         """``batch_size`` windows: ``rtg``, ``ctg``, ``timesteps``, ``cost_labels``, ``mask``
-        ``(B, K)``; ``obs`` ``(B, K, obs_dim)``; ``act`` ``(B, K, act_dim)`` (unscaled)."""
+        ``(B, K)``; ``obs`` ``(B, K, observation_dim)``; ``act`` ``(B, K, action_dim)``
+        (unscaled)."""
         first = torch.randint(len(self), (self.batch_size,), generator=self._generator,
                               device=self.device)
         rows = first[:, None] + self._offsets[None, :]

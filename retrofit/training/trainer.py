@@ -303,9 +303,9 @@ class BaseTrainer(ABC):
         The data that passed is remembered, so that ``fit`` on the very same objects does not
         check (and warn) a second time; a method that adds checks calls this first.
         """
-        if data and data[0] is not None and (hasattr(data[0], "obs_dim")
+        if data and data[0] is not None and (hasattr(data[0], "observation_dim")
                                              or hasattr(getattr(data[0], "dataset", None),
-                                                        "obs_dim")):
+                                                        "observation_dim")):
             check_policy_matches_data(self.policy, data[0])
         if self.distinct_sets and len(data) >= 2 and data[1] is not None:
             check_preference_sets(data[0], data[1])

@@ -38,7 +38,7 @@ def dataset(trajectories: list[dict[str, np.ndarray]]) -> TrajectoryDataset:
 def test_sizes(dataset: TrajectoryDataset) -> None:
     assert len(dataset) == 14
     assert dataset.n_episodes == 4
-    assert (dataset.obs_dim, dataset.act_dim) == (3, 2)
+    assert (dataset.observation_dim, dataset.action_dim) == (3, 2)
     assert dataset.episode_starts.tolist() == [0, 4, 5, 11, 14]
     assert dataset.episode_lengths.tolist() == [4, 1, 6, 3]
     assert dataset.metadata == {"made_by": "test"}

@@ -171,7 +171,7 @@ def test_round_trip_keeps_task(tmp_path: pathlib.Path, real_data: dict[str, np.n
     ds = TrajectoryDataset.from_arrays(real_data, task="BallRun")
     back = TrajectoryDataset.from_hdf5(ds.to_hdf5(tmp_path / "t.hdf5"))
     assert back.task == TASK
-    with pytest.raises(DataError, match="obs_dim=7 does not match"):
+    with pytest.raises(DataError, match="observation_dim=7 does not match"):
         TrajectoryDataset.from_hdf5(tmp_path / "t.hdf5", task="OfflineCarCircle-v0")
 
 

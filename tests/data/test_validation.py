@@ -14,7 +14,8 @@ FLOAT_KEYS = ("observations", "next_observations", "actions", "rewards", "costs"
 
 
 def make_data(
-    lengths: tuple[int, ...] = (3, 4, 3), obs_dim: int = 3, act_dim: int = 2, seed: int = 0
+    lengths: tuple[int, ...] = (3, 4, 3), observation_dim: int = 3, action_dim: int = 2,
+    seed: int = 0,
 ) -> dict[str, np.ndarray]:
     """Synthetic DSRL arrays (float64, 0/1 int flags) whose episodes have the given lengths."""
     rng = np.random.default_rng(seed)
@@ -22,9 +23,9 @@ def make_data(
     timeouts = np.zeros(n, dtype=np.int64)
     timeouts[np.cumsum(lengths) - 1] = 1
     return {
-        "observations": rng.normal(size=(n, obs_dim)),
-        "next_observations": rng.normal(size=(n, obs_dim)),
-        "actions": rng.uniform(-1, 1, size=(n, act_dim)),
+        "observations": rng.normal(size=(n, observation_dim)),
+        "next_observations": rng.normal(size=(n, observation_dim)),
+        "actions": rng.uniform(-1, 1, size=(n, action_dim)),
         "rewards": rng.normal(size=n),
         "costs": rng.integers(0, 2, size=n).astype(np.float64),
         "terminals": np.zeros(n, dtype=np.int64),
@@ -172,14 +173,15 @@ def test_actions_on_the_bounds_pass() -> None:
 
 
 def test_bad_bounds() -> None:
-    with pytest.raises(DataError, match=r"action_low: shape \(3,\) does not match act_dim=2"):
+    with pytest.raises(DataError, match=r"action_low: shape \(3,\) does not match action_dim=2"):
         TrajectoryDataset.from_arrays(make_data(), action_low=[-1, -1, -1], action_high=1.0)
     with pytest.raises(DataError, match="exceeds action_high"):
         TrajectoryDataset.from_arrays(make_data(), action_low=1.0, action_high=-1.0)
 
 
 def test_task_bounds_come_from_the_real_env() -> None:
-    data = make_data(obs_dim=7, act_dim=2)  # OfflineBallRun-v0: obs (7,), actions Box(-1, 1, (2,))
+    # OfflineBallRun-v0: obs (7,), actions Box(-1, 1, (2,))
+    data = make_data(observation_dim=7, action_dim=2)
     ds = TrajectoryDataset.from_arrays(data, task="BallRun")
     assert ds.task == "OfflineBallRun-v0"
     data["actions"][5, 0] = 1.25
@@ -190,10 +192,13 @@ def test_task_bounds_come_from_the_real_env() -> None:
 
 
 def test_dims_must_match_the_task_spaces() -> None:
-    with pytest.raises(DataError, match=r"observations: obs_dim=3 does not match .* \(7,\)"):
-        TrajectoryDataset.from_arrays(make_data(obs_dim=3, act_dim=2), task="OfflineBallRun-v0")
-    with pytest.raises(DataError, match=r"actions: act_dim=3 does not match .* \(2,\)"):
-        TrajectoryDataset.from_arrays(make_data(obs_dim=7, act_dim=3), task="OfflineBallRun-v0")
+    with pytest.raises(DataError,
+                       match=r"observations: observation_dim=3 does not match .* \(7,\)"):
+        TrajectoryDataset.from_arrays(make_data(observation_dim=3, action_dim=2),
+                                      task="OfflineBallRun-v0")
+    with pytest.raises(DataError, match=r"actions: action_dim=3 does not match .* \(2,\)"):
+        TrajectoryDataset.from_arrays(make_data(observation_dim=7, action_dim=3),
+                                      task="OfflineBallRun-v0")
 
 
 def test_env_is_built_lazily_and_once_per_task(
@@ -212,7 +217,7 @@ def test_env_is_built_lazily_and_once_per_task(
         TrajectoryDataset.from_arrays(make_data())  # no task: no environment
         assert calls == []
         for _ in range(3):
-            TrajectoryDataset.from_arrays(make_data(obs_dim=7), task="OfflineBallRun-v0")
+            TrajectoryDataset.from_arrays(make_data(observation_dim=7), task="OfflineBallRun-v0")
         assert calls == ["OfflineBallRun-v0"]
     finally:
         env_spec.cache_clear()
@@ -226,8 +231,9 @@ def test_missing_simulator_warns_and_skips_env_checks(monkeypatch: pytest.Monkey
     env_spec.cache_clear()
     try:
         with pytest.warns(RuntimeWarning, match="no simulator here"):
-            ds = TrajectoryDataset.from_arrays(make_data(obs_dim=3), task="OfflineBallRun-v0")
-        assert ds.obs_dim == 3
+            ds = TrajectoryDataset.from_arrays(make_data(observation_dim=3),
+                                               task="OfflineBallRun-v0")
+        assert ds.observation_dim == 3
     finally:
         env_spec.cache_clear()
 
