@@ -24,8 +24,17 @@ import torch
 
 from retrofit.data import TrajectoryDataset, check_preference_sets
 from retrofit.errors import ConfigError, DataError, PolicyError
+from retrofit.policies.clipped_gaussian import ClippedGaussianPolicy
+from retrofit.policies.decision_transformer import DecisionTransformer
+from retrofit.policies.deterministic import DeterministicPolicy
 from retrofit.policies.gaussian import TanhGaussianPolicy
-from retrofit.policies.io import check_policy_matches_data, load_policy, save_policy
+from retrofit.policies.io import (
+    check_policy_matches_data,
+    load_policy,
+    save_policy,
+    state_checksum,
+)
+from retrofit.policies.vae import VAEPolicy
 
 
 def episodes(lengths: tuple[int, ...] = (3, 4, 3), observation_dim: int = 3, action_dim: int = 2,
@@ -177,6 +186,48 @@ def test_policy_round_trip_and_old_file_without_checksum(tmp_path: Path) -> None
     torch.save(payload, path)
     with pytest.warns(UserWarning, match="has no checksum"):
         load_policy(path)
+
+
+_BOX = (3, 2, np.full(2, -1.0, np.float32), np.full(2, 1.0, np.float32))
+_EVERY_POLICY = {
+    "gaussian": lambda: TanhGaussianPolicy(*_BOX),
+    "vae": lambda: VAEPolicy(*_BOX),
+    "deterministic": lambda: DeterministicPolicy(*_BOX),
+    "clipped-gaussian": lambda: ClippedGaussianPolicy(*_BOX),
+    "decision-transformer": lambda: DecisionTransformer(
+        *_BOX, max_episode_steps=10, embedding_dim=8, layers=1, heads=2, context=3),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(_EVERY_POLICY))
+def test_policy_file_written_before_the_dims_rename_loads(tmp_path: Path, kind: str) -> None:
+    """Files saved before issue 23 store ``obs_dim``/``act_dim`` (checksummed as stored)."""
+    torch.manual_seed(0)
+    policy = _EVERY_POLICY[kind]()
+    path = save_policy(policy, tmp_path / "old.pt")
+    payload = torch.load(path, weights_only=True)
+    old_names = {"observation_dim": "obs_dim", "action_dim": "act_dim"}
+    config = {old_names.get(key, key): value for key, value in payload["config"].items()}
+    assert {"obs_dim", "act_dim"} <= set(config)
+    payload["config"] = config
+    payload["sha256"] = state_checksum(payload["class"], config, payload["state_dict"])
+    torch.save(payload, path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loaded = load_policy(path)
+    assert type(loaded) is type(policy)
+    assert (loaded.observation_dim, loaded.action_dim) == (3, 2)
+    for (name, a), (_, b) in zip(policy.state_dict().items(), loaded.state_dict().items(),
+                                 strict=True):
+        assert torch.equal(a, b), name
+
+
+def test_committed_policy_file_with_the_old_dims_names_loads() -> None:
+    path = Path(__file__).parents[1] / "docs/results/compare_ballcircle/reference/seed0.pt"
+    assert "obs_dim" in torch.load(path, weights_only=True)["config"]
+    with pytest.warns(UserWarning, match="has no checksum"):
+        loaded = load_policy(path)
+    assert (loaded.observation_dim, loaded.action_dim) == (8, 2)
 
 
 def test_nan_policy_is_not_saved(tmp_path: Path) -> None:
