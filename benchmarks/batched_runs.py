@@ -48,7 +48,7 @@ def _runs(count: int, observation_dim: int, action_dim: int) -> list[PrefineRun]
 
 def _time_batched(reference, runs, config) -> float:
     start = time.perf_counter()
-    fit_prefine_batched(reference, runs, config, device="cpu")
+    fit_prefine_batched(reference, runs, config, device="cpu", progress=False)
     return time.perf_counter() - start
 
 

@@ -113,5 +113,94 @@ def test_a_non_finite_loss_stops_the_batch_naming_the_run(dataset, runs):
     with torch.no_grad():
         reference.module.mean_head.bias.fill_(float("nan"))
     config = PrefineConfig(steps=3, batch_size=8).resolved("bullet")
-    with pytest.raises(TrainingError, match=r"loss/run0 \(seed 0\)"):
+    with pytest.raises(TrainingError, match=r"loss of run0 \(seed 0\)"):
         fit_prefine_batched(reference, runs, config, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def two_seeds(dataset) -> list[PrefineRun]:
+    return [PrefineRun(*dataset.split_preferences(cost_threshold=20, seed=seed), seed)
+            for seed in (0, 1)]
+
+
+def _weights(policies) -> list[list[torch.Tensor]]:
+    return [[p.detach().clone() for p in policy.parameters()] for policy in policies]
+
+
+def test_an_interrupted_batch_resumes_to_the_uninterrupted_one(dataset, two_seeds, tmp_path):
+    """Issue 23: the batch checkpoints and resumes as a single run does, bit for bit."""
+    reference = _reference(dataset, "clipped-fixed")
+    config = PrefineConfig(steps=8, batch_size=16, learning_rate=3e-4).resolved("bullet")
+    whole = _weights(fit_prefine_batched(reference, two_seeds, config, device="cpu",
+                                         progress=False))
+
+    def crash(step, trainer):
+        if step == 6:
+            raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError, match="killed"):
+        fit_prefine_batched(reference, two_seeds, config, device="cpu", progress=False,
+                            checkpoint_dir=tmp_path, checkpoint_every=4,
+                            callbacks=[crash, crash], callback_every=1)
+    from retrofit.training.checkpoint import load_checkpoint
+
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["position"]["steps_done"] == 4
+    seen = []
+    resumed = fit_prefine_batched(
+        reference, two_seeds, config, device="cpu", progress=False, checkpoint_dir=tmp_path,
+        resume=True, callbacks=[lambda s, t: seen.append((s, t.seed, t.steps_done))] * 2,
+        callback_every=2)
+    for a, b in zip(whole, _weights(resumed), strict=True):
+        assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+    # callbacks: one per run, at steps 6 and 8, each with its own run's trainer
+    assert seen == [(6, 0, 6), (6, 1, 6), (8, 0, 8), (8, 1, 8)]
+    # a changed batch is refused, naming what changed
+    other = [two_seeds[0], PrefineRun(two_seeds[1].preferred, two_seeds[1].nonpreferred, 2)]
+    with pytest.raises(ConfigError, match=r"seed: \[0, 1\] -> \[0, 2\]"):
+        fit_prefine_batched(reference, other, config, device="cpu", progress=False,
+                            checkpoint_dir=tmp_path, resume=True)
+    with pytest.raises(ConfigError, match="beta"):
+        fit_prefine_batched(reference, two_seeds, PrefineConfig(
+            steps=8, batch_size=16, learning_rate=3e-4, beta=0.5).resolved("bullet"),
+            device="cpu", progress=False, checkpoint_dir=tmp_path, resume=True)
+
+
+def test_callbacks_see_each_runs_current_weights_and_can_stop_the_batch(dataset, two_seeds):
+    reference = _reference(dataset, "clipped-fixed")
+    config = PrefineConfig(steps=10, batch_size=16, learning_rate=3e-4).resolved("bullet")
+    snapshots: dict[int, list[torch.Tensor]] = {}
+
+    def keep(step, trainer):
+        snapshots[trainer.seed] = [p.detach().clone() for p in trainer.policy.parameters()]
+        return step == 4 and trainer.seed == 1  # one run asks to stop: the batch stops
+
+    policies = fit_prefine_batched(reference, two_seeds, config, device="cpu", progress=False,
+                                   callbacks=[keep, keep], callback_every=2)
+    for seed, policy in enumerate(policies):
+        assert all(torch.equal(a, b) for a, b in zip(snapshots[seed], policy.parameters(),
+                                                     strict=True))
+    # four steps of a separate run: the same weights up to rounding
+    separate = PrefineTrainer(reference, config, device="cpu", seed=1).fit(
+        two_seeds[1].preferred, two_seeds[1].nonpreferred, steps=4, progress=False)
+    for a, b in zip(separate.parameters(), policies[1].parameters(), strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
+
+
+def test_runs_with_their_own_references_equal_separate_runs(dataset, two_seeds):
+    """`retrofit compare` trains one π_ref per seed: each run starts from its own."""
+    own = [_reference(dataset, "clipped-fixed")]
+    torch.manual_seed(1)
+    box = (dataset.obs_dim, dataset.act_dim, *action_bounds(dataset))
+    own.append(wrap(ClippedGaussianPolicy(*box, hidden_sizes=(32, 32), fixed_std=0.2)))
+    runs = [PrefineRun(r.preferred, r.nonpreferred, r.seed, reference)
+            for r, reference in zip(two_seeds, own, strict=True)]
+    config = PrefineConfig(steps=5, batch_size=16, learning_rate=3e-4).resolved("bullet")
+    batched = fit_prefine_batched(None, runs, config, device="cpu", progress=False)
+    for run, member in zip(runs, batched, strict=True):
+        separate = PrefineTrainer(run.reference, config, device="cpu", seed=run.seed).fit(
+            run.preferred, run.nonpreferred, progress=False)
+        for a, b in zip(separate.parameters(), member.parameters(), strict=True):
+            torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ConfigError, match="precompute_reference=True"):
+        fit_prefine_batched(None, runs, PrefineConfig(
+            steps=2, batch_size=8, precompute_reference=False).resolved("bullet"), device="cpu")

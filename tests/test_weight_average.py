@@ -110,7 +110,13 @@ def test_run_record_leaves_the_field_out_at_its_old_value() -> None:
     assert _config(0.999).recorded_settings()["weight_average_decay"] == 0.999
 
 
-def test_batched_runs_refuse_averaging(pairs) -> None:
-    with pytest.raises(ConfigError, match="weight_average_decay"):
-        fit_prefine_batched(wrap(_policy()), [PrefineRun(*pairs, seed=0)], _config(0.5),
-                            steps=2)
+def test_batched_runs_average_as_separate_runs(pairs) -> None:
+    """The average is elementwise, so the stacked weights' average is each run's own."""
+    policy = wrap(_policy())
+    batched = fit_prefine_batched(policy, [PrefineRun(*pairs, seed=0), PrefineRun(*pairs, seed=1)],
+                                  _config(0.5), steps=6, device="cpu", progress=False)
+    for seed, member in enumerate(batched):
+        separate = PrefineTrainer(policy, _config(0.5), device="cpu", seed=seed).fit(
+            *pairs, steps=6, progress=False)
+        for a, b in zip(separate.parameters(), member.parameters(), strict=True):
+            torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-6)

@@ -138,6 +138,7 @@ class PrefineTrainer(BaseTrainer):
     def setup(self, policy: PolicyAdapter, reference: PolicyAdapter | None = None) -> None:
         """Frozen reference (``reference`` or ``policy``), trainable copy, Adam."""
         self.fine_tuning_copies(policy, reference)
+        self._ref_table: tuple[torch.Tensor, ...] | None = None
         self.optimizer = self.adam(self.trainable_parameters(), self.config.learning_rate)
         self.weight_average = (
             WeightAverage(self.trainable_parameters(), self.config.weight_average_decay)
@@ -172,6 +173,15 @@ class PrefineTrainer(BaseTrainer):
         if self.weight_average is not None:
             self.weight_average.update(self.trainable_parameters())
         return metrics
+
+    def reference_table(self) -> tuple[torch.Tensor, ...] | None:
+        """The frozen reference's distribution parameters of every training state, row-aligned
+        with ``self.batcher.obs`` (``precompute_reference``), or None where the reference runs
+        every step instead (``precompute_reference=False`` or a reference without
+        ``distribution_params``). Filled by the prepare step of :meth:`stages`' stage, before the
+        first update; batched runs (:mod:`retrofit.methods.prefine_batched`) read each member's
+        table here."""
+        return self._ref_table
 
     def finish(self) -> None:
         """With ``weight_average_decay`` > 0, the returned policy takes the averaged weights."""
@@ -211,7 +221,7 @@ class PrefineTrainer(BaseTrainer):
             preferred, nonpreferred, self.config.batch_size, self.device, self.seed,
             self.config.sampling,
         )
-        self._ref_table: tuple[torch.Tensor, ...] | None = None
+        self._ref_table = None
         cached = self.config.precompute_reference and hasattr(self.reference,
                                                                "distribution_params")
 

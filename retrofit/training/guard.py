@@ -7,11 +7,14 @@ Parameters are checked at every checkpoint and at the end of a fit.
 
 On CPU every step is checked (one small reduction); on CUDA the check is folded into a device
 flag and read every ``every`` steps, so the loop adds no per-step host synchronisation.
+
+Batched runs (:mod:`retrofit.training.batched`) log each metric as a vector with one entry per
+run; a guard given the runs' names (``members``) names the run whose value is not finite.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import torch
 
@@ -26,8 +29,10 @@ HINT = (
 class FiniteGuard:
     """Watches each step's metrics; ``observe`` raises ``TrainingError`` on a non-finite value."""
 
-    def __init__(self, device: torch.device, every: int | None = None) -> None:
+    def __init__(self, device: torch.device, every: int | None = None,
+                 members: Sequence[str] | None = None) -> None:
         self.every = every if every is not None else (1 if device.type == "cpu" else 100)
+        self.members = list(members) if members is not None else None
         self._pending: list[tuple[int, dict[str, torch.Tensor]]] = []
 
     def observe(self, step: int, metrics: dict[str, torch.Tensor], stage: str) -> None:
@@ -42,7 +47,7 @@ class FiniteGuard:
         if not self._pending:
             return
         flags = torch.stack([
-            torch.stack([v.detach().float().reshape(()) for v in m.values()]).isfinite().all()
+            torch.stack([v.detach().float().isfinite().all() for v in m.values()]).all()
             if m else torch.ones((), dtype=torch.bool)
             for _, m in self._pending
         ])
@@ -51,12 +56,21 @@ class FiniteGuard:
             return
         first = int((~flags).nonzero()[0, 0])
         step, metrics = self._pending[first]
-        bad = [k for k, v in metrics.items() if not bool(torch.isfinite(v.detach()).all())]
+        bad = [self._named(k, v) for k, v in metrics.items()
+               if not bool(torch.isfinite(v.detach()).all())]
         self._pending.clear()
         raise TrainingError(
             f"training diverged at step {step} ({stage}): non-finite {', '.join(bad)}. "
             f"Nothing was returned or saved from this step on. {HINT}"
         )
+
+
+    def _named(self, key: str, value: torch.Tensor) -> str:
+        """``key``, or ``key`` of each run whose entry is not finite (batched runs)."""
+        if self.members is None or value.dim() == 0 or len(value) != len(self.members):
+            return key
+        finite = torch.isfinite(value.detach().reshape(len(self.members), -1)).all(-1)
+        return ", ".join(f"{key} of {self.members[i]}" for i in (~finite).nonzero()[:, 0].tolist())
 
 
 def check_parameters(named: Iterable[tuple[str, torch.Tensor]], where: str) -> None:

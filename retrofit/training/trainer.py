@@ -193,7 +193,7 @@ class BaseTrainer(ABC):
             payload = self.load_resumable(path, record)
             start_stage = int(payload["position"]["stage"])
             start_step = int(payload["position"]["stage_step"])
-        guard = FiniteGuard(self.device)
+        guard = self.finite_guard()
         self.policy.train(True)
         try:
             with _interrupt_flag() as interrupted:
@@ -257,6 +257,10 @@ class BaseTrainer(ABC):
         self.policy.train(False)
         check_parameters(self._named_policy_parameters(), f"after step {self.steps_done}")
         return self.policy
+
+    def finite_guard(self) -> FiniteGuard:
+        """The loop's finite-value guard (batched runs name their runs in it)."""
+        return FiniteGuard(self.device)
 
     def registered_name(self) -> str:
         """The name this trainer and config class are registered under (e.g. ``'dpo'``)."""
