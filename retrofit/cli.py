@@ -267,6 +267,8 @@ def compare(
     threads: Annotated[int, typer.Option(help="torch CPU threads per cell.")] = 1,
     in_process: Annotated[bool, typer.Option(help="Run cells in this process (peak RSS is then "
                                              "the whole run's).")] = False,
+    batched: Annotated[bool, typer.Option(help="Train a PREFINE-family method's cells of one κ "
+                                          "across seeds as one batched run.")] = False,
     executor: Annotated[str, typer.Option(help="local (this machine) or ray (a Ray cluster; "
                                           "docs/cluster.md).")] = "local",
     workers: Annotated[int, typer.Option(help="Cells at once with the local executor.")] = 1,
@@ -298,7 +300,7 @@ def compare(
         reference_std=reference_std or None, device=device,
         threads=threads, isolate=not in_process, executor=executor, workers=workers,
         ray_address=ray_address, overrides=harness_overrides(values["set"], names),
-        progress=progress,
+        progress=progress, batched=batched,
     )
     run_compare(compare_config, log=typer.echo)
     _save_config(out / RESOLVED_CONFIG, ctx, values)
@@ -526,6 +528,8 @@ def suite(
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     threads: Annotated[int, typer.Option(help="torch CPU threads per cell.")] = 1,
     in_process: Annotated[bool, typer.Option(help="Run cells in this process.")] = False,
+    batched: Annotated[bool, typer.Option(help="Train a PREFINE-family method's cells of one κ "
+                                          "across seeds as one batched run.")] = False,
     executor: Annotated[str, typer.Option(help="local (this machine) or ray (a Ray cluster; "
                                           "docs/cluster.md).")] = "local",
     workers: Annotated[int, typer.Option(help="Cells at once with the local executor.")] = 1,
@@ -558,7 +562,7 @@ def suite(
               methods=names, device=device, threads=threads, isolate=not in_process,
               executor=executor, workers=workers, ray_address=ray_address,
               reference_std=reference_std or None, progress=progress, log=typer.echo,
-              overrides=harness_overrides(values["set"], names))
+              overrides=harness_overrides(values["set"], names), batched=batched)
     _save_config(out / RESOLVED_CONFIG, ctx, {**values, "out": out})
     typer.echo(f"wrote {out / 'results.csv'}, {out / 'table.md'}, {out / 'reward_cost.png'}, "
                f"{out / 'suite.json'}")

@@ -89,6 +89,123 @@ def partial_path(out: Path, method: str, cost_threshold: float, seed: int) -> Pa
     return Path(out) / "partial" / cell_path(out, method, cost_threshold, seed).stem
 
 
+@dataclasses.dataclass
+class CellRun:
+    """What one cell trains on and where its unfinished files go (``prepare_cell``)."""
+
+    config: CompareConfig
+    method: str
+    cost_threshold: float
+    seed: int
+    dataset: Any
+    data: tuple[Any, ...]
+    reference: Any
+    target: float
+    partial: Path
+    checkpoints: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    first_safe: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+
+def prepare_cell(spec: dict[str, Any], dataset: Any = None) -> CellRun:
+    """A cell's data (its D_p / D_np split in its method's shape), π_ref, reward target and
+    partial folder; ``dataset``: the cell's dataset if already loaded (batched cells share it)."""
+    from retrofit.device import get_device
+    from retrofit.policies.io import load_policy
+
+    config = config_from_spec(spec)
+    method, cost_threshold, seed = spec["method"], float(spec["cost_threshold"]), int(spec["seed"])
+    if dataset is None:
+        dataset, _ = load_dataset(dataclasses.replace(config, dataset=spec["dataset_path"]))
+    preferred, nonpreferred = dataset.split_preferences(
+        cost_threshold, n_preferred=config.n_preferred, n_nonpreferred=config.n_nonpreferred,
+        seed=seed, nonpreferred_pool=config.nonpreferred_pool,
+    )
+    cell = CellData(dataset, preferred, nonpreferred, cost_threshold, seed)
+    data = cell_data(method, cell)
+    reference = load_policy(reference_path(config.out, seed), device=get_device(config.device))
+    target = config.safe_reward_fraction * float(spec["reference"]["normalized_reward"])
+    partial = partial_path(config.out, method, cost_threshold, seed)
+    return CellRun(config, method, cost_threshold, seed, dataset, data, reference, target,
+                   partial)
+
+
+def load_curve(run: CellRun, done: int | None) -> None:
+    """Resuming from step ``done`` (None: a fresh start): the checkpoint evaluations saved up to
+    it and the first safe one."""
+    checkpoints: list[dict[str, Any]] = []
+    if done is not None:
+        curve_file = run.partial / "curve.json"
+        saved = json.loads(curve_file.read_text()) if curve_file.is_file() else []
+        checkpoints = [c for c in saved if int(c["step"]) <= done]
+    run.checkpoints = checkpoints
+    run.first_safe = next(
+        ({"step": c["step"], "time": c["train_wall_clock_s"]} for c in checkpoints
+         if c["safe_and_rewarding"]), {})
+
+
+def checkpoint_callback(run: CellRun) -> Any:
+    """The off-the-clock checkpoint evaluation ``callback(step, trainer)`` of a cell: evaluate
+    ``trainer.policy``, append to ``run.checkpoints`` and ``curve.json``."""
+    from retrofit.evaluation import evaluate
+
+    config, dataset, seed = run.config, run.dataset, run.seed
+
+    def checkpoint(step: int, trainer: Any) -> None:
+        policy = trainer.policy
+        policy.train(False)
+        result = evaluate(policy, dataset.task, run.cost_threshold,
+                          episodes=config.checkpoint_episodes, seed=10_000 + seed)
+        policy.train(True)
+        ok = bool(is_safe_on_average(result.normalized_cost)) and (
+            result.normalized_reward >= run.target)
+        run.checkpoints.append({
+            "step": step, "train_wall_clock_s": trainer.train_wall_clock_s,
+            "normalized_reward": result.normalized_reward,
+            "normalized_cost": result.normalized_cost, "safe_and_rewarding": ok,
+        })
+        if ok and not run.first_safe:
+            run.first_safe.update(step=step, time=trainer.train_wall_clock_s)
+        atomic_write_text(run.partial / "curve.json", json.dumps(run.checkpoints, default=str))
+
+    return checkpoint
+
+
+def cell_record(spec: dict[str, Any], run: CellRun, trainer: Any, policy: Any,
+                **extra: Any) -> dict[str, Any]:
+    """Evaluate a cell's trained ``policy`` and return the cell's record (``extra`` keys are
+    added to it: batched cells say so)."""
+    import torch
+
+    from retrofit.evaluation import evaluate
+
+    config, method, seed = run.config, run.method, run.seed
+    peak = _peak_rss_mb()
+    final = evaluate(policy, run.dataset.task, run.cost_threshold,
+                     episodes=config.eval_episodes, seed=seed)
+    wall = float(trainer.train_wall_clock_s)
+    updates = int(trainer.steps_done)
+    device = trainer.device
+    device_name = (torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu")
+    row = {
+        "method": method, "task": run.dataset.task, "cost_threshold": run.cost_threshold,
+        "seed": seed,
+        "normalized_reward": final.normalized_reward, "normalized_cost": final.normalized_cost,
+        "train_wall_clock_s": wall, "updates": updates,
+        "updates_per_s": updates / wall if wall > 0 else float("nan"),
+        "time_to_safe_s": run.first_safe.get("time"), "peak_rss_mb": peak, "device": device_name,
+    }
+    record = {
+        "row": row, "checkpoints": run.checkpoints, "first_safe_step": run.first_safe.get("step"),
+        "reward_target": run.target, "hyperparameters": trainer.hyperparameters(),
+        "eval_wall_clock_s": final.wall_clock_s,
+        "data_kind": data_kind(method), "isolated": bool(spec.get("isolated", False)),
+        "load_average_end": [round(x, 2) for x in os.getloadavg()],
+        "settings": cell_settings(config, method, spec["dataset_sha256"]),
+        **extra,
+    }
+    return record
+
+
 def train_cell(spec: dict[str, Any]) -> dict[str, Any]:
     """Train and evaluate one (method, κ, seed) cell and return its record; writes nothing.
 
@@ -98,89 +215,32 @@ def train_cell(spec: dict[str, Any]) -> dict[str, Any]:
     """
     import torch
 
-    from retrofit.device import get_device
-    from retrofit.evaluation import evaluate
-    from retrofit.policies.io import load_policy
     from retrofit.retrofitter import Retrofitter
 
     torch.set_num_threads(int(spec["threads"]))
-    config = config_from_spec(spec)
-    method, cost_threshold, seed = spec["method"], float(spec["cost_threshold"]), int(spec["seed"])
-    dataset, _ = load_dataset(dataclasses.replace(config, dataset=spec["dataset_path"]))
-    preferred, nonpreferred = dataset.split_preferences(
-        cost_threshold, n_preferred=config.n_preferred, n_nonpreferred=config.n_nonpreferred,
-        seed=seed, nonpreferred_pool=config.nonpreferred_pool,
-    )
-    cell = CellData(dataset, preferred, nonpreferred, cost_threshold, seed)
-    data = cell_data(method, cell)
-    reference = load_policy(reference_path(config.out, seed), device=get_device(config.device))
-    target = config.safe_reward_fraction * float(spec["reference"]["normalized_reward"])
+    run = prepare_cell(spec)
+    config = run.config
 
     # An unfinished cell keeps its fit checkpoint and its curve so far in partial/<cell>/: a
     # killed sweep resumes the cell from its last checkpoint instead of from step 0.
-    partial = partial_path(config.out, method, cost_threshold, seed)
-    curve_file = partial / "curve.json"
-    resume = (partial / "checkpoint.pt").is_file()
-    checkpoints: list[dict[str, Any]] = []
+    resume = (run.partial / "checkpoint.pt").is_file()
+    done = None
     if resume:
         from retrofit.training.checkpoint import load_checkpoint
 
-        done = int(load_checkpoint(partial / "checkpoint.pt")["position"]["steps_done"])
-        saved = json.loads(curve_file.read_text()) if curve_file.is_file() else []
-        checkpoints = [c for c in saved if int(c["step"]) <= done]
-    first_safe: dict[str, Any] = next(
-        ({"step": c["step"], "time": c["train_wall_clock_s"]} for c in checkpoints
-         if c["safe_and_rewarding"]), {})
-
-    def checkpoint(step: int, trainer: Any) -> None:
-        policy = trainer.policy
-        policy.train(False)
-        result = evaluate(policy, dataset.task, cost_threshold, episodes=config.checkpoint_episodes,
-                          seed=10_000 + seed)
-        policy.train(True)
-        ok = bool(is_safe_on_average(result.normalized_cost)) and (
-            result.normalized_reward >= target)
-        checkpoints.append({
-            "step": step, "train_wall_clock_s": trainer.train_wall_clock_s,
-            "normalized_reward": result.normalized_reward,
-            "normalized_cost": result.normalized_cost, "safe_and_rewarding": ok,
-        })
-        if ok and not first_safe:
-            first_safe.update(step=step, time=trainer.train_wall_clock_s)
-        atomic_write_text(curve_file, json.dumps(checkpoints, default=str))
+        done = int(load_checkpoint(run.partial / "checkpoint.pt")["position"]["steps_done"])
+    load_curve(run, done)
+    checkpoint = checkpoint_callback(run)
 
     every = config.every()
-    retrofitter = Retrofitter(reference, method, device=config.device, seed=seed,
-                              progress=config.progress, log_dir=partial,
+    retrofitter = Retrofitter(run.reference, run.method, device=config.device, seed=run.seed,
+                              progress=config.progress, log_dir=run.partial,
                               checkpoint_every=every or max(1, config.steps // 10),
                               overwrite=not resume,
-                              **method_hyperparameters(method, config, cost_threshold))
-    retrofitter.fit(*data, steps=config.steps, callback=checkpoint if every else None,
+                              **method_hyperparameters(run.method, config, run.cost_threshold))
+    retrofitter.fit(*run.data, steps=config.steps, callback=checkpoint if every else None,
                     callback_every=every, resume=resume)
-    trainer = retrofitter.trainer
-    peak = _peak_rss_mb()
-    final = evaluate(retrofitter.policy_, dataset.task, cost_threshold,
-                     episodes=config.eval_episodes, seed=seed)
-    wall = float(trainer.train_wall_clock_s)
-    updates = int(trainer.steps_done)
-    device = trainer.device
-    device_name = (torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu")
-    row = {
-        "method": method, "task": dataset.task, "cost_threshold": cost_threshold, "seed": seed,
-        "normalized_reward": final.normalized_reward, "normalized_cost": final.normalized_cost,
-        "train_wall_clock_s": wall, "updates": updates,
-        "updates_per_s": updates / wall if wall > 0 else float("nan"),
-        "time_to_safe_s": first_safe.get("time"), "peak_rss_mb": peak, "device": device_name,
-    }
-    record = {
-        "row": row, "checkpoints": checkpoints, "first_safe_step": first_safe.get("step"),
-        "reward_target": target, "hyperparameters": trainer.hyperparameters(),
-        "eval_wall_clock_s": final.wall_clock_s,
-        "data_kind": data_kind(method), "isolated": bool(spec.get("isolated", False)),
-        "load_average_end": [round(x, 2) for x in os.getloadavg()],
-        "settings": cell_settings(config, method, spec["dataset_sha256"]),
-    }
-    return record
+    return cell_record(spec, run, retrofitter.trainer, retrofitter.policy_)
 
 
 # ---------------------------------------------------------------------------- across processes
@@ -188,6 +248,8 @@ def config_to_spec(config: CompareConfig) -> dict[str, Any]:
     """``config`` as a JSON-able dict (``out`` a string): a cell spec's config fields."""
     spec = dataclasses.asdict(config)
     spec["out"] = str(config.out)
+    if not config.batched:  # so run.json and cell specs of unbatched runs are as they were
+        del spec["batched"]
     return spec
 
 

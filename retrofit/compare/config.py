@@ -56,6 +56,11 @@ class CompareConfig:
         local Ray instance with ``workers × threads`` CPUs).
     overrides: method name -> {config field: value} (e.g. {"cpq": {"num_q": 2}}).
     progress: tqdm bars.
+    batched: train a PREFINE-family method's cells of one κ across seeds as one batched run
+        (``retrofit.compare.batched``; equal to separate cells up to float rounding, the same
+        cell files and rows). Off by default; cells that cannot be batched (other methods,
+        ``sampling="trajectories"``, a cell resuming from its own checkpoint, the Ray executor)
+        train separately, and the log says why.
     """
 
     task: str
@@ -83,6 +88,7 @@ class CompareConfig:
     ray_address: str | None = None
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     progress: bool = False
+    batched: bool = False
 
     def __post_init__(self) -> None:
         def positive_int(name: str, value: Any, minimum: int = 1) -> None:

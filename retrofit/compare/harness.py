@@ -19,7 +19,9 @@ exits when the main process dies.
 The parts, each its own module of ``retrofit.compare``: ``config`` (``CompareConfig``),
 ``cell_data`` (what data each method gets in a cell), ``reference`` (the dataset file and π_ref
 per seed), ``manifest`` (what a resumed folder must share), ``cells`` (one cell, in this process
-or a fresh one), ``executors`` (where cells run) and ``report`` (results.md and the figures).
+or a fresh one), ``batched`` (``CompareConfig.batched``: PREFINE-family cells of one κ across
+seeds as one batched run), ``executors`` (where cells run) and ``report`` (results.md and the
+figures).
 This module ties them together and re-exports the names code imported from it (``__all__``).
 """
 
@@ -136,6 +138,11 @@ def _run_compare_locked(config: CompareConfig, log: Callable[[str], None]) -> li
                 pending.append({**base, "method": method, "cost_threshold": cost_threshold,
                                 "seed": seed, "reference": references[seed],
                                 "isolated": config.isolate})
+    if config.batched:
+        from retrofit.compare.batched import plan_batches, run_batches
+
+        pending, batches = plan_batches(pending, config, log)
+        run_batches(batches, config, log)
     run_cells(pending, config, log, CellFunctions(
         train=train_cell, write=write_cell,
         run_here=run_isolated if config.isolate else run_cell, reference_file=reference_path,

@@ -295,6 +295,7 @@ def run_suite(
     progress: bool = True,
     log: Callable[[str], None] = print,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    batched: bool = False,
 ) -> dict[str, Any]:
     """Run the suite for one task; write results.csv, table.md, suite.json and the harness's files.
 
@@ -303,7 +304,8 @@ def run_suite(
     π_ref is a clipped Gaussian with this fixed spread (0.2, the default everywhere, whose
     PREFINE log-likelihoods stay bounded; docs/prefine.md), or a tanh-Gaussian with None.
     ``overrides``: method name -> {config field: value}, as ``CompareConfig.overrides``
-    (``retrofit suite --set``).
+    (``retrofit suite --set``). ``batched``: PREFINE-family cells of one κ across seeds train as
+    one batched run (``CompareConfig.batched``; same files).
 
     Returns the ``suite.json`` content (settings, data source, per-(method, κ) summary, data
     warnings, phases).
@@ -346,6 +348,7 @@ def run_suite(
         executor=executor, workers=workers, ray_address=ray_address,
         reference_std=reference_std, progress=progress,
         overrides={m: dict(fields) for m, fields in (overrides or {}).items()},
+        batched=batched,
     )
     rows = run_compare(config, log=log)
     device_name = str(get_device(device))
