@@ -108,7 +108,8 @@ def plan_batches(pending: list[dict[str, Any]], config: CompareConfig, log: Log
                         "seeds": [int(s["seed"]) for s in members], "cells": members,
                         "out": str(config.out), "threads": config.threads,
                         "isolated": config.isolate})
-    return [s for s in pending if id(s) in set(separate)], batches
+    alone = set(separate)
+    return [s for s in pending if id(s) in alone], batches
 
 
 def train_batch(batch: dict[str, Any]) -> list[dict[str, Any]]:
