@@ -190,7 +190,7 @@ def test_runs_with_their_own_references_equal_separate_runs(dataset, two_seeds):
     """`retrofit compare` trains one π_ref per seed: each run starts from its own."""
     own = [_reference(dataset, "clipped-fixed")]
     torch.manual_seed(1)
-    box = (dataset.obs_dim, dataset.act_dim, *action_bounds(dataset))
+    box = (dataset.observation_dim, dataset.action_dim, *action_bounds(dataset))
     own.append(wrap(ClippedGaussianPolicy(*box, hidden_sizes=(32, 32), fixed_std=0.2)))
     runs = [PrefineRun(r.preferred, r.nonpreferred, r.seed, reference)
             for r, reference in zip(two_seeds, own, strict=True)]
