@@ -74,6 +74,14 @@ VARIANTS: dict[str, Variant] = {
         "prefine", 20_000, {"sft_weight": 0.3, "learning_rate": 3e-5},
         "D_np from the 100 least costly UNSAFE episodes (docs/protocol.md, amendment 3)",
         split={"nonpreferred_pool": "lowest-cost"}),
+    # PreSa (issue 21 item 7; docs/protocol.md, amendment 5): z_ref × η on selection cells, from
+    # the shared π_ref (pretrain_steps = 0), segment feedback synthesised from D_p ∪ D_np.
+    "presa-clamped-eta1-20k": Variant("presa", 20_000, {"z_ref": "clamped", "eta": 1.0},
+                                      "PreSa's library default (issue 14)"),
+    "presa-clamped-eta0.1-20k": Variant("presa", 20_000, {"z_ref": "clamped", "eta": 0.1}),
+    "presa-mean-eta1-20k": Variant("presa", 20_000, {"z_ref": "mean", "eta": 1.0}),
+    "presa-mean-eta0.1-20k": Variant("presa", 20_000, {"z_ref": "mean", "eta": 0.1},
+                                     "paper-literal (§5.1 z_ref, Table 4 η)"),
     # Baselines, each at the two budgets the selection cells choose between.
     "sft-only-2k": Variant("sft-only", 2_000),
     "sft-only-20k": Variant("sft-only", 20_000),
@@ -95,7 +103,8 @@ SELECTION_ORDER = (
     "prefine-l0.1-20k", "sft-only-20k", "bc-safe-20k", "bc-safe-full-20k", "dpo-2k",
     "prefine-l0.3-2k", "prefine-l1-20k", "prefine-l0.3-lr3e-5-20k", "prefine-l1-lr3e-5-20k",
     "dpo-lr3e-5-20k", "prefine-l0.3-lr3e-5-npnear-20k", "prefine-l0.1-lr3e-5-20k",
-    "prefine-l0.3-lr3e-5-ema-20k",
+    "prefine-l0.3-lr3e-5-ema-20k", "presa-clamped-eta1-20k", "presa-clamped-eta0.1-20k",
+    "presa-mean-eta1-20k", "presa-mean-eta0.1-20k",
 )
 
 
