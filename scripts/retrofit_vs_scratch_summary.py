@@ -30,11 +30,17 @@ PAPER_PREFINE = {
 # then to the earlier entry: the incumbent default comes before the variants that challenge it.
 DEFAULT_CANDIDATES = ("prefine-l0.3-20k", "prefine-l0.1-20k", "prefine-l1-20k", "dpo-20k",
                       "prefine-l0.3-lr3e-5-20k", "prefine-l1-lr3e-5-20k", "dpo-lr3e-5-20k",
-                      "prefine-l0.3-lr3e-5-npnear-20k")
+                      "prefine-l0.3-lr3e-5-npnear-20k", "prefine-l0.1-lr3e-5-20k",
+                      "prefine-l0.3-lr3e-5-ema-20k")
 CANDIDATE_LAMBDA = {"prefine-l0.3-20k": 0.3, "prefine-l0.1-20k": 0.1, "prefine-l1-20k": 1.0,
                     "dpo-20k": 0.0, "prefine-l0.3-lr3e-5-20k": 0.3,
                     "prefine-l1-lr3e-5-20k": 1.0, "dpo-lr3e-5-20k": 0.0,
-                    "prefine-l0.3-lr3e-5-npnear-20k": 0.3}
+                    "prefine-l0.3-lr3e-5-npnear-20k": 0.3, "prefine-l0.1-lr3e-5-20k": 0.1,
+                    "prefine-l0.3-lr3e-5-ema-20k": 0.3}
+# Rule 4 (amendment 5): PreSa's z_ref × η; ties go to the paper-literal setting, then to the
+# library default; with no candidate safe everywhere, the least unsafe one is reported.
+PRESA_CANDIDATES = ("presa-mean-eta0.1-20k", "presa-clamped-eta1-20k",
+                    "presa-clamped-eta0.1-20k", "presa-mean-eta1-20k")
 BASELINE_BUDGETS = {
     "sft-only": ("sft-only-2k", "sft-only-20k"),
     "bc-safe": ("bc-safe-2k", "bc-safe-20k"),
@@ -104,6 +110,29 @@ def choose(rows: list[dict[str, Any]], candidates: tuple[str, ...],
     else:
         tied.sort(key=lambda s: -s["reward"])
     return tied[0]["method"], scored
+
+
+def choose_presa(rows: list[dict[str, Any]]) -> tuple[str | None, bool]:
+    """Rule 4 of docs/protocol.md: ``(setting, chosen_by_the_rule)``; ``False`` when no
+    candidate was safe in every group and the least unsafe one stands in for the report."""
+    scored = [s for s in (selection_score(rows, c) for c in PRESA_CANDIDATES) if s is not None]
+    if not scored:
+        return None, False
+    needed = max((s["groups"], s["cells"]) for s in scored)
+    complete = [s for s in scored if (s["groups"], s["cells"]) == needed]
+    safe = [s for s in complete if s["safe_in_every_group"]]
+    if not safe:
+        cells = groups(rows, "selection")
+
+        def mean_cost(method: str) -> float:
+            costs = [r["normalized_cost"] for key, members in cells.items()
+                     if key[0] == method for r in members]
+            return sum(costs) / len(costs)
+
+        return min(complete, key=lambda s: mean_cost(s["method"]))["method"], False
+    best = max(s["reward"] for s in safe)
+    tied = [s for s in safe if best - s["reward"] <= TIE]  # PRESA_CANDIDATES order breaks ties
+    return tied[0]["method"], True
 
 
 def paired(rows: list[dict[str, Any]], a: str, b: str, task: str, key: str,
@@ -263,7 +292,12 @@ def summarize(folder: Path) -> dict[str, Any]:
         if s:
             lines.append(f"| {method} | {s['reward']:.3f} | {s['cells']} | "
                          f"{'yes' if s['safe_in_every_group'] else 'no'} |")
+    presa, presa_by_rule = choose_presa(rows)
     lines += ["", f"Default recipe by rule 1: **{default}**.", ""]
+    if presa:
+        lines += [f"PreSa setting by rule 4: **{presa}**" + (
+            "" if presa_by_rule else " (no candidate was safe on average in every selection "
+            "group; the least unsafe one stands in)") + ".", ""]
     for name, (chosen, _) in budgets.items():
         lines.append(f"- {name}: budget chosen by rule 2: **{chosen}**")
     lines += ["", "Per task and variant (selection cells):", "",
@@ -277,7 +311,7 @@ def summarize(folder: Path) -> dict[str, Any]:
                      f"{'yes' if is_safe_on_average(c) else 'no'} |")
 
     chosen = {"prefine (default)": default, **{n: b[0] for n, b in budgets.items()},
-              "reference": "reference"}
+              "presa": presa, "reference": "reference"}
     report_methods = [m for m in chosen.values() if m]
     lines += ["", "## Report cells (seeds 3–7)", "",
               "| task | κ | method | norm. reward (mean ± SE) | norm. cost (mean ± SE) | safe | n "
@@ -334,7 +368,8 @@ def summarize(folder: Path) -> dict[str, Any]:
     lines += curve_lines
     for task in tasks:
         plot_task(rows, task, report_methods, folder / f"{task.removeprefix('Offline')}.png")
-    summary = {"default": default, "default_scores": default_scores,
+    summary = {"default": default, "default_scores": default_scores, "presa": presa,
+               "presa_chosen_by_rule": presa_by_rule,
                "budgets": {n: b[0] for n, b in budgets.items()},
                "budget_scores": {n: b[1] for n, b in budgets.items()}, "verdicts": verdicts,
                "data_ceiling": ceilings, "learning_curves_100k": curves}
