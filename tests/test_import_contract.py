@@ -20,7 +20,7 @@ LAYERS = [
     ("base", ["retrofit", "retrofit.errors", "retrofit.atomic", "retrofit.device",
               "retrofit.metrics_log", "retrofit._compat", "retrofit.tasks",
               "retrofit.envs", "retrofit.progress", "retrofit.thresholds",
-              "retrofit.scaling"]),
+              "retrofit.scaling", "retrofit.config_base"]),
     ("data", ["retrofit.data", "retrofit.feedback"]),
     ("policies", ["retrofit.policies"]),
     ("adapters", ["retrofit.adapters"]),
