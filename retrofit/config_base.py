@@ -163,8 +163,9 @@ class Config:
                 raise ConfigError(f"{name}={value} must be > 0.")
 
     def require_at_least(self, minimum: int, *names: str) -> None:
-        """Raise ``ConfigError`` unless each named field is >= ``minimum`` (None is allowed)."""
+        """Raise ``ConfigError`` unless each named integer field is >= ``minimum`` (None is
+        allowed: a preset or a default computed later)."""
         for name in names:
             value = getattr(self, name)
             if value is not None and value < minimum:
-                raise ConfigError(f"{name}={value!r} must be >= {minimum}.")
+                raise ConfigError(f"{name}={value!r} must be an integer >= {minimum}.")

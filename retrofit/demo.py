@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from retrofit.atomic import atomic_write_text
+from retrofit.config_base import Config
 from retrofit.data.shipped import default_dataset_path
 from retrofit.errors import ConfigError
 from retrofit.thresholds import is_safe_on_average
@@ -24,7 +25,7 @@ DEMO_TASK = "OfflineBallCircle-v0"
 
 
 @dataclass(frozen=True)
-class DemoConfig:
+class DemoConfig(Config):
     """Settings of the demo; defaults finish in a few minutes on 2 CPU cores.
 
     dataset: DSRL-format HDF5 file (None: the dataset shipped for ``task``, BallCircle).
@@ -56,20 +57,21 @@ class DemoConfig:
     threads: int = 1
     progress: bool = True
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
+        """κ is a valid cost threshold; step, sample and episode counts >= 1 (named as on the
+        command line); ``seed`` >= 0; a valid thread count."""
         from retrofit.device import check_threads
         from retrofit.thresholds import check_cost_threshold
 
         check_cost_threshold(self.cost_threshold)
         for name in ("n_preferred", "n_nonpreferred", "bc_steps", "prefine_steps", "episodes"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if value < 1:
                 option = {"prefine_steps": "steps"}.get(name, name)
                 raise ConfigError(
                     f"{name}={value!r} must be an integer >= 1 (CLI: --{option.replace('_', '-')})."
                 )
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError(f"seed={self.seed!r} must be an integer >= 0.")
+        self.require_at_least(0, "seed")
         check_threads(self.threads)
 
 

@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from retrofit.atomic import atomic_torch_save, atomic_write_text
+from retrofit.config_base import Config
 from retrofit.envs import make_env, step_env
 from retrofit.errors import ConfigError
 from retrofit.tasks import task_info
@@ -45,7 +46,7 @@ _CACHE_FORMAT = 1
 
 
 @dataclass(frozen=True)
-class BehaviourConfig:
+class BehaviourConfig(Config):
     """How one behaviour-policy run is trained (PPO hyper-parameters are SB3's defaults).
 
     Attributes:
@@ -72,7 +73,8 @@ class BehaviourConfig:
     net_arch: tuple[int, ...] = (64, 64)
     lagrange_lr: float = 0.5
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
+        """``train_steps`` >= 0, checkpoint fractions in [0, 1], PPO batches of >= 2 steps."""
         if self.train_steps < 0:
             raise ConfigError(f"train_steps={self.train_steps} must be >= 0.")
         if not self.checkpoints or any(not 0.0 <= f <= 1.0 for f in self.checkpoints):

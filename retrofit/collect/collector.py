@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from retrofit.collect.behaviour import BehaviourConfig, BehaviourPolicy, train_behaviour_policies
+from retrofit.config_base import Config
 from retrofit.data.validation import DSRL_KEYS
 from retrofit.envs import make_env, step_env
 from retrofit.errors import ConfigError
@@ -48,7 +49,7 @@ DEFAULT_BUDGETS: tuple[float, ...] = (0.25, 0.5, 1.0, 1.5)
 
 
 @dataclass(frozen=True)
-class CollectConfig:
+class CollectConfig(Config):
     """Settings of one collection run (JSON-serialisable with ``dataclasses.asdict``).
 
     Attributes:
@@ -75,10 +76,12 @@ class CollectConfig:
     behaviour: BehaviourConfig = field(default_factory=BehaviourConfig)
     seed: int = 0
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
+        """Penalties, budgets and noise levels >= 0, a switch share in [0, 1], at least one
+        behaviour run and one noise level."""
         for name in ("penalties", "budgets"):
             values = getattr(self, name)
-            if any(v < 0 or not math.isfinite(v) for v in values):
+            if any(v < 0 for v in values):
                 raise ConfigError(
                     f"{name}={values} must hold finite numbers >= 0, e.g. {name}="
                     f"{(DEFAULT_PENALTIES if name == 'penalties' else DEFAULT_BUDGETS)}."
@@ -92,7 +95,7 @@ class CollectConfig:
                 "penalties=() and budgets=(): give at least one behaviour run, e.g. "
                 "penalties=(0, 0.5, 1)."
             )
-        if not self.noise_levels or any(s < 0 or not math.isfinite(s) for s in self.noise_levels):
+        if not self.noise_levels or any(s < 0 for s in self.noise_levels):
             raise ConfigError(
                 f"noise_levels={self.noise_levels} must be a non-empty tuple of finite numbers "
                 ">= 0 (fractions of the half action range), e.g. (0, 0.15, 0.4)."

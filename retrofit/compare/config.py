@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from retrofit.config_base import Config
 from retrofit.data.splits import NONPREFERRED_POOLS
 from retrofit.errors import ConfigError
 
@@ -18,7 +18,7 @@ TANH_REFERENCE_HINT = (
 
 
 @dataclass(frozen=True)
-class CompareConfig:
+class CompareConfig(Config):
     """One comparison; every method gets the same data, iterations and (if set) batch size.
 
     task: DSRL task (``BallRun`` or ``OfflineBallRun-v0``).
@@ -83,44 +83,35 @@ class CompareConfig:
     device: str = "auto"
     threads: int = 1
     isolate: bool = True
-    executor: str = "local"
+    executor: Literal["local", "ray"] = "local"
     workers: int = 1
     ray_address: str | None = None
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     progress: bool = False
     batched: bool = False
 
-    def __post_init__(self) -> None:
-        def positive_int(name: str, value: Any, minimum: int = 1) -> None:
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise ConfigError(f"{name}={value!r} must be an integer >= {minimum}.")
-
-        if self.executor not in ("local", "ray"):
-            raise ConfigError(f"executor={self.executor!r}: use 'local' or 'ray'.")
-        for name in ("steps", "eval_episodes", "checkpoint_episodes", "bc_steps", "n_preferred",
-                     "n_nonpreferred", "threads", "workers"):
-            positive_int(name, getattr(self, name))
-        if self.batch_size is not None:
-            positive_int("batch_size", self.batch_size)
+    def check(self) -> None:
+        """Counts >= 1, seeds and ``checkpoint_every`` >= 0, a known D_np pool, a positive
+        ``reference_std``, a share >= 0 and valid cost thresholds."""
+        self.require_at_least(1, "steps", "eval_episodes", "checkpoint_episodes", "bc_steps",
+                              "n_preferred", "n_nonpreferred", "threads", "workers",
+                              "batch_size")
         if self.nonpreferred_pool not in NONPREFERRED_POOLS:
             raise ConfigError(f"nonpreferred_pool={self.nonpreferred_pool!r}: use one of "
                               f"{', '.join(NONPREFERRED_POOLS)}.")
         std = self.reference_std
-        if std is not None and (isinstance(std, bool) or not isinstance(std, int | float)
-                                or not math.isfinite(std) or std <= 0):
+        if std is not None and std <= 0:
             raise ConfigError(f"reference_std={std!r} must be a number > 0 (half-range units, "
                               "e.g. 0.2) or None for the tanh-Gaussian π_ref (on the command "
                               "line: --reference-std 0).")
-        if self.checkpoint_every is not None:
-            positive_int("checkpoint_every", self.checkpoint_every, minimum=0)
+        self.require_at_least(0, "checkpoint_every")
         for seed in self.seeds:
-            positive_int("seeds", seed, minimum=0)
-        fraction = self.safe_reward_fraction
-        if (isinstance(fraction, bool) or not isinstance(fraction, int | float)
-                or not math.isfinite(fraction) or fraction < 0):
+            if seed < 0:
+                raise ConfigError(f"seeds={seed!r} must be an integer >= 0.")
+        if self.safe_reward_fraction < 0:
             raise ConfigError(
-                f"safe_reward_fraction={fraction!r} must be a finite number >= 0 (a share of "
-                "π_ref's normalised reward, e.g. 0.8)."
+                f"safe_reward_fraction={self.safe_reward_fraction!r} must be a finite number "
+                ">= 0 (a share of π_ref's normalised reward, e.g. 0.8)."
             )
         from retrofit.thresholds import check_cost_threshold
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from retrofit.config_base import Config
 from retrofit.errors import ConfigError
 
 
 @dataclass(frozen=True)
-class FQEConfig:
+class FQEConfig(Config):
     """Fitted Q evaluation (FQE: Le, Voloshin & Yue 2019, "Batch Policy Learning under
     Constraints", its off-policy evaluation section) with a bootstrap over trajectories.
 
@@ -55,28 +56,27 @@ class FQEConfig:
     progress: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("n_bootstrap", "batch_size", "steps_per_iteration"):
-            _check_positive_int(name, getattr(self, name))
-        for name in ("n_iterations", "horizon"):
-            if getattr(self, name) is not None:
-                _check_positive_int(name, getattr(self, name))
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise ConfigError(f"seed={self.seed!r} must be a non-negative integer.")
-        if not 0.0 < float(self.confidence) < 1.0:
+        super().__post_init__()
+        object.__setattr__(self, "hidden_sizes", tuple(self.hidden_sizes))
+
+    def check(self) -> None:
+        """Counts >= 1, ``seed`` >= 0, ``confidence`` in (0, 1), a positive step size and at
+        least one hidden layer of positive width."""
+        self.require_at_least(1, "n_bootstrap", "batch_size", "steps_per_iteration",
+                              "n_iterations", "horizon")
+        self.require_at_least(0, "seed")
+        if not 0.0 < self.confidence < 1.0:
             raise ConfigError(
                 f"confidence={self.confidence!r} must lie in (0, 1), e.g. 0.9 for a central 90 % "
                 "interval."
             )
-        if not float(self.learning_rate) > 0.0:
+        if not self.learning_rate > 0.0:
             raise ConfigError(f"learning_rate={self.learning_rate!r} must be > 0, e.g. 1e-3.")
-        sizes = tuple(self.hidden_sizes)
-        if not sizes or any(isinstance(h, bool) or not isinstance(h, int) or h < 1
-                            for h in sizes):
+        if not self.hidden_sizes or any(h < 1 for h in self.hidden_sizes):
             raise ConfigError(
                 f"hidden_sizes={self.hidden_sizes!r} must be a non-empty tuple of positive "
                 "integers, e.g. (256, 256)."
             )
-        object.__setattr__(self, "hidden_sizes", sizes)
 
     def to_dict(self) -> dict[str, Any]:
         """The settings as a JSON-able dict."""
@@ -84,7 +84,3 @@ class FQEConfig:
         out["hidden_sizes"] = list(self.hidden_sizes)
         return out
 
-
-def _check_positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name}={value!r} must be a positive integer.")

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from retrofit.collect.collector import DEFAULT_BUDGETS, DEFAULT_NOISE_LEVELS, DEFAULT_PENALTIES
+from retrofit.config_base import Config
 from retrofit.errors import ConfigError, EnvironmentError_
 from retrofit.tasks import TASKS, task_info
 from retrofit.thresholds import check_cost_threshold
@@ -41,7 +42,7 @@ def _floats(values: Any) -> tuple[float, ...]:
 
 
 @dataclass(frozen=True)
-class CollectionSettings:
+class CollectionSettings(Config):
     """How ``retrofit collect`` makes a task's data (``retrofit.collect.collect_dataset``).
 
     episodes: trajectories in the file.
@@ -60,11 +61,15 @@ class CollectionSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         for name in ("penalties", "budgets", "noise_levels"):
             object.__setattr__(self, name, _floats(getattr(self, name)))
+
+    def check(self) -> None:
+        """Episodes and PPO steps >= 1, at least one behaviour run."""
         for name in ("episodes", "train_steps"):
             value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
+            if value < 1:
                 raise ConfigError(f"collection {name}={value!r} must be an integer >= 1.")
         if not self.penalties and not self.budgets:
             raise ConfigError(
@@ -95,7 +100,7 @@ class CollectionSettings:
 
 
 @dataclass(frozen=True)
-class TaskSettings:
+class TaskSettings(Config):
     """Everything ``retrofit suite TASK`` needs for one task.
 
     task: DSRL env id (``OfflineCarRun-v0``); name: dsrl's short name (``CarRun``).
@@ -128,17 +133,18 @@ class TaskSettings:
     outcome: str = ""
 
     def __post_init__(self) -> None:
-        if self.task not in TASKS:
-            raise ConfigError(f"task={self.task!r} is not a DSRL env id of retrofit.tasks.")
+        super().__post_init__()
         if not self.cost_thresholds:
             object.__setattr__(self, "cost_thresholds", task_info(self.task).cost_thresholds)
         object.__setattr__(self, "cost_thresholds", _floats(self.cost_thresholds))
-        object.__setattr__(self, "seeds", tuple(int(s) for s in self.seeds))
-        for name in ("bc_steps", "prefine_steps", "n_preferred", "n_nonpreferred",
-                     "eval_episodes"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < 1:
-                raise ConfigError(f"{name}={value!r} must be an integer >= 1.")
+        object.__setattr__(self, "seeds", tuple(self.seeds))
+
+    def check(self) -> None:
+        """A DSRL task, counts >= 1, one or more seeds >= 0, valid κ, a known data kind."""
+        if self.task not in TASKS:
+            raise ConfigError(f"task={self.task!r} is not a DSRL env id of retrofit.tasks.")
+        self.require_at_least(1, "bc_steps", "prefine_steps", "n_preferred", "n_nonpreferred",
+                              "eval_episodes")
         if not self.seeds or any(s < 0 for s in self.seeds):
             raise ConfigError(f"seeds={self.seeds!r} must be one or more integers >= 0.")
         for cost_threshold in self.cost_thresholds:
