@@ -14,7 +14,7 @@ from retrofit.adapters import wrap
 from retrofit.data.dataset import TrajectoryDataset
 from retrofit.demo import default_dataset_path
 from retrofit.methods.prefine import PrefineConfig, PrefineTrainer
-from retrofit.pretrain import BCConfig, high_reward_episodes, train_bc
+from retrofit.pretrain import BCConfig, pretrain_reference
 
 TASK = "OfflineBallCircle-v0"
 BOUND = 1000.0
@@ -41,16 +41,15 @@ def data():
     on_bound = np.mean((dataset.actions <= low) | (dataset.actions >= high))
     assert on_bound > 0.2  # the premise: many action components sit exactly on the bounds
     preferred, nonpreferred = dataset.split_preferences(cost_threshold=20.0, seed=0)
-    subset = dataset.select_episodes(high_reward_episodes(dataset, 0.3))
-    return subset, preferred, nonpreferred, low, high
+    return dataset, preferred, nonpreferred, low, high
 
 
 def _min_max_logp(data, policy: str, bc_steps: int = 1000, steps: int = 300):
-    subset, preferred, nonpreferred, low, high = data
+    dataset, preferred, nonpreferred, low, high = data
     # the learned spread (bounded below by min_std), not BCConfig's default fixed 0.2
     config = BCConfig(steps=bc_steps, hidden_sizes=(64, 64), policy=policy, fixed_std=None)
-    reference = train_bc(subset, config, action_low=low, action_high=high, device="cpu",
-                         seed=0, progress=False)
+    reference = pretrain_reference(dataset, config, action_low=low, action_high=high,
+                                   device="cpu", seed=0, progress=False)
     trainer = PrefineTrainer(
         wrap(reference), PrefineConfig(steps=steps, batch_size=128).resolved("bullet"),
         device="cpu", seed=0,

@@ -1,4 +1,4 @@
-"""A BCQ-style conditional VAE policy (PREFINE's reference policy class) and its BC training.
+"""A BCQ-style conditional VAE policy (PREFINE's reference policy class).
 
 Fujimoto et al., "Off-Policy Deep RL without Exploration" (BCQ, 2019), §4 and Appendix D:
 
@@ -11,19 +11,18 @@ The likelihood is intractable; retrofit uses the negative loss as the surrogate,
 ``log π(a|s) ≈ -(||a - dec(s, z)||² + β_KL · KL)``, so BC training maximises exactly the quantity
 PREFINE later fine-tunes. BCQ's defaults: latent 2·action_dim, hidden (750, 750), β_KL = 0.5 (BCQ
 averages the reconstruction over action dimensions; here it is summed, as in the spec's form).
-Observations are standardised by buffers set from data, so the module is self-contained.
+Observations are standardised by buffers set from data, so the module is self-contained. It is
+behaviour-cloned by ``retrofit.pretrain.pretrain_reference(dataset, VAEConfig())``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-from retrofit.errors import ConfigError
 from retrofit.policies.box import BoxPolicy
 from retrofit.policies.gaussian import mlp
 from retrofit.policies.std_bounds import VAE_ENCODER_LOG_STD
@@ -105,36 +104,3 @@ class VAEPolicy(BoxPolicy):
         """``dec(s, 0)``: the decoder at the prior's mode."""
         z = torch.zeros(*obs.shape[:-1], self.latent_dim, device=obs.device)
         return self.decode(obs, z)
-
-
-@dataclass(frozen=True)
-class VAEConfig:
-    """BC-VAE training settings; defaults from BCQ (Fujimoto et al. 2019, Appendix D).
-
-    hidden_sizes: encoder and decoder MLP widths ((750, 750), BCQ).
-    latent_dim: latent size (None: 2 · action_dim, BCQ).
-    kl_weight: β_KL of the loss and of the log π surrogate (0.5, BCQ).
-    learning_rate: Adam learning rate (1e-3, BCQ's VAE).
-    batch_size: transitions per step (100, BCQ).
-    steps: gradient steps (20k, as retrofit's Gaussian BC).
-    """
-
-    hidden_sizes: tuple[int, ...] = (750, 750)
-    latent_dim: int | None = None
-    kl_weight: float = 0.5
-    learning_rate: float = 1e-3
-    batch_size: int = 100
-    steps: int = 20_000
-
-    def validate(self) -> None:
-        """Raise ``ConfigError`` on out-of-range values."""
-        if self.steps < 1 or self.batch_size < 1 or self.learning_rate <= 0:
-            raise ConfigError(
-                f"steps={self.steps}, batch_size={self.batch_size} and "
-                f"learning_rate={self.learning_rate} must be positive."
-            )
-        if self.kl_weight < 0 or not self.hidden_sizes:
-            raise ConfigError(
-                f"kl_weight={self.kl_weight} must be >= 0 and hidden_sizes="
-                f"{self.hidden_sizes} non-empty."
-            )

@@ -7,25 +7,25 @@ import torch
 from retrofit import Retrofitter
 from retrofit.adapters import wrap
 from retrofit.adapters.vae import VAEAdapter
-from retrofit.policies.vae import LATENT_CLIP, VAEConfig, VAEPolicy
-from retrofit.pretrain import train_bc_vae
+from retrofit.policies.vae import LATENT_CLIP, VAEPolicy
+from retrofit.pretrain import VAEConfig, pretrain_reference
 
 from . import ballrun_dataset, preference_sets, run_fresh
 
-SMALL = VAEConfig(hidden_sizes=(32, 32), steps=300, batch_size=64)
+SMALL = VAEConfig(hidden_sizes=(32, 32), steps=300, batch_size=64, top_fraction=1.0)
 
 
 @pytest.fixture(scope="module")
 def vae() -> VAEPolicy:
-    return train_bc_vae(ballrun_dataset(4), SMALL, progress=False, device="cpu")
+    return pretrain_reference(ballrun_dataset(4), SMALL, progress=False, device="cpu")
 
 
 def test_bc_vae_training_improves_the_elbo():
     data = ballrun_dataset(4)
     obs, act = torch.as_tensor(data.observations), torch.as_tensor(data.actions)
-    short = train_bc_vae(data, VAEConfig(hidden_sizes=(32, 32), steps=1), progress=False,
-                         device="cpu")
-    long = train_bc_vae(data, SMALL, progress=False, device="cpu")
+    short = pretrain_reference(data, VAEConfig(hidden_sizes=(32, 32), steps=1, top_fraction=1.0),
+                               progress=False, device="cpu")
+    long = pretrain_reference(data, SMALL, progress=False, device="cpu")
     with torch.no_grad():
         torch.manual_seed(0)
         before = short.elbo(obs, act).mean()
