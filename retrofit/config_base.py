@@ -42,6 +42,8 @@ def check_value(name: str, value: Any, tp: Any, example: Any = None) -> None:
     instances; ``Any`` and other generics anything. ``example`` is a valid value the message
     offers (default: 256 for an int, 0.2 for a number).
     """
+    if tp is Any:
+        return
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         options = typing.get_args(tp)

@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from retrofit.atomic import atomic_write_bytes
+from retrofit.config_base import Config
 from retrofit.errors import ConfigError
 from retrofit.estimate.config import FQEConfig
 from retrofit.estimate.offline import OfflineEstimate, check_estimation_data, estimate_policies
@@ -31,7 +32,7 @@ _KEPT_FILE = re.compile(r"^step_(\d+)\.pt$")
 
 
 @dataclass(frozen=True)
-class CheckpointSelection:
+class CheckpointSelection(Config):
     """How a fit picks the policy it returns by the offline estimate.
 
     dataset: a ``TrajectoryDataset`` with per-step costs and rewards (usually the whole dataset
@@ -47,14 +48,12 @@ class CheckpointSelection:
     every: int = 2_000
     fqe: FQEConfig = field(default_factory=FQEConfig)
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
+        """A valid κ, ``every`` >= 1 and data the offline estimate can use."""
         check_cost_threshold(self.cost_threshold)
-        if isinstance(self.every, bool) or not isinstance(self.every, int) or self.every < 1:
+        if self.every < 1:
             raise ConfigError(f"every={self.every!r} must be a positive integer (steps between "
                               "kept copies of the policy).")
-        if not isinstance(self.fqe, FQEConfig):
-            raise ConfigError(f"fqe must be a retrofit.estimate.FQEConfig, got "
-                              f"{type(self.fqe).__name__}.")
         check_estimation_data(self.dataset)
 
 
