@@ -32,8 +32,18 @@ import numpy as np
 COLUMNS = (
     "task", "policy", "estimated_cost", "estimate_low", "estimate_high", "rollout_cost",
     "rollout_episodes", "estimated_reward", "rollout_reward", "action_shift", "cost_threshold",
-    "seed", "selected", "commit",
+    "seed", "selected", "commit", "family",
 )
+# Baseline policies added beside PREFINE's checkpoints (issue 24 asks for checkpoints "of
+# PREFINE, PreSa and baselines"): name -> (registered method, config overrides). They spread the
+# rolled-out costs (λ 0 stays unsafe on BallRun), so the rank correlation is not decided by
+# near-ties among checkpoints of one run. They are estimated and rolled out like the checkpoints
+# but are not candidates of the checkpoint selection.
+BASELINES: dict[str, tuple[str, dict[str, Any]]] = {
+    "sft-only": ("sft-only", {}),
+    "dpo": ("dpo", {}),
+    "prefine-paper": ("prefine", {"sft_weight": 1.0, "learning_rate": 3e-4}),
+}
 DEFAULT_OUT = Path("docs/results/offline-estimate")
 
 
@@ -72,6 +82,11 @@ class Args:
     """Adam steps between target updates."""
     device: str = "auto"
     """Where PREFINE and FQE train."""
+    baselines: str = ""
+    """Comma-separated names of ``BASELINES`` to add (e.g. ``sft-only,dpo,prefine-paper``),
+    each fine-tuned from the same π_ref on the same split for ``baseline_steps`` updates."""
+    baseline_steps: int = 20_000
+    """Updates of each baseline (SFT-only: a tenth, its budget in docs/protocol.md's rule 2)."""
     out: Path = DEFAULT_OUT
     """Folder of calibration.csv; the run's safety report goes to OUT/<Task>/."""
 
@@ -87,7 +102,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Args, Path | None]:
     for name, default in asdict(Args()).items():
         if name == "task":
             continue
-        kind = {"out": Path, "device": str}.get(
+        kind = {"out": Path, "device": str, "baselines": str}.get(
             name, float if name in ("cost_threshold", "reference_std") else int)
         parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=default)
     ns = vars(parser.parse_args(argv))
@@ -145,12 +160,22 @@ def calibrate(args: Args) -> list[dict[str, Any]]:
 
     Retrofitter(reference, device=args.device, seed=args.seed, progress=False).fit(
         preferred, nonpreferred, steps=args.steps, callback=keep, callback_every=every)
+    candidates = len(kept)  # π_ref and PREFINE's checkpoints: what the selection chooses among
+    for name in [n for n in args.baselines.split(",") if n]:
+        if name not in BASELINES:
+            raise SystemExit(f"--baselines: unknown {name!r}; known: {', '.join(BASELINES)}")
+        method, overrides = BASELINES[name]
+        steps = args.baseline_steps // 10 if method == "sft-only" else args.baseline_steps
+        fitter = Retrofitter(reference, method, device=args.device, seed=args.seed,
+                             progress=False, **overrides)
+        fitter.fit(preferred, nonpreferred, steps=steps)
+        kept[f"{name} {steps}"] = fitter.policy_.frozen_copy()
 
     config = FQEConfig(n_bootstrap=args.n_bootstrap, n_iterations=args.n_iterations,
                        steps_per_iteration=args.steps_per_iteration, seed=args.seed)
     estimates = estimate_policies(kept, data, config, device=args.device)
-    selection = select_checkpoint(estimates, kappa)
-    write_safety_report(args.out / info.env_id, estimates, selection, kappa,
+    selection = select_checkpoint(estimates[:candidates], kappa)
+    write_safety_report(args.out / info.env_id, estimates[:candidates], selection, kappa,
                         {"task": info.env_id, "config": config.to_dict(), "args": _jsonable(args)})
 
     commit = _commit()
@@ -166,6 +191,7 @@ def calibrate(args: Args) -> list[dict[str, Any]]:
             "estimated_reward": e.reward.estimate, "rollout_reward": result.reward,
             "action_shift": e.action_shift, "cost_threshold": kappa, "seed": args.seed,
             "selected": i == selection.index, "commit": commit,
+            "family": "reference" if i == 0 else "checkpoint" if i < candidates else "baseline",
         })
         print(f"{name}: estimated cost {e.cost.estimate:.2f} [{e.cost.low:.2f}, "
               f"{e.cost.high:.2f}], rolled out {result.cost:.2f}", flush=True)
@@ -191,7 +217,7 @@ def summarise(rows: list[dict[str, Any]]) -> str:
         high = np.array([float(r["estimate_high"]) for r in sub])
         roll = np.array([float(r["rollout_cost"]) for r in sub])
         chosen = next((r for r in sub if str(r["selected"]) == "True"), None)
-        last = sub[-1]
+        last = [r for r in sub if r.get("family", "checkpoint") != "baseline"][-1]
         lines.append(
             f"{task} | {len(sub)} | {spearman(est, roll):.2f} | "
             f"{np.abs(est - roll).mean():.2f} | {((low <= roll) & (roll <= high)).mean():.2f} | "
@@ -224,7 +250,12 @@ def plot_calibration(rows: list[dict[str, Any]], path: Path) -> None:
         high = np.array([float(r["estimate_high"]) for r in sub])
         # the point estimate (all of the data) can fall outside its bootstrap interval: draw both
         ax.vlines(roll, low, high, color="tab:blue", alpha=0.6, label="bootstrap interval")
-        ax.scatter(roll, est, color="tab:blue", zorder=3, label="estimate")
+        base = np.array([r.get("family") == "baseline" for r in sub])
+        ax.scatter(roll[~base], est[~base], color="tab:blue", zorder=3,
+                   label="estimate: π_ref, PREFINE checkpoints")
+        if base.any():
+            ax.scatter(roll[base], est[base], color="tab:orange", marker="s", zorder=3,
+                       label="estimate: baselines")
         top = float(max(roll.max(), high.max())) * 1.05 + 1e-9
         ax.plot([0, top], [0, top], color="grey", linewidth=1)
         kappa = float(sub[0]["cost_threshold"])
