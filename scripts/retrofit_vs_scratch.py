@@ -74,6 +74,10 @@ VARIANTS: dict[str, Variant] = {
         "prefine", 20_000, {"sft_weight": 0.3, "learning_rate": 3e-5},
         "D_np from the 100 least costly UNSAFE episodes (docs/protocol.md, amendment 3)",
         split={"nonpreferred_pool": "lowest-cost"}),
+    "prefine-l0.3-lr3e-5-top100-20k": Variant(
+        "prefine", 20_000, {"sft_weight": 0.3, "learning_rate": 3e-5},
+        "D_p = the 100 best SAFE episodes (docs/protocol.md, amendment 6)",
+        split={"top_fraction": 0.01}),
     # PreSa (issue 21 item 7; docs/protocol.md, amendment 5): z_ref × η on selection cells, from
     # the shared π_ref (pretrain_steps = 0), segment feedback synthesised from D_p ∪ D_np.
     "presa-clamped-eta1-20k": Variant("presa", 20_000, {"z_ref": "clamped", "eta": 1.0},
@@ -87,6 +91,10 @@ VARIANTS: dict[str, Variant] = {
     "sft-only-20k": Variant("sft-only", 20_000),
     "bc-safe-2k": Variant("bc-safe", 2_000, {}, "BC-Safe from scratch on D_p (∪ D_np, filtered)"),
     "bc-safe-20k": Variant("bc-safe", 20_000),
+    "sft-only-2k-top100": Variant("sft-only", 2_000, {}, "on amendment 6's D_p",
+                                  split={"top_fraction": 0.01}),
+    "bc-safe-2k-top100": Variant("bc-safe", 2_000, {}, "on amendment 6's D_p",
+                                 split={"top_fraction": 0.01}),
     "bc-safe-full-2k": Variant("bc-safe-full", 2_000, {}, "BC-Safe on all safe episodes"),
     "bc-safe-full-20k": Variant("bc-safe-full", 20_000),
 }
@@ -104,7 +112,8 @@ SELECTION_ORDER = (
     "prefine-l0.3-2k", "prefine-l1-20k", "prefine-l0.3-lr3e-5-20k", "prefine-l1-lr3e-5-20k",
     "dpo-lr3e-5-20k", "prefine-l0.3-lr3e-5-npnear-20k", "prefine-l0.1-lr3e-5-20k",
     "prefine-l0.3-lr3e-5-ema-20k", "presa-clamped-eta1-20k", "presa-clamped-eta0.1-20k",
-    "presa-mean-eta1-20k", "presa-mean-eta0.1-20k",
+    "presa-mean-eta1-20k", "presa-mean-eta0.1-20k", "prefine-l0.3-lr3e-5-top100-20k",
+    "sft-only-2k-top100", "bc-safe-2k-top100",
 )
 
 

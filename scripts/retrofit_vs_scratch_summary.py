@@ -31,12 +31,12 @@ PAPER_PREFINE = {
 DEFAULT_CANDIDATES = ("prefine-l0.3-20k", "prefine-l0.1-20k", "prefine-l1-20k", "dpo-20k",
                       "prefine-l0.3-lr3e-5-20k", "prefine-l1-lr3e-5-20k", "dpo-lr3e-5-20k",
                       "prefine-l0.3-lr3e-5-npnear-20k", "prefine-l0.1-lr3e-5-20k",
-                      "prefine-l0.3-lr3e-5-ema-20k")
+                      "prefine-l0.3-lr3e-5-ema-20k", "prefine-l0.3-lr3e-5-top100-20k")
 CANDIDATE_LAMBDA = {"prefine-l0.3-20k": 0.3, "prefine-l0.1-20k": 0.1, "prefine-l1-20k": 1.0,
                     "dpo-20k": 0.0, "prefine-l0.3-lr3e-5-20k": 0.3,
                     "prefine-l1-lr3e-5-20k": 1.0, "dpo-lr3e-5-20k": 0.0,
                     "prefine-l0.3-lr3e-5-npnear-20k": 0.3, "prefine-l0.1-lr3e-5-20k": 0.1,
-                    "prefine-l0.3-lr3e-5-ema-20k": 0.3}
+                    "prefine-l0.3-lr3e-5-ema-20k": 0.3, "prefine-l0.3-lr3e-5-top100-20k": 0.3}
 # Rule 4 (amendment 5): PreSa's z_ref × η; ties go to the paper-literal setting, then to the
 # library default; with no candidate safe everywhere, the least unsafe one is reported.
 PRESA_CANDIDATES = ("presa-mean-eta0.1-20k", "presa-clamped-eta1-20k",

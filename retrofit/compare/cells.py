@@ -118,7 +118,7 @@ def prepare_cell(spec: dict[str, Any], dataset: Any = None) -> CellRun:
         dataset, _ = load_dataset(dataclasses.replace(config, dataset=spec["dataset_path"]))
     preferred, nonpreferred = dataset.split_preferences(
         cost_threshold, n_preferred=config.n_preferred, n_nonpreferred=config.n_nonpreferred,
-        seed=seed, nonpreferred_pool=config.nonpreferred_pool,
+        seed=seed, nonpreferred_pool=config.nonpreferred_pool, top_fraction=config.top_fraction,
     )
     cell = CellData(dataset, preferred, nonpreferred, cost_threshold, seed)
     data = cell_data(method, cell)

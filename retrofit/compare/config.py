@@ -41,6 +41,8 @@ class CompareConfig(Config):
     bc_steps: BC steps of π_ref. n_preferred / n_nonpreferred: N_p / N_np of the split.
     nonpreferred_pool: which end of UNSAFE (by cost return) D_np is drawn from: "highest-cost"
         (default) or "lowest-cost" (``retrofit.data.splits.preference_split_indices``).
+    top_fraction: the share of SAFE episodes, best reward first, that D_p is drawn from (0.5;
+        any value ≤ n_preferred / |SAFE| makes D_p the n_preferred best SAFE episodes).
     reference_std: π_ref a clipped Gaussian with this fixed spread in half-ranges (0.2, the
         default of ``BCConfig``, the demo and the suite, whose PREFINE log-likelihoods stay
         bounded; docs/prefine.md); None: a tanh-Gaussian π_ref (the default before issue 25;
@@ -79,6 +81,7 @@ class CompareConfig(Config):
     n_preferred: int = 100
     n_nonpreferred: int = 20
     nonpreferred_pool: str = "highest-cost"
+    top_fraction: float = 0.5
     reference_std: float | None = 0.2
     device: str = "auto"
     threads: int = 1
@@ -99,6 +102,9 @@ class CompareConfig(Config):
         if self.nonpreferred_pool not in NONPREFERRED_POOLS:
             raise ConfigError(f"nonpreferred_pool={self.nonpreferred_pool!r}: use one of "
                               f"{', '.join(NONPREFERRED_POOLS)}.")
+        if not 0.0 < self.top_fraction <= 1.0:
+            raise ConfigError(f"top_fraction={self.top_fraction!r} must be in (0, 1]: the share "
+                              "of SAFE episodes, best first, that D_p is drawn from (0.5).")
         std = self.reference_std
         if std is not None and std <= 0:
             raise ConfigError(f"reference_std={std!r} must be a number > 0 (half-range units, "

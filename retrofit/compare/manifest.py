@@ -43,6 +43,7 @@ def cell_settings(config: CompareConfig, method: str, dataset_sha256: str) -> di
         **({"reference_std": config.reference_std} if config.reference_std is not None else {}),
         **({"nonpreferred_pool": config.nonpreferred_pool}
            if config.nonpreferred_pool != "highest-cost" else {}),
+        **({"top_fraction": config.top_fraction} if config.top_fraction != 0.5 else {}),
     }
 
 
