@@ -48,9 +48,9 @@ def markdown(path: Path) -> str:
         "| κ | safe fraction | best safe norm. reward | top-10 % safe |",
         "|---|---|---|---|",
     ]
-    for kappa, row in s["thresholds"].items():
+    for cost_threshold, row in s["thresholds"].items():
         best = row["best_safe_norm_reward"]
-        lines.append(f"| {kappa:g} | {100 * row['safe_fraction']:.1f} % | "
+        lines.append(f"| {cost_threshold:g} | {100 * row['safe_fraction']:.1f} % | "
                      f"{'—' if best is None else f'{best:.2f}'} | "
                      f"{100 * row['top_decile_safe_fraction']:.1f} % |")
     rewards, _ = data.episode_returns()
@@ -58,8 +58,9 @@ def markdown(path: Path) -> str:
     norm, _ = normalized_score(s["task"], rewards, np.zeros_like(rewards), 1.0)
     top_mean = float(norm[top].mean())
     kept = ", ".join(
-        f"{100 * row['best_safe_norm_reward'] / top_mean:.0f} % at κ={kappa:g}"
-        for kappa, row in s["thresholds"].items() if row["best_safe_norm_reward"] is not None)
+        f"{100 * row['best_safe_norm_reward'] / top_mean:.0f} % at κ={cost_threshold:g}"
+        for cost_threshold, row in s["thresholds"].items()
+        if row["best_safe_norm_reward"] is not None)
     lines += ["", f"Top-10 % episodes by reward: mean normalised reward {top_mean:.2f}; the best "
               f"safe episode keeps {kept} of it (PREFINE's setting asks for an unsafe "
               "reward-greedy reference and safe episodes that keep most of its reward)."]

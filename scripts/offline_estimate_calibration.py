@@ -142,7 +142,8 @@ def calibrate(args: Args) -> list[dict[str, Any]]:
     from retrofit.tasks import task_info
 
     info = task_info(args.task)
-    kappa = args.cost_threshold if args.cost_threshold is not None else info.cost_thresholds[1]
+    cost_threshold = (args.cost_threshold if args.cost_threshold is not None
+                      else info.cost_thresholds[1])
     data = TrajectoryDataset.from_hdf5(default_dataset_path(info.env_id))
     bc = (BCConfig(steps=args.reference_steps, policy="tanh-gaussian")
           if args.reference_std is None else
@@ -150,7 +151,8 @@ def calibrate(args: Args) -> list[dict[str, Any]]:
                    fixed_std=args.reference_std))
     reference = pretrain_reference(data, bc, device=args.device, seed=args.seed, progress=False)
     preferred, nonpreferred = data.split_preferences(
-        kappa, n_preferred=args.n_preferred, n_nonpreferred=args.n_nonpreferred, seed=args.seed)
+        cost_threshold, n_preferred=args.n_preferred, n_nonpreferred=args.n_nonpreferred,
+        seed=args.seed)
 
     kept: dict[str, Any] = {"reference": wrap(reference).frozen_copy()}
     every = max(1, args.steps // args.checkpoints)
@@ -174,14 +176,14 @@ def calibrate(args: Args) -> list[dict[str, Any]]:
     config = FQEConfig(n_bootstrap=args.n_bootstrap, n_iterations=args.n_iterations,
                        steps_per_iteration=args.steps_per_iteration, seed=args.seed)
     estimates = estimate_policies(kept, data, config, device=args.device)
-    selection = select_checkpoint(estimates[:candidates], kappa)
-    write_safety_report(args.out / info.env_id, estimates[:candidates], selection, kappa,
+    selection = select_checkpoint(estimates[:candidates], cost_threshold)
+    write_safety_report(args.out / info.env_id, estimates[:candidates], selection, cost_threshold,
                         {"task": info.env_id, "config": config.to_dict(), "args": _jsonable(args)})
 
     commit = _commit()
     rows = []
     for i, (name, policy) in enumerate(kept.items()):
-        result = evaluate(policy, info.env_id, kappa, episodes=args.episodes, seed=10_000,
+        result = evaluate(policy, info.env_id, cost_threshold, episodes=args.episodes, seed=10_000,
                           n_envs=args.n_envs)
         e = estimates[i]
         rows.append({
@@ -189,7 +191,7 @@ def calibrate(args: Args) -> list[dict[str, Any]]:
             "estimate_low": e.cost.low, "estimate_high": e.cost.high,
             "rollout_cost": result.cost, "rollout_episodes": args.episodes,
             "estimated_reward": e.reward.estimate, "rollout_reward": result.reward,
-            "action_shift": e.action_shift, "cost_threshold": kappa, "seed": args.seed,
+            "action_shift": e.action_shift, "cost_threshold": cost_threshold, "seed": args.seed,
             "selected": i == selection.index, "commit": commit,
             "family": "reference" if i == 0 else "checkpoint" if i < candidates else "baseline",
         })
@@ -258,9 +260,10 @@ def plot_calibration(rows: list[dict[str, Any]], path: Path) -> None:
                        label="estimate: baselines")
         top = float(max(roll.max(), high.max())) * 1.05 + 1e-9
         ax.plot([0, top], [0, top], color="grey", linewidth=1)
-        kappa = float(sub[0]["cost_threshold"])
-        ax.axhline(kappa, color="red", linestyle="--", linewidth=1, label=f"κ = {kappa:g}")
-        ax.axvline(kappa, color="red", linestyle="--", linewidth=1)
+        cost_threshold = float(sub[0]["cost_threshold"])
+        ax.axhline(cost_threshold, color="red", linestyle="--", linewidth=1,
+                   label=f"κ = {cost_threshold:g}")
+        ax.axvline(cost_threshold, color="red", linestyle="--", linewidth=1)
         ax.set_title(task)
         ax.set_xlabel("rolled-out episode cost")
     axes[0][0].set_ylabel("offline estimate (interval)")

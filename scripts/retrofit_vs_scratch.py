@@ -157,7 +157,8 @@ def run(task: str, split: str, names: list[str], out: Path, thresholds: tuple[fl
         run_compare(config)
 
 
-def reproduce(task: str, name: str, seed: int, kappa: float, out: Path, scratch: Path) -> bool:
+def reproduce(task: str, name: str, seed: int, cost_threshold: float, out: Path,
+              scratch: Path) -> bool:
     """Rerun one finished cell in a fresh folder (same π_ref file) and compare its scores.
 
     Prints both rows; True when normalised reward and cost agree to every printed digit.
@@ -166,22 +167,22 @@ def reproduce(task: str, name: str, seed: int, kappa: float, out: Path, scratch:
 
     folder = out / task / name
     stored = json.loads((folder / "cells" /
-                         f"{VARIANTS[name].method}__k{kappa:g}__s{seed}.json").read_text())
+                         f"{VARIANTS[name].method}__k{cost_threshold:g}__s{seed}.json").read_text())
     if scratch.exists():
         raise SystemExit(f"{scratch} exists; pass an empty --scratch folder")
     (scratch / task / "reference").mkdir(parents=True)
     for suffix in (".json", ".pt"):
         shutil.copy2(out / task / "reference" / f"seed{seed}{suffix}",
                      scratch / task / "reference" / f"seed{seed}{suffix}")
-    run(task, "selection", [name], scratch, (kappa,), (seed,),
+    run(task, "selection", [name], scratch, (cost_threshold,), (seed,),
         int(stored["settings"]["eval_episodes"]), int(stored["settings"]["bc_steps"]))
     again = json.loads((scratch / task / name / "cells" /
-                        f"{VARIANTS[name].method}__k{kappa:g}__s{seed}.json").read_text())
+                        f"{VARIANTS[name].method}__k{cost_threshold:g}__s{seed}.json").read_text())
     same = True
     for key in ("normalized_reward", "normalized_cost"):
         a, b = stored["row"][key], again["row"][key]
         same &= repr(a) == repr(b)
-        print(f"{task} {name} κ={kappa:g} seed={seed} {key}: stored {a!r}  rerun {b!r}")
+        print(f"{task} {name} κ={cost_threshold:g} seed={seed} {key}: stored {a!r}  rerun {b!r}")
     return same
 
 
@@ -197,13 +198,13 @@ def collect(out: Path, csv_path: Path) -> int:
 
     rows: list[dict[str, Any]] = []
     for task_dir in sorted(p for p in out.iterdir() if p.is_dir()):
-        kappas: set[float] = set()
+        cost_thresholds: set[float] = set()
         for variant_dir in sorted(p for p in task_dir.iterdir() if p.is_dir()):
             for cell_file in sorted((variant_dir / "cells").glob("*.json")):
                 record = json.loads(cell_file.read_text())
                 row = record["row"]
                 seed = int(row["seed"])
-                kappas.add(float(row["cost_threshold"]))
+                cost_thresholds.add(float(row["cost_threshold"]))
                 variant = VARIANTS.get(variant_dir.name)
                 rows.append({
                     "method": REPORT_NAMES.get(variant_dir.name, variant_dir.name),
@@ -221,11 +222,12 @@ def collect(out: Path, csv_path: Path) -> int:
             seed = int(record["seed"])
             task = next((r["task"] for r in rows if r["task"].endswith(task_dir.name + "-v0")),
                         f"Offline{task_dir.name}-v0")
-            for kappa in sorted(kappas):
-                reward, cost = normalized_score(task, record["reward"], record["cost"], kappa)
+            for cost_threshold in sorted(cost_thresholds):
+                reward, cost = normalized_score(task, record["reward"], record["cost"],
+                                                cost_threshold)
                 rows.append({
                     "method": "reference", "variant": "reference", "task": task,
-                    "cost_threshold": kappa, "seed": seed,
+                    "cost_threshold": cost_threshold, "seed": seed,
                     "split": "selection" if seed in SELECTION_SEEDS else "report",
                     "normalized_reward": float(reward), "normalized_cost": float(cost),
                     "episodes": record["eval_episodes"], "updates": record["bc_steps"],

@@ -149,7 +149,7 @@ def paired(rows: list[dict[str, Any]], a: str, b: str, task: str, key: str,
     return {"mean": mean, "se": se, "n": len(diffs), "verdict": verdict}
 
 
-def data_ceiling(task: str, kappas: list[float]) -> list[dict[str, Any]]:
+def data_ceiling(task: str, cost_thresholds: list[float]) -> list[dict[str, Any]]:
     """What the shipped data allows at each κ: the normalised reward of the best, 10th and 50th
     best SAFE episode (cost return < κ, the split's predicate) and of D_p over the report seeds.
 
@@ -169,17 +169,17 @@ def data_ceiling(task: str, kappas: list[float]) -> list[dict[str, Any]]:
     data = TrajectoryDataset.from_hdf5(source.path)
     rewards, costs = data.episode_returns()
     out = []
-    for kappa in kappas:
-        norm = normalized_score(task, rewards, costs, kappa)[0]
-        safe = np.sort(norm[costs < kappa])[::-1]
+    for cost_threshold in cost_thresholds:
+        norm = normalized_score(task, rewards, costs, cost_threshold)[0]
+        safe = np.sort(norm[costs < cost_threshold])[::-1]
         d_p = []
         for seed in REPORT_SEEDS:
             preferred, _ = data.split_preferences(
-                kappa, n_preferred=settings.n_preferred,
+                cost_threshold, n_preferred=settings.n_preferred,
                 n_nonpreferred=settings.n_nonpreferred, seed=seed)
             d_p.append(float(np.mean(normalized_score(
-                task, preferred.episode_returns()[0], 0.0, kappa)[0])))
-        out.append({"task": task, "cost_threshold": kappa, "n_safe": int(len(safe)),
+                task, preferred.episode_returns()[0], 0.0, cost_threshold)[0])))
+        out.append({"task": task, "cost_threshold": cost_threshold, "n_safe": int(len(safe)),
                     "best": float(safe[0]), "tenth": float(safe[min(9, len(safe) - 1)]),
                     "fiftieth": float(safe[min(49, len(safe) - 1)]),
                     "d_p_mean": float(np.mean(d_p))})
@@ -303,12 +303,12 @@ def summarize(folder: Path) -> dict[str, Any]:
     lines += ["", "Per task and variant (selection cells):", "",
               "| task | κ | variant | norm. reward (mean ± SE) | norm. cost | safe |",
               "|---|---|---|---|---|---|"]
-    for (method, task, kappa), members in sorted(groups(rows, "selection").items(),
-                                                 key=lambda kv: (kv[0][1], kv[0][2], kv[0][0])):
+    for (method, task, cost_threshold), members in sorted(
+            groups(rows, "selection").items(), key=lambda kv: (kv[0][1], kv[0][2], kv[0][0])):
         r = mean_se([m["normalized_reward"] for m in members])
         c = mean_se([m["normalized_cost"] for m in members])[0]
-        lines.append(f"| {task} | {kappa:g} | {method} | {r[0]:.3f} ± {r[1]:.3f} | {c:.3f} | "
-                     f"{'yes' if is_safe_on_average(c) else 'no'} |")
+        lines.append(f"| {task} | {cost_threshold:g} | {method} | {r[0]:.3f} ± {r[1]:.3f} | "
+                     f"{c:.3f} | {'yes' if is_safe_on_average(c) else 'no'} |")
 
     chosen = {"prefine (default)": default, **{n: b[0] for n, b in budgets.items()},
               "presa": presa, "reference": "reference"}
@@ -319,7 +319,7 @@ def summarize(folder: Path) -> dict[str, Any]:
     report = groups(rows, "report")
     verdicts: dict[str, dict[str, Any]] = {}
     for task in tasks:
-        for (method, t, kappa), members in sorted(report.items()):
+        for (method, t, cost_threshold), members in sorted(report.items()):
             if t != task or method not in report_methods:
                 continue
             label = next(k for k, v in chosen.items() if v == method)
@@ -327,7 +327,7 @@ def summarize(folder: Path) -> dict[str, Any]:
             c = mean_se([m["normalized_cost"] for m in members])
             paper = PAPER_PREFINE.get(task)
             lines.append(
-                f"| {task} | {kappa:g} | {label}: {method} | {r[0]:.3f} ± {r[1]:.3f} | "
+                f"| {task} | {cost_threshold:g} | {label}: {method} | {r[0]:.3f} ± {r[1]:.3f} | "
                 f"{c[0]:.3f} ± {c[1]:.3f} | {'yes' if is_safe_on_average(c[0]) else 'no'} | "
                 f"{len(members)} | "
                 + (f"{paper[0]:.2f} / {paper[1]:.2f}" if paper and label.startswith("prefine")

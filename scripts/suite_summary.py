@@ -48,10 +48,11 @@ def task_rows(folder: Path, search: list[Path]) -> list[dict[str, Any]]:
     best = best_safe_rewards(report["data"]["path"], search)
     rows = []
     for s in report["summary"]:
-        kappa = float(s["cost_threshold"])
-        best_k = best.get(kappa)
+        cost_threshold = float(s["cost_threshold"])
+        best_k = best.get(cost_threshold)
         rows.append({
-            "task": report["settings"]["name"], "method": s["method"], "cost_threshold": kappa,
+            "task": report["settings"]["name"], "method": s["method"],
+            "cost_threshold": cost_threshold,
             "seeds": s["seeds"], "reward_mean": s["reward_mean"], "reward_std": s["reward_std"],
             "cost_mean": s["cost_mean"], "cost_std": s["cost_std"], "safe": s["safe"],
             "reward_kept_vs_reference": s["reward_kept"],
@@ -67,13 +68,14 @@ def task_rows(folder: Path, search: list[Path]) -> list[dict[str, Any]]:
 
 
 def retrofitted(rows: list[dict[str, Any]], method: str = "prefine",
-                every_kappa: bool = True) -> bool:
-    """Safe and ≥ 80 % of π_ref's or of the best safe reward — at every κ, or (``every_kappa``
-    False) on average over the κ set (mean cost ≤ 1, mean reward ≥ 80 % of the mean yardstick)."""
+                at_every_threshold: bool = True) -> bool:
+    """Safe and ≥ 80 % of π_ref's or of the best safe reward — at every κ, or
+    (``at_every_threshold`` False) on average over the κ set (mean cost ≤ 1, mean reward ≥ 80 %
+    of the mean yardstick)."""
     mine = [r for r in rows if r["method"] == method]
     if not mine:
         return False
-    if every_kappa:
+    if at_every_threshold:
         def kept(r: dict[str, Any]) -> bool:
             return any(v is not None and v >= KEEP
                        for v in (r["reward_kept_vs_reference"], r["reward_kept_vs_best_safe"]))
@@ -104,7 +106,7 @@ def markdown(rows: list[dict[str, Any]], tasks: list[str]) -> str:
             f"{r['cost_std']:.3f} | {'yes' if r['safe'] else 'no'} | "
             f"{_pct(r['reward_kept_vs_reference'])} | {_pct(r['reward_kept_vs_best_safe'])} |")
     for every, words in ((False, "on average over its κ set"), (True, "at every κ")):
-        verdicts = [(t, retrofitted([r for r in rows if r["task"] == t], every_kappa=every))
+        verdicts = [(t, retrofitted([r for r in rows if r["task"] == t], at_every_threshold=every))
                     for t in tasks]
         lines += ["", f"PREFINE safe while keeping ≥ {KEEP:.0%} of π_ref's or of the best safe "
                   f"reward in the data, {words}: {sum(v for _, v in verdicts)} of "
