@@ -32,7 +32,7 @@ import torch
 TASK = "OfflineBallRun-v0"
 
 
-def _osrl_round(data: dict[str, torch.Tensor], steps: int, warmup: int, kappa: float,
+def _osrl_round(data: dict[str, torch.Tensor], steps: int, warmup: int, cost_threshold: float,
                 seed: int) -> float:
     """ms/update of a fresh OSRL CPQ over ``steps`` timed updates."""
     from osrl.algorithms import CPQ, CPQTrainer
@@ -41,7 +41,7 @@ def _osrl_round(data: dict[str, torch.Tensor], steps: int, warmup: int, kappa: f
     observation_dim, action_dim = data["obs"].shape[1], data["act"].shape[1]
     model = CPQ(observation_dim, action_dim, max_action=1.0, a_hidden_sizes=[256, 256],
                 c_hidden_sizes=[256, 256], vae_hidden_sizes=400, sample_action_num=10,
-                num_q=2, num_qc=2, cost_limit=int(kappa), episode_len=100, device="cpu")
+                num_q=2, num_qc=2, cost_limit=int(cost_threshold), episode_len=100, device="cpu")
     trainer = CPQTrainer(model, env=None, critic_lr=1e-3, vae_lr=1e-3, reward_scale=0.1,
                          device="cpu")
     generator = torch.Generator().manual_seed(seed)
@@ -65,7 +65,7 @@ def _ms_per_call(step: Callable[[], object], steps: int, warmup: int) -> float:
     return (time.perf_counter() - start) / steps * 1e3
 
 
-def _retrofit_round(dataset, steps: int, warmup: int, kappa: float, seed: int) -> float:
+def _retrofit_round(dataset, steps: int, warmup: int, cost_threshold: float, seed: int) -> float:
     """ms/update of a fresh retrofit CPQ over ``steps`` timed updates (set-up excluded)."""
     from retrofit.adapters import wrap
     from retrofit.data.dataset import action_bounds
@@ -75,7 +75,7 @@ def _retrofit_round(dataset, steps: int, warmup: int, kappa: float, seed: int) -
     trainer_cls, config_cls = get_method("cpq").load()
     policy = wrap(TanhGaussianPolicy(dataset.observation_dim, dataset.action_dim,
                                      *action_bounds(dataset)))
-    config = config_cls(cost_threshold=kappa, batch_size=512)
+    config = config_cls(cost_threshold=cost_threshold, batch_size=512)
     trainer = trainer_cls(policy, config, device="cpu", seed=seed)
     return _ms_per_call(trainer.stages(dataset, steps=steps)[0].update, steps, warmup)
 
@@ -104,11 +104,12 @@ def main() -> None:
         "obs": dataset.observations, "next_obs": dataset.next_observations,
         "act": dataset.actions, "rewards": dataset.rewards, "costs": dataset.costs,
         "dones": ends}.items()}
-    kappa = 20.0
+    cost_threshold = 20.0
     osrl_ms, retrofit_ms = [], []
     for round_ in range(args.rounds):
-        osrl_ms.append(_osrl_round(data, args.steps, args.warmup, kappa, round_))
-        retrofit_ms.append(_retrofit_round(dataset, args.steps, args.warmup, kappa, round_))
+        osrl_ms.append(_osrl_round(data, args.steps, args.warmup, cost_threshold, round_))
+        retrofit_ms.append(_retrofit_round(dataset, args.steps, args.warmup, cost_threshold,
+                                           round_))
     row = {"osrl_ms_per_update": [round(x, 1) for x in osrl_ms],
            "retrofit_ms_per_update": [round(x, 1) for x in retrofit_ms],
            "ratio_of_medians_retrofit_over_osrl": round(

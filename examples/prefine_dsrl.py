@@ -74,14 +74,16 @@ def main(args: Args) -> None:
     rows = []
     for seed in args.seeds:
         reference = pretrain_reference(data, BCConfig(steps=args.bc_steps), seed=seed)
-        for kappa in thresholds:
-            before = evaluate(reference, info.env_id, kappa, episodes=args.episodes, seed=seed)
-            preferred, nonpreferred = data.split_preferences(cost_threshold=kappa, seed=seed)
+        for cost_threshold in thresholds:
+            before = evaluate(reference, info.env_id, cost_threshold, episodes=args.episodes,
+                              seed=seed)
+            preferred, nonpreferred = data.split_preferences(cost_threshold=cost_threshold,
+                                                             seed=seed)
             retrofitter = Retrofitter(reference, seed=seed, progress=False)
             policy = retrofitter.fit(preferred, nonpreferred, steps=args.steps)
-            after = evaluate(policy, info.env_id, kappa, episodes=args.episodes, seed=seed)
+            after = evaluate(policy, info.env_id, cost_threshold, episodes=args.episodes, seed=seed)
             row = {
-                "task": info.env_id, "cost_threshold": kappa, "seed": seed,
+                "task": info.env_id, "cost_threshold": cost_threshold, "seed": seed,
                 "ref_normalized_reward": before.normalized_reward,
                 "ref_normalized_cost": before.normalized_cost,
                 "normalized_reward": after.normalized_reward,

@@ -83,9 +83,9 @@ def main(args: Args) -> dict:
         raise SystemExit(f"--reference {args.reference!r}: use 'segments' or 'high-reward'.")
 
     info = task_info(args.task)
-    kappa = args.cost_threshold
-    if kappa is None:
-        kappa = info.cost_thresholds[len(info.cost_thresholds) // 2]
+    cost_threshold = args.cost_threshold
+    if cost_threshold is None:
+        cost_threshold = info.cost_thresholds[len(info.cost_thresholds) // 2]
     out = Path(args.out)
     if args.dataset is None:
         args.dataset = str(shipped_dataset(info.env_id))
@@ -93,7 +93,7 @@ def main(args: Args) -> dict:
 
     data = TrajectoryDataset.from_hdf5(args.dataset, task=info.env_id)
     fb = feedback.synthesize(data, n_pairs=args.n_pairs, segment_length=args.segment_length,
-                             cost_threshold=kappa, seed=args.seed)
+                             cost_threshold=cost_threshold, seed=args.seed)
     feedback.save(fb, out / "feedback.h5", embed_dataset=False, dataset_path=args.dataset)
     print(fb, fb.summary())
 
@@ -109,9 +109,9 @@ def main(args: Args) -> dict:
     save_policy(reference, out / "reference.pt")
     save_policy(policy, out / f"{args.method}.pt")
 
-    report = {"task": info.env_id, "cost_threshold": kappa, "method": args.method}
+    report = {"task": info.env_id, "cost_threshold": cost_threshold, "method": args.method}
     for name, pol in (("reference", reference), (args.method, policy)):
-        result = evaluate(pol, info.env_id, kappa, episodes=args.episodes, seed=args.seed)
+        result = evaluate(pol, info.env_id, cost_threshold, episodes=args.episodes, seed=args.seed)
         print(f"{name}: {result}")
         report[name] = {"normalized_reward": result.normalized_reward,
                         "normalized_cost": result.normalized_cost}
