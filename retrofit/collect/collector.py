@@ -265,9 +265,9 @@ def collect(
         raise ConfigError(f"workers={workers!r} (--workers) must be an integer >= 1.")
     info = task_info(task)
 
-    kappa_max = max(info.cost_thresholds)
+    max_cost_threshold = max(info.cost_thresholds)
     runs: list[tuple[float, float | None]] = [(k, None) for k in config.penalties]
-    runs += [(0.0, b * kappa_max) for b in config.budgets]
+    runs += [(0.0, b * max_cost_threshold) for b in config.budgets]
     jobs = [(info.env_id, penalty, config.behaviour, budget, config.seed + index, cache_dir)
             for index, (penalty, budget) in enumerate(runs)]
     with progress_bar(len(runs) * config.behaviour.train_steps, f"train {len(runs)} PPO",
