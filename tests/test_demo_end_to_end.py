@@ -19,8 +19,8 @@ def test_shipped_datasets_are_dsrl_format_and_mixed(task, observation_dim):
     rewards, costs = data.episode_returns()
     assert data.observation_dim == observation_dim and data.action_dim == 2
     assert path.stat().st_size <= 10 * 2**20
-    for kappa in (10, 20, 40):  # enough safe and unsafe trajectories for PREFINE's split
-        assert 100 <= np.sum(costs < kappa) and 20 <= np.sum(costs >= kappa)
+    for cost_threshold in (10, 20, 40):  # enough safe and unsafe trajectories for PREFINE's split
+        assert 100 <= np.sum(costs < cost_threshold) and 20 <= np.sum(costs >= cost_threshold)
     assert np.ptp(rewards) > 300
 
 

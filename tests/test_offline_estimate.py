@@ -230,12 +230,12 @@ def test_nonpreferred_log_likelihood_is_higher_for_the_policy_that_took_those_ac
         nonpreferred_log_likelihood(off, held_out_on, device="cpu")
 
 
-@pytest.mark.parametrize("kappa", [-1.0, float("nan")])
-def test_negative_cost_threshold_is_refused(data, kappa):
+@pytest.mark.parametrize("cost_threshold", [-1.0, float("nan")])
+def test_negative_cost_threshold_is_refused(data, cost_threshold):
     with pytest.raises(ConfigError, match="cost_threshold"):
-        select_checkpoint([make_estimate("a", (1, 0, 2), 1)], kappa)
+        select_checkpoint([make_estimate("a", (1, 0, 2), 1)], cost_threshold)
     with pytest.raises(ConfigError, match="cost_threshold"):
-        safety_report([behaviour], data, kappa, "unused", TINY, device="cpu")
+        safety_report([behaviour], data, cost_threshold, "unused", TINY, device="cpu")
 
 
 def test_empty_checkpoint_list_is_refused(data):

@@ -24,8 +24,9 @@ def dataset() -> TrajectoryDataset:
 @pytest.fixture(scope="module")
 def runs(dataset) -> list[PrefineRun]:
     out = []
-    for kappa, seed in [(10, 0), (20, 1), (40, 1)]:  # two thresholds share a seed
-        preferred, nonpreferred = dataset.split_preferences(cost_threshold=kappa, seed=seed)
+    for cost_threshold, seed in [(10, 0), (20, 1), (40, 1)]:  # two thresholds share a seed
+        preferred, nonpreferred = dataset.split_preferences(cost_threshold=cost_threshold,
+                                                            seed=seed)
         out.append(PrefineRun(preferred, nonpreferred, seed))
     return out
 

@@ -37,7 +37,7 @@ def no_dsrl_files(tmp_path, monkeypatch):
 
 
 # ------------------------------------------------------------------------------- settings
-def test_settings_cover_every_task_once_with_its_kappa_set():
+def test_settings_cover_every_task_once_with_its_cost_thresholds():
     assert set(SETTINGS) == set(TASKS) and len(SETTINGS) == 29
     for env_id, settings in SETTINGS.items():
         assert settings.task == env_id
@@ -210,10 +210,10 @@ def test_suite_end_to_end_on_shipped_ballrun_then_resume(tmp_path, no_dsrl_files
         reader = csv.DictReader(fh)
         assert tuple(reader.fieldnames) == RESULT_COLUMNS
         rows = list(reader)
-    kappas = (10.0, 20.0, 40.0)
+    cost_thresholds = (10.0, 20.0, 40.0)
     assert [(r["method"], float(r["cost_threshold"])) for r in rows] == [
-        *(("reference", k) for k in kappas), *((m, k) for k in kappas for m in ("prefine",
-                                                                               "bc-safe"))]
+        *(("reference", k) for k in cost_thresholds),
+        *((m, k) for k in cost_thresholds for m in ("prefine", "bc-safe"))]
     reference = [r for r in rows if r["method"] == "reference"]
     costs = [float(r["normalized_cost"]) * float(r["cost_threshold"]) for r in reference]
     assert np.allclose(costs, costs[0])  # one evaluation of π_ref, normalised per κ
@@ -254,16 +254,16 @@ def test_every_task_runs_end_to_end_at_smoke_size(env_id, tmp_path, no_dsrl_file
                               bc_steps=20, prefine_steps=10, eval_episodes=1, n_preferred=1,
                               n_nonpreferred=1)
     source = collect_data(settings, tmp_path / "data", progress=False)
-    kappa = _smoke_threshold(source.path)
+    cost_threshold = _smoke_threshold(source.path)
     out = tmp_path / "out"
-    if kappa is None:
+    if cost_threshold is None:
         with pytest.raises(DataError, match="split is impossible"):
             run_suite(settings.override(cost_thresholds=(1.0,)), out,
                       data_dir=tmp_path / "data", collect=False, device="cpu", isolate=False,
                       progress=False, log=lambda _: None)
         assert not (out / "reference").exists()
         pytest.skip(f"{env_id}: all 6 smoke episodes have the same cost; no D_p/D_np split")
-    report = run_suite(settings.override(cost_thresholds=(kappa,)), out,
+    report = run_suite(settings.override(cost_thresholds=(cost_threshold,)), out,
                        data_dir=tmp_path / "data", collect=False, device="cpu", isolate=False,
                        progress=False, log=lambda _: None)
     assert report["data"]["kind"] == "data-dir"

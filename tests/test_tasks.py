@@ -98,9 +98,9 @@ def test_normalized_score_equals_dsrl(dsrl, task, rng):
     rewards = np.concatenate([[info.min_reward, info.max_reward, 0.0],
                               info.min_reward + span * rng.uniform(-0.2, 1.2, size=20)])
     costs = np.concatenate([[0.0, info.max_cost, 1.0], rng.uniform(0, info.max_cost, size=20)])
-    for kappa in (0.0, *info.cost_thresholds, 7.5):
-        env.set_target_cost(kappa)
-        ours = normalized_score(task, rewards, costs, kappa)
+    for cost_threshold in (0.0, *info.cost_thresholds, 7.5):
+        env.set_target_cost(cost_threshold)
+        ours = normalized_score(task, rewards, costs, cost_threshold)
         for i in range(len(rewards)):
             theirs = env.get_normalized_score(rewards[i], costs[i])
             assert ours[0][i] == theirs[0]

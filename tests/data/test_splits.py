@@ -12,13 +12,13 @@ from retrofit.data import DSRL_KEYS, TrajectoryDataset, preference_split_indices
 from retrofit.data.splits import stratified_draw
 from retrofit.errors import ConfigError, DataError
 
-TAU = 20.0
+COST_THRESHOLD = 20.0
 
 
 def make_dataset(n_episodes: int = 600, seed: int = 0) -> TrajectoryDataset:
     """Episodes of 1-3 steps; per-step rewards are multiples of 1/4 and costs integers (exact sums).
 
-    Cost returns run from 0 to 55; with τ = 20 there are 340 SAFE and 260 UNSAFE episodes.
+    Cost returns run from 0 to 55; with κ = 20 there are 340 SAFE and 260 UNSAFE episodes.
     """
     rng = np.random.default_rng(seed)
     lengths = rng.integers(1, 4, size=n_episodes)
@@ -57,17 +57,17 @@ def chosen(ds: TrajectoryDataset) -> tuple[list[int], list[int]]:
 
 def test_sizes_costs_and_pools(dataset: TrajectoryDataset) -> None:
     rewards, costs = dataset.episode_returns()
-    d_p, d_np = dataset.split_preferences(TAU)
+    d_p, d_np = dataset.split_preferences(COST_THRESHOLD)
     pref, nonpref = chosen(d_p)
     assert (d_p.n_episodes, d_np.n_episodes) == (100, 20)
     assert (len(pref), len(nonpref)) == (100, 20)
     assert len(set(pref)) == 100 and len(set(nonpref)) == 20
     assert not set(pref) & set(nonpref)
     assert pref == sorted(pref) and nonpref == sorted(nonpref)
-    assert np.all(d_p.episode_returns()[1] < TAU)
-    assert np.all(d_np.episode_returns()[1] >= TAU)
-    safe = np.flatnonzero(costs < TAU)
-    unsafe = np.flatnonzero(costs >= TAU)
+    assert np.all(d_p.episode_returns()[1] < COST_THRESHOLD)
+    assert np.all(d_np.episode_returns()[1] >= COST_THRESHOLD)
+    safe = np.flatnonzero(costs < COST_THRESHOLD)
+    unsafe = np.flatnonzero(costs >= COST_THRESHOLD)
     assert (len(safe), len(unsafe)) == (340, 260)  # the pools are real selections
     top_safe = ranked(safe, rewards)[: int(np.ceil(0.5 * len(safe)))]
     assert set(pref) <= set(top_safe)
@@ -75,7 +75,7 @@ def test_sizes_costs_and_pools(dataset: TrajectoryDataset) -> None:
 
 
 def test_returned_episodes_are_the_chosen_originals(dataset: TrajectoryDataset) -> None:
-    d_p, d_np = dataset.split_preferences(TAU, seed=3)
+    d_p, d_np = dataset.split_preferences(COST_THRESHOLD, seed=3)
     for part in (d_p, d_np):
         role = part.metadata["split"]["role"]
         indices = chosen(part)[0 if role == "preferred" else 1]
@@ -90,8 +90,8 @@ def test_returned_episodes_are_the_chosen_originals(dataset: TrajectoryDataset) 
 
 
 def test_deterministic_for_a_seed(dataset: TrajectoryDataset) -> None:
-    a_p, a_np = dataset.split_preferences(TAU, seed=7)
-    b_p, b_np = dataset.split_preferences(TAU, seed=7)
+    a_p, a_np = dataset.split_preferences(COST_THRESHOLD, seed=7)
+    b_p, b_np = dataset.split_preferences(COST_THRESHOLD, seed=7)
     assert chosen(a_p) == chosen(b_p)
     for x, y in ((a_p, b_p), (a_np, b_np)):
         for key in DSRL_KEYS:
@@ -99,7 +99,7 @@ def test_deterministic_for_a_seed(dataset: TrajectoryDataset) -> None:
 
 
 def test_different_seeds_differ(dataset: TrajectoryDataset) -> None:
-    draws = [chosen(dataset.split_preferences(TAU, seed=s)[0]) for s in range(5)]
+    draws = [chosen(dataset.split_preferences(COST_THRESHOLD, seed=s)[0]) for s in range(5)]
     for (p1, n1), (p2, n2) in itertools.combinations(draws, 2):
         assert p1 != p2 and n1 != n2
 
@@ -108,13 +108,14 @@ def test_stratified_shares_are_equal_with_remainders_to_the_highest_bins(
     dataset: TrajectoryDataset,
 ) -> None:
     rewards, costs = dataset.episode_returns()
-    safe = np.flatnonzero(costs < TAU)
+    safe = np.flatnonzero(costs < COST_THRESHOLD)
     pool = ranked(safe, rewards)[: int(np.ceil(0.5 * len(safe)))]
-    d_p, d_np = dataset.split_preferences(TAU, n_preferred=37, n_nonpreferred=13, n_strata=5)
+    d_p, d_np = dataset.split_preferences(COST_THRESHOLD, n_preferred=37, n_nonpreferred=13,
+                                          n_strata=5)
     pref, nonpref = chosen(d_p)
     per_bin = [len(set(b.tolist()) & set(pref)) for b in np.array_split(np.array(pool), 5)]
     assert per_bin == [8, 8, 7, 7, 7]
-    unsafe = np.flatnonzero(costs >= TAU)
+    unsafe = np.flatnonzero(costs >= COST_THRESHOLD)
     np_pool = ranked(np.array(ranked(unsafe, costs)[:100]), rewards)
     per_bin = [len(set(b.tolist()) & set(nonpref)) for b in np.array_split(np.array(np_pool), 5)]
     assert per_bin == [3, 3, 3, 2, 2]
@@ -122,9 +123,9 @@ def test_stratified_shares_are_equal_with_remainders_to_the_highest_bins(
 
 def test_nonpreferred_spans_the_reward_range_of_its_pool(dataset: TrajectoryDataset) -> None:
     rewards, costs = dataset.episode_returns()
-    unsafe = np.flatnonzero(costs >= TAU)
+    unsafe = np.flatnonzero(costs >= COST_THRESHOLD)
     np_pool = ranked(np.array(ranked(unsafe, costs)[:100]), rewards)
-    _, d_np = dataset.split_preferences(TAU)
+    _, d_np = dataset.split_preferences(COST_THRESHOLD)
     nonpref = chosen(d_np)[1]
     per_decile = [
         len(set(b.tolist()) & set(nonpref)) for b in np.array_split(np.array(np_pool), 10)
@@ -136,9 +137,10 @@ def test_ties_are_resolved_by_index() -> None:
     rewards = np.ones(40)
     rewards[[3, 17]] = 2.0  # two clear winners; everything else ties
     costs = np.zeros(40)
-    costs[[0, 5, 6]] = TAU  # UNSAFE, so not in the SAFE ranking
+    costs[[0, 5, 6]] = COST_THRESHOLD  # UNSAFE, so not in the SAFE ranking
     pref, _, report = preference_split_indices(
-        rewards, costs, TAU, n_preferred=10, n_nonpreferred=1, top_fraction=0.25, n_strata=1
+        rewards, costs, COST_THRESHOLD, n_preferred=10, n_nonpreferred=1, top_fraction=0.25,
+        n_strata=1
     )
     assert report["preferred_pool_size"] == 10  # ceil(0.25 * 37)
     assert pref.tolist() == [1, 2, 3, 4, 7, 8, 9, 10, 11, 17]
@@ -148,7 +150,8 @@ def test_pool_grows_to_n_preferred_when_the_top_fraction_is_too_small() -> None:
     rewards = np.arange(150, dtype=np.float64)
     costs = np.zeros(150)
     costs[:30] = 50.0
-    pref, nonpref, report = preference_split_indices(rewards, costs, TAU, n_preferred=100)
+    pref, nonpref, report = preference_split_indices(rewards, costs, COST_THRESHOLD,
+                                                     n_preferred=100)
     assert report["preferred_pool_size"] == 100  # ceil(0.5 * 120) = 60 < 100
     assert pref.tolist() == list(range(50, 150))  # the 100 best SAFE: every one of them
     assert report["nonpreferred_pool_size"] == 30  # all UNSAFE: fewer than unsafe_pool=100
@@ -159,14 +162,14 @@ def test_pool_grows_to_n_preferred_when_the_top_fraction_is_too_small() -> None:
 
 def test_report_is_json_and_matches_the_data(dataset: TrajectoryDataset) -> None:
     rewards, costs = dataset.episode_returns()
-    d_p, d_np = dataset.split_preferences(TAU, seed=2)
+    d_p, d_np = dataset.split_preferences(COST_THRESHOLD, seed=2)
     report = d_p.metadata["split"]
     assert json.loads(json.dumps(report)) == report
     pref, nonpref = chosen(d_p)
     assert d_np.metadata["split"] == {**report, "role": "nonpreferred"}
-    assert report["cost_threshold"] == TAU and report["seed"] == 2
-    assert report["n_safe"] == int((costs < TAU).sum())
-    assert report["n_unsafe"] == int((costs >= TAU).sum())
+    assert report["cost_threshold"] == COST_THRESHOLD and report["seed"] == 2
+    assert report["n_safe"] == int((costs < COST_THRESHOLD).sum())
+    assert report["n_unsafe"] == int((costs >= COST_THRESHOLD).sum())
     assert report["n_episodes"] == dataset.n_episodes
     assert report["preferred_mean_reward_return"] == pytest.approx(rewards[pref].mean(), rel=1e-15)
     assert report["preferred_mean_cost_return"] == pytest.approx(costs[pref].mean(), rel=1e-15)
@@ -182,9 +185,9 @@ def test_report_is_json_and_matches_the_data(dataset: TrajectoryDataset) -> None
 
 
 def test_too_few_safe_or_unsafe_episodes(dataset: TrajectoryDataset) -> None:
-    n_safe = int((dataset.episode_returns()[1] < TAU).sum())
+    n_safe = int((dataset.episode_returns()[1] < COST_THRESHOLD).sum())
     with pytest.raises(DataError, match=rf"n_preferred=1000 but only {n_safe} SAFE.*< 20"):
-        dataset.split_preferences(TAU, n_preferred=1000)
+        dataset.split_preferences(COST_THRESHOLD, n_preferred=1000)
     with pytest.raises(DataError, match=r"n_nonpreferred=20 but only 0 UNSAFE.*>= 1000.*Lower"):
         dataset.split_preferences(1000.0)
     with pytest.raises(DataError, match=r"n_preferred=100 but only 0 SAFE"):
@@ -204,7 +207,7 @@ def test_too_few_safe_or_unsafe_episodes(dataset: TrajectoryDataset) -> None:
     ],
 )
 def test_bad_parameters(dataset: TrajectoryDataset, kwargs: dict, pattern: str) -> None:
-    args = {"cost_threshold": TAU, **kwargs}
+    args = {"cost_threshold": COST_THRESHOLD, **kwargs}
     with pytest.raises(ConfigError, match=pattern):
         dataset.split_preferences(**args)
 

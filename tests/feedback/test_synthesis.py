@@ -38,9 +38,9 @@ def test_pairs_ordered_by_reward_and_labelled_by_rescaled_cost(dataset):
     rewards, costs = fb.segment_returns()
     assert np.all(rewards[:, 0] > rewards[:, 1])  # strict: ties were resampled
     # κ_seg = 20 * 4 / 100 = 0.8: a segment of an odd episode costs 4 -> unsafe, else 0 -> safe
-    kappa = fb.metadata["segment_cost_threshold"]
-    assert kappa == pytest.approx(0.8)
-    assert np.array_equal(fb.safety == SAFE, costs <= kappa)
+    segment_cost_threshold = fb.metadata["segment_cost_threshold"]
+    assert segment_cost_threshold == pytest.approx(0.8)
+    assert np.array_equal(fb.safety == SAFE, costs <= segment_cost_threshold)
     assert set(np.unique(fb.safety)) == {SAFE, UNSAFE}
     idx = fb.segment_indices()
     episode = np.searchsorted(dataset.episode_starts, idx, side="right") - 1
