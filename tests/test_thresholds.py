@@ -51,9 +51,9 @@ def test_mark_thresholds_old_keyword_warns() -> None:
 
 
 # --------------------------------------------------------------- the one "safe trajectory" rule
-KAPPA = 10.0
+COST_THRESHOLD = 10.0
 LENGTH = 10  # steps per episode; also the segment length and max_episode_steps below
-BELOW, AT, ABOVE = 0.0, KAPPA, 2 * KAPPA  # the cost returns of episodes 0, 1 and 2
+BELOW, AT, ABOVE = 0.0, COST_THRESHOLD, 2 * COST_THRESHOLD  # cost returns of episodes 0, 1, 2
 
 
 def episodes(task: str | None = None) -> TrajectoryDataset:
@@ -77,7 +77,7 @@ def episodes(task: str | None = None) -> TrajectoryDataset:
 
 # Each user of the rule answers, in its own terms: which of episodes 0, 1, 2 are safe?
 def safe_by_predicate() -> list[bool]:
-    return is_safe_trajectory(episodes().episode_returns()[1], KAPPA).tolist()
+    return is_safe_trajectory(episodes().episode_returns()[1], COST_THRESHOLD).tolist()
 
 
 def safe_by_split() -> list[bool]:
@@ -85,9 +85,10 @@ def safe_by_split() -> list[bool]:
 
     rewards, costs = episodes().episode_returns()
     options = dict(n_nonpreferred=1, n_strata=1, top_fraction=1.0, unsafe_pool=3)
-    _, _, report = preference_split_indices(rewards, costs, KAPPA, n_preferred=1, **options)
+    _, _, report = preference_split_indices(rewards, costs, COST_THRESHOLD, n_preferred=1,
+                                            **options)
     # asked for every SAFE episode, D_p is the SAFE set itself
-    preferred, _, _ = preference_split_indices(rewards, costs, KAPPA,
+    preferred, _, _ = preference_split_indices(rewards, costs, COST_THRESHOLD,
                                                n_preferred=report["n_safe"], **options)
     return [i in preferred.tolist() for i in range(3)]
 
@@ -96,7 +97,7 @@ def safe_by_bc_safe() -> list[bool]:
     """BC-Safe's filter, on D_p ∪ D_np (``bc-safe``) or the whole dataset (``bc-safe-full``)."""
     from retrofit.methods.bc import episodes_within_cost
 
-    (kept,) = episodes_within_cost((episodes(),), KAPPA)
+    (kept,) = episodes_within_cost((episodes(),), COST_THRESHOLD)
     kept_costs = kept.episode_returns()[1].tolist()
     return [cost in kept_costs for cost in (BELOW, AT, ABOVE)]
 
@@ -106,8 +107,8 @@ def safe_by_feedback() -> list[bool]:
     from retrofit.feedback import SAFE, synthesize
 
     data = episodes()
-    labels = synthesize(data, n_pairs=60, segment_length=LENGTH, cost_threshold=KAPPA, seed=0,
-                        ties="random", max_episode_steps=LENGTH)
+    labels = synthesize(data, n_pairs=60, segment_length=LENGTH, cost_threshold=COST_THRESHOLD,
+                        seed=0, ties="random", max_episode_steps=LENGTH)
     by_start = dict(zip(labels.starts.ravel().tolist(), labels.safety.ravel().tolist(),
                         strict=True))
     return [by_start[int(start)] == SAFE for start in data.episode_starts[:-1]]
@@ -118,7 +119,7 @@ def safe_by_cdt_target() -> list[bool]:
     from retrofit.methods.cdt import best_return_within
 
     returns, costs = episodes().episode_returns()
-    best = best_return_within(returns, costs, KAPPA)
+    best = best_return_within(returns, costs, COST_THRESHOLD)
     return [bool(r <= best) for r in returns]
 
 
@@ -126,7 +127,7 @@ def safe_by_dataset_stats() -> list[bool]:
     """``dataset_stats``' safe fraction at κ (BallRun's κ set holds 10); one episode = 1/3."""
     from retrofit.collect import dataset_stats
 
-    fraction = dataset_stats(episodes("BallRun"))["thresholds"][KAPPA]["safe_fraction"]
+    fraction = dataset_stats(episodes("BallRun"))["thresholds"][COST_THRESHOLD]["safe_fraction"]
     n_safe = round(fraction * 3)
     return [e < n_safe for e in range(3)]  # safe episodes are the cheapest ones here
 
@@ -136,7 +137,7 @@ USERS = [safe_by_predicate, safe_by_split, safe_by_bc_safe, safe_by_feedback,
 
 
 @pytest.mark.parametrize("user", USERS, ids=lambda f: f.__name__)
-def test_a_trajectory_exactly_at_kappa_is_unsafe_for_every_user(user) -> None:
+def test_a_trajectory_exactly_at_the_threshold_is_unsafe_for_every_user(user) -> None:
     """PREFINE §3 and §5.1: safe is a cost return strictly below κ, for every module alike."""
     assert user() == [True, False, False]
 
@@ -152,10 +153,11 @@ def test_safe_on_average_is_the_policy_criterion_at_most_one() -> None:
     """DSRL's policy-level rule keeps ``≤``: a mean normalised cost of exactly 1 is safe."""
     assert is_safe_on_average(np.array([0.5, 1.0, 1.0 + 1e-9])).tolist() == [True, True, False]
     # a policy whose every episode costs exactly κ is safe on average, each episode unsafe
-    assert bool(is_safe_on_average(KAPPA / KAPPA)) and not bool(is_safe_trajectory(KAPPA, KAPPA))
+    assert bool(is_safe_on_average(COST_THRESHOLD / COST_THRESHOLD))
+    assert not bool(is_safe_trajectory(COST_THRESHOLD, COST_THRESHOLD))
 
 
-KAPPA_NAMES = {"cost_limit", "target_cost"}  # κ under other names (OSRL's; CDT's target)
+OTHER_THRESHOLD_NAMES = {"cost_limit", "target_cost"}  # κ under other names (OSRL's; CDT's target)
 # Cost-versus-κ comparisons that are *not* the trajectory rule: (module, function) and reason.
 NOT_THE_TRAJECTORY_RULE = {
     ("retrofit/estimate/selection.py", "within_limit"):
@@ -169,15 +171,15 @@ def _names(node: ast.AST) -> set[str]:
             if isinstance(n, ast.Name | ast.Attribute)}
 
 
-def _is_kappa(names: set[str]) -> bool:
-    return any("threshold" in n or "kappa" in n or n in KAPPA_NAMES for n in names)
+def _is_cost_threshold(names: set[str]) -> bool:
+    return any("threshold" in n or n in OTHER_THRESHOLD_NAMES for n in names)
 
 
 def _is_cost(names: set[str]) -> bool:
-    return not _is_kappa(names) and any("cost" in n for n in names)
+    return not _is_cost_threshold(names) and any("cost" in n for n in names)
 
 
-def cost_versus_kappa(tree: ast.AST, module: str) -> list[int]:
+def cost_versus_threshold(tree: ast.AST, module: str) -> list[int]:
     """Lines of ``tree`` where an ordering comparison has κ on one side and a cost on another,
     outside the functions of :data:`NOT_THE_TRAJECTORY_RULE`."""
     allowed = {id(node) for fn in ast.walk(tree) if isinstance(fn, ast.FunctionDef)
@@ -187,7 +189,7 @@ def cost_versus_kappa(tree: ast.AST, module: str) -> list[int]:
         if (isinstance(node, ast.Compare) and id(node) not in allowed
                 and any(isinstance(op, ast.Lt | ast.LtE | ast.Gt | ast.GtE) for op in node.ops)):
             sides = [_names(side) for side in (node.left, *node.comparators)]
-            if any(map(_is_kappa, sides)) and any(map(_is_cost, sides)):
+            if any(map(_is_cost_threshold, sides)) and any(map(_is_cost, sides)):
                 lines.append(node.lineno)
     return lines
 
@@ -195,10 +197,10 @@ def cost_versus_kappa(tree: ast.AST, module: str) -> list[int]:
 def test_the_scan_finds_a_hand_written_boundary() -> None:
     source = "safe = costs <= cost_threshold\nwithin = episode_costs < target_cost\nok = n >= 0"
     tree = ast.parse(source)
-    assert cost_versus_kappa(tree, "x.py") == [1, 2]
+    assert cost_versus_threshold(tree, "x.py") == [1, 2]
 
 
-def test_no_module_compares_a_cost_with_kappa_by_hand() -> None:
+def test_no_module_compares_a_cost_with_the_threshold_by_hand() -> None:
     """Every cost-versus-κ comparison is :func:`is_safe_trajectory` (or is listed above with
     its reason), so a new ``cost <= cost_threshold`` cannot bring back a second boundary."""
     root = Path(__file__).resolve().parents[1]
@@ -208,8 +210,40 @@ def test_no_module_compares_a_cost_with_kappa_by_hand() -> None:
         module = path.relative_to(root).as_posix()
         if module != "retrofit/thresholds.py":
             found += [f"{module}:{line}"
-                      for line in cost_versus_kappa(ast.parse(path.read_text()), module)]
+                      for line in cost_versus_threshold(ast.parse(path.read_text()), module)]
     assert not found, f"hand-written cost-vs-κ comparisons (use is_safe_trajectory): {found}"
+
+
+def identifiers(tree: ast.AST) -> list[tuple[int, str]]:
+    """Every name ``tree`` binds or reads (variables, arguments, keywords, attributes, functions,
+    classes, imports), with its line."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            found.append((node.lineno, node.id))
+        elif isinstance(node, ast.Attribute):
+            found.append((node.lineno, node.attr))
+        elif isinstance(node, ast.arg):
+            found.append((node.lineno, node.arg))
+        elif isinstance(node, ast.keyword) and node.arg is not None:
+            found.append((node.lineno, node.arg))
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            found.append((node.lineno, node.name))
+        elif isinstance(node, ast.alias):
+            found.append((node.lineno, node.asname or node.name))
+    return found
+
+
+def test_the_threshold_is_named_cost_threshold_in_code() -> None:
+    """Issue 23: κ is ``cost_threshold`` in code; the Greek letter stays in comments and in text
+    the reader sees (tables, legends), never in a Python name."""
+    root = Path(__file__).resolve().parents[1]
+    found = [f"{path.relative_to(root).as_posix()}:{line} {name}"
+             for folder in ("retrofit", "adapters", "scripts", "benchmarks", "examples", "tests")
+             for path in sorted(root.joinpath(folder).rglob("*.py"))
+             for line, name in identifiers(ast.parse(path.read_text()))
+             if "kappa" in name.lower()]
+    assert not found, f"name κ cost_threshold (cost_thresholds for several): {found}"
 
 
 def normalized_cost_tests(tree: ast.AST) -> list[int]:
