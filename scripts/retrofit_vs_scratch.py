@@ -101,9 +101,9 @@ VARIANTS: dict[str, Variant] = {
 # The names the report uses for the variants the rules of docs/protocol.md chose (the summary
 # script recomputes the choice from the selection cells and says if it disagrees with this).
 REPORT_NAMES = {
-    "prefine-l0.3-lr3e-5-20k": "prefine",
-    "sft-only-2k": "sft-only",
-    "bc-safe-2k": "bc-safe",
+    "prefine-l0.3-lr3e-5-top100-20k": "prefine",
+    "sft-only-2k-top100": "sft-only",
+    "bc-safe-2k-top100": "bc-safe",
     "bc-safe-full-2k": "bc-safe-full",
 }
 SELECTION_ORDER = (
