@@ -46,6 +46,14 @@ BASELINE_BUDGETS = {
     "bc-safe": ("bc-safe-2k", "bc-safe-20k"),
     "bc-safe-full": ("bc-safe-full-2k", "bc-safe-full-20k"),
 }
+# The baselines that read D_p are reported on the default's D_p (amendment 6): the suffix of the
+# variants trained on it, by default recipe.
+D_P_SUFFIX = {"prefine-l0.3-lr3e-5-top100-20k": "-top100"}
+D_P_BASELINES = ("sft-only", "bc-safe")
+# The default before amendment 6 and its baselines, shown beside the chosen ones (never instead).
+EARLIER = {"prefine (before amendment 6)": "prefine-l0.3-lr3e-5-20k",
+           "sft-only (D_p before amendment 6)": "sft-only-2k",
+           "bc-safe (D_p before amendment 6)": "bc-safe-2k"}
 TIE = 0.01
 REPORT_SEEDS = (3, 4, 5, 6, 7)
 
@@ -172,17 +180,19 @@ def data_ceiling(task: str, cost_thresholds: list[float]) -> list[dict[str, Any]
     for cost_threshold in cost_thresholds:
         norm = normalized_score(task, rewards, costs, cost_threshold)[0]
         safe = np.sort(norm[costs < cost_threshold])[::-1]
-        d_p = []
-        for seed in REPORT_SEEDS:
-            preferred, _ = data.split_preferences(
-                cost_threshold, n_preferred=settings.n_preferred,
-                n_nonpreferred=settings.n_nonpreferred, seed=seed)
-            d_p.append(float(np.mean(normalized_score(
-                task, preferred.episode_returns()[0], 0.0, cost_threshold)[0])))
+        d_p: dict[float, list[float]] = {0.5: [], 0.01: []}  # top_fraction: amendment 6's two
+        for top_fraction, means in d_p.items():
+            for seed in REPORT_SEEDS:
+                preferred, _ = data.split_preferences(
+                    cost_threshold, n_preferred=settings.n_preferred,
+                    n_nonpreferred=settings.n_nonpreferred, seed=seed, top_fraction=top_fraction)
+                means.append(float(np.mean(normalized_score(
+                    task, preferred.episode_returns()[0], 0.0, cost_threshold)[0])))
         out.append({"task": task, "cost_threshold": cost_threshold, "n_safe": int(len(safe)),
                     "best": float(safe[0]), "tenth": float(safe[min(9, len(safe) - 1)]),
                     "fiftieth": float(safe[min(49, len(safe) - 1)]),
-                    "d_p_mean": float(np.mean(d_p))})
+                    "d_p_mean": float(np.mean(d_p[0.5])),
+                    "d_p_top100_mean": float(np.mean(d_p[0.01]))})
     return out
 
 
@@ -280,6 +290,11 @@ def summarize(folder: Path) -> dict[str, Any]:
     tasks = sorted({r["task"] for r in rows})
     default, default_scores = choose(rows, DEFAULT_CANDIDATES, CANDIDATE_LAMBDA)
     budgets = {name: choose(rows, options) for name, options in BASELINE_BUDGETS.items()}
+    suffix = D_P_SUFFIX.get(default or "", "")
+    for name in D_P_BASELINES:  # rule 2's budget, trained on the default's D_p
+        chosen_budget, scored = budgets[name]
+        if suffix and chosen_budget:
+            budgets[name] = (chosen_budget + suffix, scored)
     lines = ["# Retrofitting vs starting over (issue 21)", "",
              "Protocol: [docs/protocol.md](../../protocol.md). One torch thread per process. "
              "Data: this project's collected BulletGym files (`retrofit/data/default/`), "
@@ -311,7 +326,8 @@ def summarize(folder: Path) -> dict[str, Any]:
                      f"{c:.3f} | {'yes' if is_safe_on_average(c) else 'no'} |")
 
     chosen = {"prefine (default)": default, **{n: b[0] for n, b in budgets.items()},
-              "presa": presa, "reference": "reference"}
+              "presa": presa, "reference": "reference",
+              **{label: v for label, v in EARLIER.items() if v != default and suffix}}
     report_methods = [m for m in chosen.values() if m]
     lines += ["", "## Report cells (seeds 3–7)", "",
               "| task | κ | method | norm. reward (mean ± SE) | norm. cost (mean ± SE) | safe | n "
@@ -354,15 +370,16 @@ def summarize(folder: Path) -> dict[str, Any]:
     ceilings = [c for task in tasks for c in data_ceiling(
         task, sorted({r["cost_threshold"] for r in rows if r["task"] == task}))]
     lines += ["", "## What the data allows (shipped files; normalised reward of SAFE episodes)",
-              "", "| task | κ | SAFE episodes | best | 10th best | 50th best | D_p mean (report "
-              "seeds) | default recipe (report mean) |", "|---|---|---|---|---|---|---|---|"]
+              "", "| task | κ | SAFE episodes | best | 10th best | 50th best | D_p mean, top half "
+              "(report seeds) | D_p mean, 100 best | default recipe (report mean) |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for c in ceilings:
         mine = [r["normalized_reward"] for r in rows if r["task"] == c["task"]
                 and r["method"] == default and r["split"] == "report"
                 and r["cost_threshold"] == c["cost_threshold"]]
         lines.append(f"| {c['task']} | {c['cost_threshold']:g} | {c['n_safe']} | "
                      f"{c['best']:.3f} | {c['tenth']:.3f} | {c['fiftieth']:.3f} | "
-                     f"{c['d_p_mean']:.3f} | "
+                     f"{c['d_p_mean']:.3f} | {c['d_p_top100_mean']:.3f} | "
                      + (f"{sum(mine) / len(mine):.3f}" if mine else "—") + " |")
     curve_lines, curves = learning_curves(folder)
     lines += curve_lines
