@@ -173,7 +173,8 @@ def test_estimate_runs_on_shipped_data_with_a_wrapped_policy():
                        steps_per_iteration=5)
     est = estimate_policy(policy, data, config, device="cpu", name="untrained")
     assert est.horizon == 100 and est.n_episodes == 6  # BallRun's time limit
-    assert np.isfinite([est.cost.estimate, est.reward.estimate, est.cost.full_data]).all() and est.action_shift > 0
+    assert np.isfinite([est.cost.estimate, est.reward.estimate, est.cost.full_data]).all()
+    assert est.action_shift > 0
 
 
 def make_estimate(name: str, cost: tuple[float, float, float], reward: float) -> OfflineEstimate:
