@@ -147,3 +147,17 @@ def test_a_cell_killed_mid_fit_resumes_from_its_checkpoint(
     record = json.loads((tmp_path / "killed" / "cells" / "prefine__k20__s0.json").read_text())
     assert [c["step"] for c in record["checkpoints"]] == [10, 20, 30]
     assert not partial.exists()
+
+
+def test_run_spawned_runs_in_a_child_and_names_a_failure():
+    """The one spawn helper behind isolated cells and batches: a good target returns, a failing
+    one raises naming what failed (a real spawned process each)."""
+    import json
+
+    import pytest
+
+    from retrofit.compare.cells import run_spawned
+
+    run_spawned(json.dumps, {"cell": 1}, "cell x")
+    with pytest.raises(RuntimeError, match=r"batch y failed \(exit code 1\)"):
+        run_spawned(int, {"cell": 1}, "batch y")  # int(dict) raises TypeError in the child

@@ -20,9 +20,7 @@ cell that resumes from its own (unbatched) checkpoint, a group of one cell, the 
 from __future__ import annotations
 
 import dataclasses
-import os
 import shutil
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -36,10 +34,10 @@ from retrofit.compare.cells import (
     load_curve,
     partial_path,
     prepare_cell,
+    run_spawned,
     write_cell,
 )
 from retrofit.compare.config import CompareConfig
-from retrofit.compare.executors import exit_with_parent
 from retrofit.compare.reference import load_dataset
 from retrofit.training.checkpoint import CHECKPOINT_NAME
 
@@ -166,25 +164,9 @@ def run_batch(batch: dict[str, Any]) -> list[dict[str, Any]]:
     return records
 
 
-def _batch_process(batch: dict[str, Any]) -> None:
-    parent = batch.get("parent_pid")
-    if parent is not None:  # a SIGKILLed main process must not leave this batch training on
-        threading.Thread(target=exit_with_parent, args=(int(parent),), daemon=True).start()
-    run_batch(batch)
-
-
 def run_batch_isolated(batch: dict[str, Any]) -> None:
     """``run_batch`` in a fresh ``spawn``ed process, which ends if this process dies."""
-    import multiprocessing
-
-    batch = {**batch, "parent_pid": os.getpid()}
-    process = multiprocessing.get_context("spawn").Process(target=_batch_process, args=(batch,))
-    process.start()
-    process.join()
-    if process.exitcode != 0:
-        raise RuntimeError(
-            f"batch {_name(batch)} failed (exit code {process.exitcode}); its traceback is "
-            "printed above. Finished cells are kept: rerun the same command to resume.")
+    run_spawned(run_batch, batch, f"batch {_name(batch)}")
 
 
 def run_batches(batches: list[dict[str, Any]], config: CompareConfig, log: Log) -> None:

@@ -266,25 +266,33 @@ def config_from_spec(spec: dict[str, Any]) -> CompareConfig:
     return CompareConfig(**values)
 
 
-def _cell_process(spec: dict[str, Any]) -> None:
-    parent = spec.get("parent_pid")
-    if parent is not None:  # a SIGKILLed main process must not leave this cell training on
+def _watched(target: Any, payload: dict[str, Any]) -> None:
+    parent = payload.get("parent_pid")
+    if parent is not None:  # a SIGKILLed main process must not leave this job training on
         threading.Thread(target=exit_with_parent, args=(int(parent),), daemon=True).start()
-    run_cell(spec)
+    target(payload)
+
+
+def run_spawned(target: Any, payload: dict[str, Any], what: str) -> None:
+    """``target(payload)`` in a fresh ``spawn``ed process that ends if this process dies; a
+    failure raises here, naming ``what`` (a cell or a batch). ``target`` must be a top-level
+    function (it is pickled)."""
+    import multiprocessing
+
+    payload = {**payload, "parent_pid": os.getpid()}
+    process = multiprocessing.get_context("spawn").Process(target=_watched,
+                                                           args=(target, payload))
+    process.start()
+    process.join()
+    if process.exitcode != 0:
+        raise RuntimeError(
+            f"{what} failed (exit code {process.exitcode}); its traceback is printed above. "
+            "Finished cells are kept: rerun the same command to resume."
+        )
 
 
 def run_isolated(spec: dict[str, Any]) -> None:
     """``run_cell(spec)`` in a fresh ``spawn``ed process (its own peak RSS), which ends if this
     process dies; a failed cell raises here, naming the cell."""
-    import multiprocessing
-
-    spec = {**spec, "parent_pid": os.getpid()}
-    process = multiprocessing.get_context("spawn").Process(target=_cell_process, args=(spec,))
-    process.start()
-    process.join()
-    if process.exitcode != 0:
-        raise RuntimeError(
-            f"cell {spec['method']} κ={spec['cost_threshold']:g} seed={spec['seed']} failed "
-            f"(exit code {process.exitcode}); its traceback is printed above. Finished cells are "
-            "kept: rerun the same command to resume."
-        )
+    run_spawned(run_cell, spec, f"cell {spec['method']} κ={spec['cost_threshold']:g} "
+                                f"seed={spec['seed']}")
