@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from retrofit.compare import RESULT_COLUMNS, CompareConfig, run_compare
+from retrofit.compare.cells import metrics_path
 from retrofit.compare.harness import DATA_BUILDERS, cell_path, data_kind, write_csv
 from retrofit.errors import ConfigError
 
@@ -51,6 +52,11 @@ def test_compare_two_methods_then_resume(small_dataset, tmp_path):
         assert row["peak_rss_mb"] > 0 and row["device"] == "cpu"
     record = json.loads(cell_path(tmp_path, "prefine", 20.0, 0).read_text())
     assert [c["step"] for c in record["checkpoints"]] == [2, 4]
+    # the finished cell keeps its per-step training metrics; its partial folder is gone
+    with open(metrics_path(tmp_path, "prefine", 20.0, 0)) as fh:
+        logged = list(csv.DictReader(fh))
+    assert [int(r["step"]) for r in logged][-1] == 4 and "loss" in logged[0]
+    assert not (tmp_path / "partial" / "prefine__k20__s0").exists()
     for name in ("results.md", "reward_cost.png", "safe_fraction.png", "run.json"):
         assert (tmp_path / name).stat().st_size > 0
 

@@ -72,16 +72,28 @@ def run_cell(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def write_cell(out: Path, record: dict[str, Any]) -> dict[str, Any]:
-    """Write a finished cell's record to its file in ``out`` (atomically), then drop the cell's
-    partial folder (its fit checkpoint); return the record."""
+    """Write a finished cell's record to its file in ``out`` (atomically), keep its per-step
+    training metrics as ``metrics_path(...)``, then drop the cell's partial folder (its fit
+    checkpoint); return the record."""
     import shutil
 
     row = record["row"]
     method, cost_threshold, seed = row["method"], float(row["cost_threshold"]), int(row["seed"])
     atomic_write_text(cell_path(out, method, cost_threshold, seed),
                       json.dumps(record, indent=2, default=str))
-    shutil.rmtree(partial_path(out, method, cost_threshold, seed), ignore_errors=True)
+    partial = partial_path(out, method, cost_threshold, seed)
+    metrics = partial / "metrics.csv"
+    if metrics.is_file():
+        kept = metrics_path(out, method, cost_threshold, seed)
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(metrics, kept)  # same file system: atomic; never lost on a crash
+    shutil.rmtree(partial, ignore_errors=True)
     return record
+
+
+def metrics_path(out: Path, method: str, cost_threshold: float, seed: int) -> Path:
+    """Where a finished cell's per-step training metrics (the fit's ``metrics.csv``) are kept."""
+    return Path(out) / "metrics" / f"{cell_path(out, method, cost_threshold, seed).stem}.csv"
 
 
 def partial_path(out: Path, method: str, cost_threshold: float, seed: int) -> Path:

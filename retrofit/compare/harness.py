@@ -6,6 +6,8 @@ Layout of ``out``::
                                           and the union of every run's methods, κ values and seeds
     reference/seed{S}.pt, seed{S}.json   π_ref per seed (BC on high-reward episodes) and its scores
     cells/{method}__k{κ}__s{S}.json       one finished cell (its row, checkpoints, hyper-parameters)
+    metrics/{method}__k{κ}__s{S}.csv      that cell's per-step training metrics (losses, log-probs)
+    partial/{method}__k{κ}__s{S}/         an unfinished cell: fit checkpoint, metrics, curve so far
     results.csv, results.md, reward_cost.png, safe_fraction.png   every finished cell of the folder
     .retrofit.lock                        the PID of the run writing here (while it runs)
 
