@@ -62,12 +62,15 @@ def main() -> None:
     parser.add_argument("--holdout", type=float, default=0.0)
     parser.add_argument("--out", type=Path, default=Path("runs/retrofit-vs-scratch"))
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--top-fraction", type=float, default=0.5,
+                        help="D_p's pool (0.5, the better half of SAFE: the split of the "
+                             "committed curves; 0: the N_p best, the library default now)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     settings = settings_for(args.task)
     data = TrajectoryDataset.from_hdf5(find_data(settings).path)
     preferred, nonpreferred = data.split_preferences(20, n_preferred=100, n_nonpreferred=20,
-                                                     seed=args.seed)
+                                                     seed=args.seed, top_fraction=args.top_fraction)
     train_p, held_p = _split(preferred, args.holdout, 123)
     train_n, held_n = _split(nonpreferred, args.holdout, 123)
     reference = load_policy(args.out / args.task / "reference" / f"seed{args.seed}.pt")

@@ -122,7 +122,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     rows = []
     for seed in args.seeds:
         preferred, nonpreferred = dataset.split_preferences(
-            cost_threshold=args.threshold, seed=seed
+            cost_threshold=args.threshold, seed=seed,
+            top_fraction=0.5,  # the split of docs/results/prefine_likelihood (made before 0)
         )
         for likelihood in args.likelihoods:
             reference = pretrain_reference(

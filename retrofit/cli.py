@@ -31,6 +31,14 @@ ConfigFile = Annotated[Path | None, typer.Option(
          "win over it. A run's resolved_config.json reproduces it.")]
 Progress = Annotated[bool, typer.Option("--progress/--quiet", help="Show progress bars "
                                         "(--quiet hides them).")]
+# Its default, 0.0, is retrofit.data.splits.DEFAULT_TOP_FRACTION written out (importing the data
+# package here would slow every command's start); tests/test_cli_vocabulary.py checks they agree.
+TopFraction = Annotated[float, typer.Option(
+    help="Share of SAFE episodes, best reward first, that D_p is drawn from: 0 = exactly the N_p "
+         "best (the default, docs/protocol.md amendment 6); 0.5 = the better half (the default "
+         "before; reruns earlier results).")]
+NPreferred = Annotated[int, typer.Option(help="N_p of the split (PREFINE §5.1).")]
+NNonpreferred = Annotated[int, typer.Option(help="N_np of the split.")]
 SetOption = Annotated[list[str] | None, typer.Option(
     "--set", help="Config override FIELD=VALUE or METHOD.FIELD=VALUE (e.g. beta=0.2, "
                   "prefine.beta=0.2); repeatable.")]
@@ -110,6 +118,9 @@ def demo(
     ),
     dataset: Annotated[str | None, typer.Option(help="DSRL HDF5 file (default: shipped).")] = None,
     cost_threshold: Annotated[float, typer.Option(help="κ, the episode cost limit.")] = 20.0,
+    n_preferred: NPreferred = 100,
+    n_nonpreferred: NNonpreferred = 20,
+    top_fraction: TopFraction = 0.0,
     steps: Annotated[int, typer.Option(help="PREFINE fine-tuning steps.")] = 20_000,
     bc_steps: Annotated[int, typer.Option(help="Reference BC steps.")] = 20_000,
     episodes: Annotated[int, typer.Option(help="Evaluation episodes per policy.")] = 20,
@@ -129,8 +140,10 @@ def demo(
 
     values = resolve(ctx)
     demo_config = DemoConfig(
-        dataset=dataset, cost_threshold=cost_threshold, prefine_steps=steps, bc_steps=bc_steps,
-        episodes=episodes, seed=seed, device=device, threads=threads, progress=progress,
+        dataset=dataset, cost_threshold=cost_threshold, n_preferred=n_preferred,
+        n_nonpreferred=n_nonpreferred, top_fraction=top_fraction, prefine_steps=steps,
+        bc_steps=bc_steps, episodes=episodes, seed=seed, device=device, threads=threads,
+        progress=progress,
     )
     report = run_demo(demo_config, out, overwrite=overwrite)
     _save_config(out / RESOLVED_CONFIG, ctx, values)
@@ -263,6 +276,9 @@ def compare(
     reference_std: Annotated[float, typer.Option(
         help="π_ref's fixed spread (clipped Gaussian, half-ranges; docs/prefine.md); 0: a "
              "tanh-Gaussian π_ref instead.")] = 0.2,
+    n_preferred: NPreferred = 100,
+    n_nonpreferred: NNonpreferred = 20,
+    top_fraction: TopFraction = 0.0,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     threads: Annotated[int, typer.Option(help="torch CPU threads per cell.")] = 1,
     in_process: Annotated[bool, typer.Option(help="Run cells in this process (peak RSS is then "
@@ -297,6 +313,7 @@ def compare(
         steps=steps, batch_size=batch_size, eval_episodes=episodes,
         checkpoint_every=checkpoint_every, checkpoint_episodes=checkpoint_episodes,
         safe_reward_fraction=safe_reward_fraction, bc_steps=bc_steps,
+        n_preferred=n_preferred, n_nonpreferred=n_nonpreferred, top_fraction=top_fraction,
         reference_std=reference_std or None, device=device,
         threads=threads, isolate=not in_process, executor=executor, workers=workers,
         ray_address=ray_address, overrides=harness_overrides(values["set"], names),
@@ -360,8 +377,9 @@ def fit(
                                              "TD3, DDPG.")] = None,
     steps: Annotated[int | None, typer.Option(help="Training steps (default: the method's "
                                               "config).")] = None,
-    n_preferred: Annotated[int, typer.Option(help="N_p of the split (PREFINE §5.1).")] = 100,
-    n_nonpreferred: Annotated[int, typer.Option(help="N_np of the split.")] = 20,
+    n_preferred: NPreferred = 100,
+    n_nonpreferred: NNonpreferred = 20,
+    top_fraction: TopFraction = 0.0,
     episodes: Annotated[int, typer.Option(help="Evaluate before/after over this many episodes "
                                           "in the real environment (0: skip).")] = 0,
     report_dir: Annotated[Path | None, typer.Option(help="Report, metrics and checkpoints "
@@ -393,7 +411,8 @@ def fit(
     request = FitRequest(
         policy=policy, data=data, out=out, method=method, cost_threshold=cost_threshold,
         algo=algo, steps=steps, n_preferred=n_preferred, n_nonpreferred=n_nonpreferred,
-        episodes=episodes, report_dir=report_dir, log=log, checkpoint_every=checkpoint_every,
+        top_fraction=top_fraction, episodes=episodes, report_dir=report_dir, log=log,
+        checkpoint_every=checkpoint_every,
         select_every=select_every, resume=resume, overwrite=overwrite,
         overrides=method_overrides(values["set"], method),
         seed=seed, device=device, threads=threads, progress=progress,
@@ -521,6 +540,7 @@ def suite(
     episodes: Annotated[int | None, typer.Option(help="Evaluation episodes per policy.")] = None,
     n_preferred: Annotated[int | None, typer.Option(help="N_p of the split.")] = None,
     n_nonpreferred: Annotated[int | None, typer.Option(help="N_np of the split.")] = None,
+    top_fraction: TopFraction = 0.0,
     collect_episodes: Annotated[int | None, typer.Option(help="Episodes to collect.")] = None,
     train_steps: Annotated[int | None, typer.Option(help="PPO steps per behaviour run.")] = None,
     penalties: Annotated[str | None, typer.Option(help="Collection penalties k.")] = None,
@@ -552,7 +572,8 @@ def suite(
         task, cost_thresholds=_cost_thresholds(ctx, values),
         seeds=_csv_list(seeds, int, "--seeds"),
         bc_steps=bc_steps, prefine_steps=steps, eval_episodes=episodes,
-        n_preferred=n_preferred, n_nonpreferred=n_nonpreferred, episodes=collect_episodes,
+        n_preferred=n_preferred, n_nonpreferred=n_nonpreferred, top_fraction=top_fraction,
+        episodes=collect_episodes,
         train_steps=train_steps,
         penalties=None if penalties is None else _floats(penalties, "--penalties"),
         budgets=None if budgets is None else _floats(budgets, "--budgets"),

@@ -31,6 +31,12 @@ option's default instead): ``retrofit compare`` wrote ``reference_std: null`` fo
 tanh-Gaussian π_ref until the default became 0.2 (issue 25); the option spells it 0 now, so
 those resolved configs still rerun the runs they came from."""
 
+VALUES_BEFORE_THE_OPTION: dict[str, Any] = {"top_fraction": 0.5}
+"""Options added together with a new default, and the value runs had before: a resolved config
+(it names its ``command`` and holds every option that command had) without the option was
+written before it existed, so it reruns its run with this value. ``top_fraction``: D_p from the
+better half of SAFE until amendment 6 of docs/protocol.md made the N_p best the default."""
+
 
 def read_config_file(path: Path) -> dict[str, Any]:
     """A config file's mapping: JSON for ``.json``, YAML otherwise (YAML also reads JSON)."""
@@ -82,6 +88,7 @@ def load_config(ctx: Any, param: Any, value: Path | None) -> Path | None:
     if value is None:
         return None
     data = read_config_file(value)
+    resolved = "command" in data  # written by a run: every option it had is in it
     command = data.pop("command", ctx.info_name)
     if command != ctx.info_name:
         raise ConfigError(f"--config {value} is for `retrofit {command}`, not `retrofit "
@@ -109,6 +116,10 @@ def load_config(ctx: Any, param: Any, value: Path | None) -> Path | None:
             options = ", ".join(sorted(n for n in params if not params[n].hidden))
             raise ConfigError(f"--config {value}: unknown key {key!r}; `retrofit "
                               f"{ctx.info_name}` takes: {options}.")
+    if resolved:
+        keys = {str(k).replace("-", "_") for k in data}
+        defaults.update({name: item for name, item in VALUES_BEFORE_THE_OPTION.items()
+                         if name in params and name not in keys})
     ctx.default_map = {**(ctx.default_map or {}), **defaults}
     ctx.meta[_FILE_SET] = extra
     return value

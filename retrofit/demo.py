@@ -18,6 +18,7 @@ from typing import Any, Literal
 from retrofit.atomic import atomic_write_text
 from retrofit.config_base import Config
 from retrofit.data.shipped import default_dataset_path
+from retrofit.data.splits import DEFAULT_TOP_FRACTION, check_top_fraction
 from retrofit.errors import ConfigError
 from retrofit.thresholds import is_safe_on_average
 
@@ -32,6 +33,8 @@ class DemoConfig(Config):
     task: DSRL env id the data comes from.
     cost_threshold: κ; 20 is the middle of BulletGym's {10, 20, 40}.
     n_preferred / n_nonpreferred: PREFINE's N_p = 100 and N_np = 20 (PREFINE §5.1).
+    top_fraction: the share of SAFE episodes D_p is drawn from (0: exactly the n_preferred best,
+        ``retrofit.data.splits.DEFAULT_TOP_FRACTION``; 0.5 the earlier default).
     bc_steps: reference-policy BC steps; prefine_steps: fine-tuning steps.
     reference_policy / reference_std: the reference's class and fixed spread (half-range units),
         ``BCConfig.policy`` / ``fixed_std``: "clipped-gaussian" with 0.2, the likelihood under
@@ -47,6 +50,7 @@ class DemoConfig(Config):
     cost_threshold: float = 20.0
     n_preferred: int = 100
     n_nonpreferred: int = 20
+    top_fraction: float = DEFAULT_TOP_FRACTION
     bc_steps: int = 20_000
     prefine_steps: int = 20_000
     reference_policy: Literal["tanh-gaussian", "clipped-gaussian"] = "clipped-gaussian"
@@ -72,6 +76,7 @@ class DemoConfig(Config):
                     f"{name}={value!r} must be an integer >= 1 (CLI: --{option.replace('_', '-')})."
                 )
         self.require_at_least(0, "seed")
+        check_top_fraction(self.top_fraction)
         check_threads(self.threads)
 
 
@@ -138,7 +143,7 @@ def run_demo(config: DemoConfig, out: str | Path, *, overwrite: bool = False) ->
     )
     preferred, nonpreferred = dataset.split_preferences(
         cost_threshold=config.cost_threshold, n_preferred=config.n_preferred,
-        n_nonpreferred=config.n_nonpreferred, seed=config.seed,
+        n_nonpreferred=config.n_nonpreferred, seed=config.seed, top_fraction=config.top_fraction,
     )
     retrofitter = Retrofitter(
         reference, "prefine", device=config.device, seed=config.seed, progress=config.progress,

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from retrofit.atomic import atomic_write_text
+from retrofit.data.splits import DEFAULT_TOP_FRACTION, check_top_fraction
 from retrofit.device import set_threads
 from retrofit.errors import ConfigError, DataError
 from retrofit.thresholds import check_cost_threshold, is_safe_on_average
@@ -37,6 +38,7 @@ class FitRequest:
     steps: int | None = None
     n_preferred: int = 100
     n_nonpreferred: int = 20
+    top_fraction: float = DEFAULT_TOP_FRACTION
     episodes: int = 0
     report_dir: Path | None = None
     log: str = "csv"
@@ -104,6 +106,7 @@ def check_request(request: FitRequest) -> None:
         check_cost_threshold(request.cost_threshold, "--cost-threshold")
     if request.episodes < 0:
         raise ConfigError(f"--episodes {request.episodes} must be >= 0.")
+    check_top_fraction(request.top_fraction)
     if request.select_every < 0:
         raise ConfigError(f"--select-every {request.select_every} must be >= 0 (0: keep the "
                           "last step's policy).")
@@ -141,6 +144,7 @@ def load_training_data(request: FitRequest, data_kind: str) -> tuple[tuple[Any, 
     preferred, nonpreferred = dataset.split_preferences(
         cost_threshold=cost_threshold, n_preferred=request.n_preferred,
         n_nonpreferred=request.n_nonpreferred, seed=request.seed,
+        top_fraction=request.top_fraction,
     )
     return (preferred, nonpreferred), dataset, cost_threshold
 

@@ -70,6 +70,9 @@ class Args:
     """Episodes of D_p (PREFINE §5.1)."""
     n_nonpreferred: int = 20
     """Episodes of D_np."""
+    top_fraction: float = 0.5
+    """D_p's pool: 0.5, the better half of SAFE, as in the committed rows (made before the
+    library's default became 0, the N_p best SAFE episodes)."""
     episodes: int = 20
     """Rollout episodes per policy (OSRL evaluates 20 per checkpoint)."""
     n_envs: int = 4
@@ -103,7 +106,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Args, Path | None]:
         if name == "task":
             continue
         kind = {"out": Path, "device": str, "baselines": str}.get(
-            name, float if name in ("cost_threshold", "reference_std") else int)
+            name, float if name in ("cost_threshold", "reference_std", "top_fraction") else int)
         parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=default)
     ns = vars(parser.parse_args(argv))
     summary, small = ns.pop("summary"), ns.pop("small")
@@ -152,7 +155,7 @@ def calibrate(args: Args) -> list[dict[str, Any]]:
     reference = pretrain_reference(data, bc, device=args.device, seed=args.seed, progress=False)
     preferred, nonpreferred = data.split_preferences(
         cost_threshold, n_preferred=args.n_preferred, n_nonpreferred=args.n_nonpreferred,
-        seed=args.seed)
+        seed=args.seed, top_fraction=args.top_fraction)
 
     kept: dict[str, Any] = {"reference": wrap(reference).frozen_copy()}
     every = max(1, args.steps // args.checkpoints)

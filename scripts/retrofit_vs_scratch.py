@@ -40,7 +40,9 @@ class Variant:
     steps: int
     overrides: dict[str, Any] = field(default_factory=dict)
     note: str = ""
-    split: dict[str, Any] = field(default_factory=dict)  # CompareConfig fields of the split
+    # CompareConfig fields of the split; top_fraction is 0.5 (the better half of SAFE, the
+    # library default when these cells began) unless a variant names it
+    split: dict[str, Any] = field(default_factory=dict)
 
 
 VARIANTS: dict[str, Variant] = {
@@ -133,6 +135,7 @@ def run(task: str, split: str, names: list[str], out: Path, thresholds: tuple[fl
         seeds: tuple[int, ...] | None, eval_episodes: int, bc_steps: int) -> None:
     """Run every missing cell of ``names`` × κ × the split's seeds for ``task``."""
     from retrofit.compare import CompareConfig, run_compare
+    from retrofit.data.splits import PAPER_TOP_FRACTION
     from retrofit.suite.runner import find_data, settings_for
 
     settings = settings_for(task)
@@ -150,7 +153,7 @@ def run(task: str, split: str, names: list[str], out: Path, thresholds: tuple[fl
             bc_steps=bc_steps, n_preferred=settings.n_preferred,
             n_nonpreferred=settings.n_nonpreferred, device="cpu", threads=1, isolate=False,
             reference_std=0.2, overrides={variant.method: dict(variant.overrides)},
-            **variant.split,
+            **{"top_fraction": PAPER_TOP_FRACTION, **variant.split},
         )
         print(f"== {task} {name} ({variant.method}, {variant.steps} steps, "
               f"{variant.overrides}) κ={thresholds} seeds={chosen}", flush=True)

@@ -198,3 +198,30 @@ def test_compare_reference_std_defaults_to_0_2_and_0_or_an_old_null_is_the_tanh_
                        monkeypatch, capsys)
     assert code == 0, err
     assert recorded["compare"].reference_std is None
+
+
+@pytest.mark.parametrize("command", ["compare", "demo"])
+def test_a_resolved_config_from_before_top_fraction_reruns_with_the_better_half(
+        command: str, tmp_path: Path, recorded: dict[str, Any],
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """D_p's default became the N_p best SAFE episodes (docs/protocol.md, amendment 6): a resolved
+    config written before the option existed (no ``top_fraction`` key) ran with the better half
+    (0.5) and reruns as that; a hand-written file without the key takes the new default."""
+    base = [command, *(["BallRun", "--methods", "prefine"] if command == "compare" else []),
+            "--quiet"]
+    code, _, err = run([*base, "--out", tmp_path / "a"], monkeypatch, capsys)
+    assert code == 0, err
+    assert recorded[command].top_fraction == 0.0
+    assert resolved(tmp_path / "a")["top_fraction"] == 0.0
+    old = {k: v for k, v in resolved(tmp_path / "a").items() if k != "top_fraction"}
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    code, _, err = run([command, "--config", tmp_path / "old.json", "--out", tmp_path / "b"],
+                       monkeypatch, capsys)
+    assert code == 0, err
+    assert recorded[command].top_fraction == 0.5
+    hand = {k: v for k, v in old.items() if k != "command"}
+    (tmp_path / "hand.json").write_text(json.dumps(hand))
+    code, _, err = run([command, "--config", tmp_path / "hand.json", "--out", tmp_path / "c"],
+                       monkeypatch, capsys)
+    assert code == 0, err
+    assert recorded[command].top_fraction == 0.0

@@ -32,6 +32,9 @@ SHARED = {
     "--report-dir": ("fit", "presa"),
     "--steps": ("fit", "compare", "suite", "presa", "demo"),
     "--device": ("fit", "compare", "suite", "presa", "demo"),
+    "--n-preferred": ("fit", "compare", "suite", "demo"),
+    "--n-nonpreferred": ("fit", "compare", "suite", "demo"),
+    "--top-fraction": ("fit", "compare", "suite", "demo"),
 }
 """Options that mean one thing in several subcommands, and the subcommands that take them."""
 
@@ -196,3 +199,35 @@ def test_old_and_new_spelling_together_are_refused(
                         "7", "--collect-episodes", "8"], monkeypatch, capsys)
     assert code == 2 and "give it once, as --collect-episodes" in err
     assert "collect" not in recorded
+
+
+def test_the_split_options_reach_every_run_and_default_to_the_protocols_d_p(
+        tmp_path: Path, recorded: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from retrofit.data.splits import DEFAULT_TOP_FRACTION
+
+    group = typer.main.get_command(app)
+    for command in ("fit", "compare", "suite", "demo"):
+        (param,) = [p for p in group.commands[command].params  # type: ignore[attr-defined]
+                    if p.name == "top_fraction"]
+        assert param.default == DEFAULT_TOP_FRACTION, command
+    split = ["--n-preferred", "50", "--n-nonpreferred", "10", "--top-fraction", "0.5"]
+    policy, data = tmp_path / "r.pt", tmp_path / "d.h5"
+    code, _, err = run(["fit", str(policy), str(data), "--out", str(tmp_path / "o.pt"), *split],
+                       monkeypatch, capsys)
+    assert code == 0, err
+    request = recorded["fit"]
+    assert (request.n_preferred, request.n_nonpreferred, request.top_fraction) == (50, 10, 0.5)
+    code, _, err = run(["compare", "BallRun", "--methods", "bc-safe", "--out",
+                        str(tmp_path / "c"), *split], monkeypatch, capsys)
+    assert code == 0, err
+    config = recorded["compare"]
+    assert (config.n_preferred, config.n_nonpreferred, config.top_fraction) == (50, 10, 0.5)
+    code, _, err = run(["suite", "BallRun", "--out", str(tmp_path / "s"), *split],
+                       monkeypatch, capsys)
+    assert code == 0, err
+    settings = recorded["suite"][0]
+    assert (settings.n_preferred, settings.n_nonpreferred, settings.top_fraction) == (50, 10, 0.5)
+    code, _, err = run(["compare", "BallRun", "--methods", "bc-safe", "--out",
+                        str(tmp_path / "c2"), "--top-fraction", "1.5"], monkeypatch, capsys)
+    assert code != 0 and "top_fraction=1.5 must be a number in [0, 1]" in err

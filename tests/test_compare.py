@@ -180,29 +180,33 @@ def test_every_recorded_comparison_folder_resumes_with_its_own_settings(manifest
 
 
 def test_top_fraction_narrows_d_p_and_is_a_setting(small_dataset, tmp_path):
-    """top_fraction reaches a cell's split (D_p = the best SAFE episodes), is recorded only when
-    not the default (older folders keep their identity) and is checked at construction."""
+    """The default D_p is the N_p best SAFE episodes; top_fraction 0.5 (the earlier default)
+    draws from the better half and is the one value not recorded, so a folder made before the
+    default changed is refused by a default run, with the option that resumes it named."""
     from retrofit.compare.cells import config_to_spec, prepare_cell
     from retrofit.compare.manifest import cell_settings
     from retrofit.data.dataset import TrajectoryDataset
 
     path, task = small_dataset
-    base = CompareConfig(task=task, methods=("sft-only",), out=tmp_path / "a", dataset=path,
-                         cost_thresholds=(20.0,), steps=2, eval_episodes=1, checkpoint_every=0,
-                         bc_steps=5, n_preferred=10, n_nonpreferred=4, device="cpu",
-                         isolate=False)
-    assert "top_fraction" not in cell_settings(base, "sft-only", "x")
-    narrow = CompareConfig(**{**base.__dict__, "top_fraction": 0.01})
-    assert cell_settings(narrow, "sft-only", "x")["top_fraction"] == 0.01
-    run_compare(narrow, log=lambda _: None)
+    narrow = CompareConfig(task=task, methods=("sft-only",), out=tmp_path / "a", dataset=path,
+                           cost_thresholds=(20.0,), steps=2, eval_episodes=1,
+                           checkpoint_every=0, bc_steps=5, n_preferred=10, n_nonpreferred=4,
+                           device="cpu", isolate=False)
+    assert narrow.top_fraction == 0.0
+    assert cell_settings(narrow, "sft-only", "x")["top_fraction"] == 0.0
+    half = CompareConfig(**{**narrow.__dict__, "top_fraction": 0.5})
+    assert "top_fraction" not in cell_settings(half, "sft-only", "x")
     rewards, costs = TrajectoryDataset.from_hdf5(path).episode_returns()
     best = sorted(rewards[costs < 20.0], reverse=True)[:10]
-    for config, expect_best in ((narrow, True), (base, False)):
+    run_compare(half, log=lambda _: None)
+    for config, expect_best in ((narrow, True), (half, False)):
         spec = {**config_to_spec(config), "dataset_path": str(path), "method": "sft-only",
                 "cost_threshold": 20.0, "seed": 0, "reference": {"normalized_reward": 0.0}}
         preferred = prepare_cell(spec).data[0]
         got = sorted(preferred.episode_returns()[0], reverse=True)
         assert (got == pytest.approx(best)) is expect_best
-    for bad in (0.0, 1.5, float("nan")):
+    with pytest.raises(ConfigError, match="top_fraction.*resume it with --top-fraction 0.5"):
+        run_compare(narrow, log=lambda _: None)
+    for bad in (-0.1, 1.5, float("nan")):
         with pytest.raises(ConfigError, match="top_fraction"):
-            CompareConfig(**{**base.__dict__, "top_fraction": bad})
+            CompareConfig(**{**narrow.__dict__, "top_fraction": bad})

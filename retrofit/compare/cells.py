@@ -23,6 +23,7 @@ from retrofit.compare.config import CompareConfig
 from retrofit.compare.executors import exit_with_parent
 from retrofit.compare.manifest import cell_settings
 from retrofit.compare.reference import load_dataset, reference_path
+from retrofit.data.splits import PAPER_TOP_FRACTION
 from retrofit.thresholds import is_safe_on_average
 
 # results.csv's columns: the keys of a cell record's "row", in this order (train_cell).
@@ -271,6 +272,8 @@ def config_from_spec(spec: dict[str, Any]) -> CompareConfig:
     names = {f.name for f in dataclasses.fields(CompareConfig)}
     values = {k: v for k, v in spec.items() if k in names}
     values["out"] = Path(values["out"])
+    # written before CompareConfig had top_fraction: D_p came from the better half of SAFE
+    values.setdefault("top_fraction", PAPER_TOP_FRACTION)
     for key in ("methods", "seeds"):
         values[key] = tuple(values[key])
     if values.get("cost_thresholds") is not None:

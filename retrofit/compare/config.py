@@ -7,10 +7,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from retrofit.config_base import Config
-from retrofit.data.splits import NONPREFERRED_POOLS
+from retrofit.data.splits import DEFAULT_TOP_FRACTION, NONPREFERRED_POOLS, check_top_fraction
 from retrofit.errors import ConfigError
 
 # The way back for a folder made before issue 25: appended where its π_ref is refused.
+HALF_SAFE_HINT = (
+    " This folder's D_p was drawn from the better half of SAFE (top_fraction 0.5, the default "
+    "before amendment 6 of docs/protocol.md): resume it with --top-fraction 0.5 "
+    "(CompareConfig(top_fraction=0.5))."
+)
 TANH_REFERENCE_HINT = (
     " This folder's π_ref is the tanh-Gaussian (reference_std None, the default before issue "
     "25): resume it with --reference-std 0 (CompareConfig(reference_std=None))."
@@ -41,8 +46,9 @@ class CompareConfig(Config):
     bc_steps: BC steps of π_ref. n_preferred / n_nonpreferred: N_p / N_np of the split.
     nonpreferred_pool: which end of UNSAFE (by cost return) D_np is drawn from: "highest-cost"
         (default) or "lowest-cost" (``retrofit.data.splits.preference_split_indices``).
-    top_fraction: the share of SAFE episodes, best reward first, that D_p is drawn from (0.5;
-        any value ≤ n_preferred / |SAFE| makes D_p the n_preferred best SAFE episodes).
+    top_fraction: the share of SAFE episodes, best reward first, that D_p is drawn from (0:
+        exactly the n_preferred best, ``retrofit.data.splits.DEFAULT_TOP_FRACTION``, chosen by
+        docs/protocol.md amendment 6; 0.5: the better half, the default before).
     reference_std: π_ref a clipped Gaussian with this fixed spread in half-ranges (0.2, the
         default of ``BCConfig``, the demo and the suite, whose PREFINE log-likelihoods stay
         bounded; docs/prefine.md); None: a tanh-Gaussian π_ref (the default before issue 25;
@@ -81,7 +87,7 @@ class CompareConfig(Config):
     n_preferred: int = 100
     n_nonpreferred: int = 20
     nonpreferred_pool: str = "highest-cost"
-    top_fraction: float = 0.5
+    top_fraction: float = DEFAULT_TOP_FRACTION
     reference_std: float | None = 0.2
     device: str = "auto"
     threads: int = 1
@@ -102,9 +108,7 @@ class CompareConfig(Config):
         if self.nonpreferred_pool not in NONPREFERRED_POOLS:
             raise ConfigError(f"nonpreferred_pool={self.nonpreferred_pool!r}: use one of "
                               f"{', '.join(NONPREFERRED_POOLS)}.")
-        if not 0.0 < self.top_fraction <= 1.0:
-            raise ConfigError(f"top_fraction={self.top_fraction!r} must be in (0, 1]: the share "
-                              "of SAFE episodes, best first, that D_p is drawn from (0.5).")
+        check_top_fraction(self.top_fraction)
         std = self.reference_std
         if std is not None and std <= 0:
             raise ConfigError(f"reference_std={std!r} must be a number > 0 (half-range units, "

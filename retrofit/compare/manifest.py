@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from retrofit.atomic import atomic_write_text
-from retrofit.compare.config import TANH_REFERENCE_HINT, CompareConfig
+from retrofit.compare.config import HALF_SAFE_HINT, TANH_REFERENCE_HINT, CompareConfig
+from retrofit.data.splits import PAPER_TOP_FRACTION
 from retrofit.errors import ConfigError
 
 MANIFEST = "compare.json"  # in the folder: its settings and the union of every run's grid
@@ -43,7 +44,10 @@ def cell_settings(config: CompareConfig, method: str, dataset_sha256: str) -> di
         **({"reference_std": config.reference_std} if config.reference_std is not None else {}),
         **({"nonpreferred_pool": config.nonpreferred_pool}
            if config.nonpreferred_pool != "highest-cost" else {}),
-        **({"top_fraction": config.top_fraction} if config.top_fraction != 0.5 else {}),
+        # absent for 0.5 (PAPER_TOP_FRACTION), the default until amendment 6 of
+        # docs/protocol.md: a folder made before then resumes only with --top-fraction 0.5
+        **({"top_fraction": config.top_fraction}
+           if config.top_fraction != PAPER_TOP_FRACTION else {}),
     }
 
 
@@ -98,6 +102,8 @@ def check_and_merge_manifest(config: CompareConfig, dataset_path: str,
                 "dataset and one set of settings: use another --out, or the same settings."
                 + (TANH_REFERENCE_HINT if "reference_std" in diff
                    and found.get("reference_std") is None else "")
+                + (HALF_SAFE_HINT if "top_fraction" in diff
+                   and found.get("top_fraction") is None else "")
             )
         grid = {k: _merged(manifest.get(k, []), grid[k]) for k in grid}
     manifest = {"format": "retrofit-compare-v1", "settings": settings, **grid,

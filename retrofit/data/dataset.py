@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from retrofit.data import hdf5
-from retrofit.data.splits import preference_split_indices
+from retrofit.data.splits import DEFAULT_TOP_FRACTION, preference_split_indices
 from retrofit.data.validation import (
     DSRL_KEYS,
     canonical_task,
@@ -357,7 +357,7 @@ class TrajectoryDataset:
         n_nonpreferred: int = 20,
         seed: int = 0,
         *,
-        top_fraction: float = 0.5,
+        top_fraction: float = DEFAULT_TOP_FRACTION,
         n_strata: int = 10,
         unsafe_pool: int = 100,
         nonpreferred_pool: str = "highest-cost",

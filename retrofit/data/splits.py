@@ -21,6 +21,13 @@ from retrofit.errors import ConfigError, DataError
 from retrofit.thresholds import check_cost_threshold, is_safe_trajectory
 
 NONPREFERRED_POOLS = ("highest-cost", "lowest-cost")
+DEFAULT_TOP_FRACTION = 0.0
+"""D_p's pool by default: 0 keeps exactly the ``n_preferred`` best SAFE episodes (any share
+≤ n_preferred / |SAFE| does). Chosen by the protocol's rule 1 on selection cells and held on report
+cells (docs/protocol.md, amendment 6; docs/results/retrofit-vs-scratch/)."""
+PAPER_TOP_FRACTION = 0.5
+"""The better half of SAFE: our first reading of PREFINE §5.1's "top reward quantiles" (the
+default until amendment 6; ``top_fraction=PAPER_TOP_FRACTION`` reruns earlier results)."""
 PROTOCOL = "PREFINE §5.1 (retrofit choices: top_fraction, n_strata, unsafe_pool; docs/data.md)"
 
 
@@ -53,6 +60,17 @@ def stratified_draw(
     return np.concatenate(chosen).astype(np.int64)
 
 
+def check_top_fraction(top_fraction: float) -> None:
+    """Raise ``ConfigError`` unless ``top_fraction`` is a share in [0, 1]."""
+    if isinstance(top_fraction, bool) or not isinstance(top_fraction, int | float | np.floating) \
+            or not 0.0 <= float(top_fraction) <= 1.0:
+        raise ConfigError(
+            f"top_fraction={top_fraction!r} must be a number in [0, 1]: the share of SAFE "
+            "episodes, best reward first, that D_p is drawn from (0, the default: exactly the "
+            f"n_preferred best; {PAPER_TOP_FRACTION}: the better half, the earlier default)."
+        )
+
+
 def _check_params(
     seed: int,
     cost_threshold: float,
@@ -73,11 +91,7 @@ def _check_params(
     ):
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
             raise ConfigError(f"{name}={value!r} must be a positive integer.")
-    if not 0.0 < float(top_fraction) <= 1.0:
-        raise ConfigError(
-            f"top_fraction={top_fraction} must be in (0, 1]; it is the share of SAFE episodes, "
-            "best reward first, that D_p is drawn from (default 0.5)."
-        )
+    check_top_fraction(top_fraction)
     if unsafe_pool < n_nonpreferred:
         raise ConfigError(
             f"unsafe_pool={unsafe_pool} is smaller than n_nonpreferred={n_nonpreferred}; D_np is "
@@ -93,7 +107,7 @@ def preference_split_indices(
     n_preferred: int = 100,
     n_nonpreferred: int = 20,
     seed: int = 0,
-    top_fraction: float = 0.5,
+    top_fraction: float = DEFAULT_TOP_FRACTION,
     n_strata: int = 10,
     unsafe_pool: int = 100,
     nonpreferred_pool: str = "highest-cost",
@@ -108,7 +122,9 @@ def preference_split_indices(
     * ``D_p``: rank SAFE by reward return, high to low (stable; ties by episode index); keep the
       top ``max(ceil(top_fraction * |SAFE|), n_preferred)``; cut them into ``n_strata``
       equal-count reward bins and draw an equal share from each without replacement, remainders to
-      the highest-reward bins (:func:`stratified_draw`).
+      the highest-reward bins (:func:`stratified_draw`). With the default ``top_fraction = 0``
+      the pool is the ``n_preferred`` best SAFE episodes, so D_p is exactly them
+      (``DEFAULT_TOP_FRACTION``; ``PAPER_TOP_FRACTION`` = 0.5 was the default before).
     * ``D_np``: rank UNSAFE by cost return, high to low (ties by index); keep the top
       ``unsafe_pool`` (all of UNSAFE if fewer); rank those by reward and draw ``n_nonpreferred``
       the same stratified way, so ``D_np`` spans their reward range.

@@ -104,7 +104,8 @@ def dataset_warnings(settings: TaskSettings, data: Any, data_dir: str | Path
             try:
                 preferred, _, _ = preference_split_indices(
                     norm, costs, cost_threshold, n_preferred=settings.n_preferred,
-                    n_nonpreferred=settings.n_nonpreferred, seed=seed)
+                    n_nonpreferred=settings.n_nonpreferred, seed=seed,
+                    top_fraction=settings.top_fraction)
             except DataError:  # no split at all: check_dataset's error says so
                 continue
             best.append(float(norm[preferred].max()))

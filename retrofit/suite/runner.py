@@ -179,7 +179,8 @@ def check_dataset(settings: TaskSettings, data: Any, path: Path) -> None:
         for seed in settings.seeds:
             try:
                 data.split_preferences(cost_threshold, n_preferred=settings.n_preferred,
-                                       n_nonpreferred=settings.n_nonpreferred, seed=seed)
+                                       n_nonpreferred=settings.n_nonpreferred, seed=seed,
+                                       top_fraction=settings.top_fraction)
             except DataError as exc:
                 raise DataError(
                     f"{path}, κ={cost_threshold:g}: PREFINE's D_p/D_np split is impossible: {exc} "
@@ -344,7 +345,8 @@ def run_suite(
         cost_thresholds=settings.cost_thresholds, seeds=settings.seeds,
         steps=settings.prefine_steps, eval_episodes=settings.eval_episodes, checkpoint_every=0,
         bc_steps=settings.bc_steps, n_preferred=settings.n_preferred,
-        n_nonpreferred=settings.n_nonpreferred, device=device, threads=threads, isolate=isolate,
+        n_nonpreferred=settings.n_nonpreferred, top_fraction=settings.top_fraction,
+        device=device, threads=threads, isolate=isolate,
         executor=executor, workers=workers, ray_address=ray_address,
         reference_std=reference_std, progress=progress,
         overrides={m: dict(fields) for m, fields in (overrides or {}).items()},

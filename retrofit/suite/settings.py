@@ -28,6 +28,7 @@ from typing import Any
 
 from retrofit.collect.collector import DEFAULT_BUDGETS, DEFAULT_NOISE_LEVELS, DEFAULT_PENALTIES
 from retrofit.config_base import Config
+from retrofit.data.splits import DEFAULT_TOP_FRACTION, check_top_fraction
 from retrofit.errors import ConfigError, EnvironmentError_
 from retrofit.tasks import TASKS, task_info
 from retrofit.thresholds import check_cost_threshold
@@ -111,6 +112,8 @@ class TaskSettings(Config):
         20/40/80).
     seeds: seeds per κ (each draws its own π_ref, D_p/D_np split and training randomness).
     n_preferred / n_nonpreferred: N_p = 100, N_np = 20 (PREFINE §5.1).
+    top_fraction: the share of SAFE episodes D_p is drawn from (0: exactly the n_preferred best,
+        ``retrofit.data.splits.DEFAULT_TOP_FRACTION``; 0.5 the default before).
     eval_episodes: deterministic evaluation episodes per policy (20, as OSRL).
     data: where the settings come from: ``shipped`` (file in retrofit/data/default),
         ``recorded`` (made once, documented in docs/collection.md), ``collection-run`` (the
@@ -128,6 +131,7 @@ class TaskSettings(Config):
     seeds: tuple[int, ...] = (0, 1, 2)
     n_preferred: int = 100
     n_nonpreferred: int = 20
+    top_fraction: float = DEFAULT_TOP_FRACTION
     eval_episodes: int = 20
     data: str = "untried"
     outcome: str = ""
@@ -151,6 +155,7 @@ class TaskSettings(Config):
             check_cost_threshold(cost_threshold, "cost_thresholds")
         if self.data not in DATA_KINDS:
             raise ConfigError(f"data={self.data!r} must be one of {DATA_KINDS}.")
+        check_top_fraction(self.top_fraction)
 
     def override(self, **changes: Any) -> TaskSettings:
         """A copy with the given fields replaced; ``None`` values leave a field as it is.

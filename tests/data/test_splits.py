@@ -69,9 +69,13 @@ def test_sizes_costs_and_pools(dataset: TrajectoryDataset) -> None:
     safe = np.flatnonzero(costs < COST_THRESHOLD)
     unsafe = np.flatnonzero(costs >= COST_THRESHOLD)
     assert (len(safe), len(unsafe)) == (340, 260)  # the pools are real selections
-    top_safe = ranked(safe, rewards)[: int(np.ceil(0.5 * len(safe)))]
-    assert set(pref) <= set(top_safe)
+    # the default D_p (DEFAULT_TOP_FRACTION = 0) is exactly the 100 best SAFE episodes
+    assert pref == sorted(ranked(safe, rewards)[:100])
     assert set(nonpref) <= set(ranked(unsafe, costs)[:100])
+    # top_fraction = 0.5 (the earlier default) draws D_p from the better half of SAFE
+    half = chosen(dataset.split_preferences(COST_THRESHOLD, top_fraction=0.5)[0])[0]
+    top_safe = ranked(safe, rewards)[: int(np.ceil(0.5 * len(safe)))]
+    assert set(half) <= set(top_safe) and half != pref
 
 
 def test_returned_episodes_are_the_chosen_originals(dataset: TrajectoryDataset) -> None:
@@ -99,9 +103,24 @@ def test_deterministic_for_a_seed(dataset: TrajectoryDataset) -> None:
 
 
 def test_different_seeds_differ(dataset: TrajectoryDataset) -> None:
-    draws = [chosen(dataset.split_preferences(COST_THRESHOLD, seed=s)[0]) for s in range(5)]
+    draws = [chosen(dataset.split_preferences(COST_THRESHOLD, seed=s, top_fraction=0.5)[0])
+             for s in range(5)]
     for (p1, n1), (p2, n2) in itertools.combinations(draws, 2):
         assert p1 != p2 and n1 != n2
+
+
+def test_the_default_d_p_is_the_same_for_every_seed_and_d_np_is_drawn(
+        dataset: TrajectoryDataset) -> None:
+    # the N_p best SAFE episodes leave nothing to draw: seeds vary D_np (and training) only
+    draws = [chosen(dataset.split_preferences(COST_THRESHOLD, seed=s)[0]) for s in range(5)]
+    for (p1, n1), (p2, n2) in itertools.combinations(draws, 2):
+        assert p1 == p2 and n1 != n2
+
+
+def test_top_fraction_outside_zero_to_one_is_refused(dataset: TrajectoryDataset) -> None:
+    for bad in (-0.1, 1.5, float("nan"), True):
+        with pytest.raises(ConfigError, match="top_fraction=.* must be a number in \\[0, 1\\]"):
+            dataset.split_preferences(COST_THRESHOLD, top_fraction=bad)
 
 
 def test_stratified_shares_are_equal_with_remainders_to_the_highest_bins(
@@ -111,7 +130,7 @@ def test_stratified_shares_are_equal_with_remainders_to_the_highest_bins(
     safe = np.flatnonzero(costs < COST_THRESHOLD)
     pool = ranked(safe, rewards)[: int(np.ceil(0.5 * len(safe)))]
     d_p, d_np = dataset.split_preferences(COST_THRESHOLD, n_preferred=37, n_nonpreferred=13,
-                                          n_strata=5)
+                                          n_strata=5, top_fraction=0.5)
     pref, nonpref = chosen(d_p)
     per_bin = [len(set(b.tolist()) & set(pref)) for b in np.array_split(np.array(pool), 5)]
     assert per_bin == [8, 8, 7, 7, 7]
@@ -151,7 +170,7 @@ def test_pool_grows_to_n_preferred_when_the_top_fraction_is_too_small() -> None:
     costs = np.zeros(150)
     costs[:30] = 50.0
     pref, nonpref, report = preference_split_indices(rewards, costs, COST_THRESHOLD,
-                                                     n_preferred=100)
+                                                     n_preferred=100, top_fraction=0.5)
     assert report["preferred_pool_size"] == 100  # ceil(0.5 * 120) = 60 < 100
     assert pref.tolist() == list(range(50, 150))  # the 100 best SAFE: every one of them
     assert report["nonpreferred_pool_size"] == 30  # all UNSAFE: fewer than unsafe_pool=100
@@ -180,7 +199,7 @@ def test_report_is_json_and_matches_the_data(dataset: TrajectoryDataset) -> None
         costs[nonpref].mean(), rel=1e-15
     )
     assert (report["n_preferred"], report["n_nonpreferred"]) == (100, 20)
-    assert (report["top_fraction"], report["n_strata"], report["unsafe_pool"]) == (0.5, 10, 100)
+    assert (report["top_fraction"], report["n_strata"], report["unsafe_pool"]) == (0.0, 10, 100)
     assert "split" not in dataset.metadata  # the parent is untouched
 
 
@@ -197,8 +216,8 @@ def test_too_few_safe_or_unsafe_episodes(dataset: TrajectoryDataset) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "pattern"),
     [
-        ({"top_fraction": 0.0}, "top_fraction=0.0 must be in"),
-        ({"top_fraction": 1.5}, "top_fraction=1.5 must be in"),
+        ({"top_fraction": -0.5}, "top_fraction=-0.5 must be a number in"),
+        ({"top_fraction": 1.5}, "top_fraction=1.5 must be a number in"),
         ({"n_strata": 0}, "n_strata=0 must be a positive integer"),
         ({"n_preferred": 2.5}, "n_preferred=2.5 must be a positive integer"),
         ({"unsafe_pool": 10}, "unsafe_pool=10 is smaller than n_nonpreferred=20"),
