@@ -18,13 +18,15 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from retrofit_vs_scratch import VARIANTS  # the variant registry, beside this script
+
 from retrofit.thresholds import is_safe_on_average
 
 # PREFINE Table 1 (DSRL's data, mean over κ): normalised reward, cost.
 PAPER_PREFINE = {
     "OfflineBallCircle-v0": (0.71, 0.35), "OfflineBallRun-v0": (0.41, 0.41),
     "OfflineCarRun-v0": (0.93, 0.38), "OfflineDroneRun-v0": (0.57, 0.42),
-    "OfflineHalfCheetahVelocity-v0": (0.86, 0.15),
+    "OfflineHalfCheetahVelocityGymnasium-v1": (0.86, 0.15),
 }
 # Rule 1's candidates (amendments 1-3 added the last four). Ties (within TIE) go to the larger λ,
 # then to the earlier entry: the incumbent default comes before the variants that challenge it.
@@ -32,11 +34,14 @@ DEFAULT_CANDIDATES = ("prefine-l0.3-20k", "prefine-l0.1-20k", "prefine-l1-20k", 
                       "prefine-l0.3-lr3e-5-20k", "prefine-l1-lr3e-5-20k", "dpo-lr3e-5-20k",
                       "prefine-l0.3-lr3e-5-npnear-20k", "prefine-l0.1-lr3e-5-20k",
                       "prefine-l0.3-lr3e-5-ema-20k", "prefine-l0.3-lr3e-5-top100-20k")
-CANDIDATE_LAMBDA = {"prefine-l0.3-20k": 0.3, "prefine-l0.1-20k": 0.1, "prefine-l1-20k": 1.0,
-                    "dpo-20k": 0.0, "prefine-l0.3-lr3e-5-20k": 0.3,
-                    "prefine-l1-lr3e-5-20k": 1.0, "dpo-lr3e-5-20k": 0.0,
-                    "prefine-l0.3-lr3e-5-npnear-20k": 0.3, "prefine-l0.1-lr3e-5-20k": 0.1,
-                    "prefine-l0.3-lr3e-5-ema-20k": 0.3, "prefine-l0.3-lr3e-5-top100-20k": 0.3}
+
+
+def candidate_lambda(name: str) -> float:
+    """λ of a rule-1 candidate, read from its registered variant (DPO-only: 0)."""
+    variant = VARIANTS[name]
+    return 0.0 if variant.method == "dpo" else float(variant.overrides["sft_weight"])
+
+
 # Rule 4 (amendment 5): PreSa's z_ref × η; ties go to the paper-literal setting, then to the
 # library default; with no candidate safe everywhere, the least unsafe one is reported.
 PRESA_CANDIDATES = ("presa-mean-eta0.1-20k", "presa-clamped-eta1-20k",
@@ -170,7 +175,7 @@ def data_ceiling(task: str, cost_thresholds: list[float]) -> list[dict[str, Any]
     from retrofit.suite.runner import find_data, settings_for
     from retrofit.tasks import normalized_score
 
-    settings = settings_for(task.removeprefix("Offline").removesuffix("-v0"))
+    settings = settings_for(task)
     source = find_data(settings)
     if source is None:
         return []
@@ -288,7 +293,8 @@ def summarize(folder: Path) -> dict[str, Any]:
 
     rows = read_cells(folder / "cells.csv")
     tasks = sorted({r["task"] for r in rows})
-    default, default_scores = choose(rows, DEFAULT_CANDIDATES, CANDIDATE_LAMBDA)
+    default, default_scores = choose(rows, DEFAULT_CANDIDATES,
+                                     {c: candidate_lambda(c) for c in DEFAULT_CANDIDATES})
     budgets = {name: choose(rows, options) for name, options in BASELINE_BUDGETS.items()}
     suffix = D_P_SUFFIX.get(default or "", "")
     for name in D_P_BASELINES:  # rule 2's budget, trained on the default's D_p
