@@ -80,6 +80,10 @@ VARIANTS: dict[str, Variant] = {
         "prefine", 20_000, {"sft_weight": 0.3, "learning_rate": 3e-5},
         "D_p = the 100 best SAFE episodes (docs/protocol.md, amendment 6)",
         split={"top_fraction": 0.01}),
+    "prefine-preset-top100-20k": Variant(
+        "prefine", 20_000, {}, "the library's domain preset (SafetyGym: PREFINE A.4's β 0.05, "
+        "λ 1.6, lr 3e-4) on amendment 6's D_p; for the record on HalfCheetahVelocity "
+        "(docs/protocol.md, amendment 8)", split={"top_fraction": 0.01}),
     # PreSa (issue 21 item 7; docs/protocol.md, amendment 5): z_ref × η on selection cells, from
     # the shared π_ref (pretrain_steps = 0), segment feedback synthesised from D_p ∪ D_np.
     "presa-clamped-eta1-20k": Variant("presa", 20_000, {"z_ref": "clamped", "eta": 1.0},
