@@ -201,6 +201,7 @@ CELL_COLUMNS = ("method", "variant", "task", "cost_threshold", "seed", "split", 
 def collect(out: Path, csv_path: Path) -> int:
     """Write one row per finished (variant, task, κ, seed) cell, π_ref as ``reference``."""
     from retrofit.atomic import atomic_write_text
+    from retrofit.suite.runner import settings_for
     from retrofit.tasks import normalized_score
 
     rows: list[dict[str, Any]] = []
@@ -227,8 +228,7 @@ def collect(out: Path, csv_path: Path) -> int:
         for ref_file in sorted((task_dir / "reference").glob("seed*.json")):
             record = json.loads(ref_file.read_text())
             seed = int(record["seed"])
-            task = next((r["task"] for r in rows if r["task"].endswith(task_dir.name + "-v0")),
-                        f"Offline{task_dir.name}-v0")
+            task = settings_for(task_dir.name).task  # the env id (…-v0, …Gymnasium-v1)
             for cost_threshold in sorted(cost_thresholds):
                 reward, cost = normalized_score(task, record["reward"], record["cost"],
                                                 cost_threshold)
