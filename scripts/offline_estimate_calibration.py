@@ -90,6 +90,12 @@ class Args:
     each fine-tuned from the same π_ref on the same split for ``baseline_steps`` updates."""
     baseline_steps: int = 20_000
     """Updates of each baseline (SFT-only: a tenth, its budget in docs/protocol.md's rule 2)."""
+    presa_steps: int = 0
+    """PreSa (the library's defaults) from the same π_ref on segment feedback synthesised from
+    D_p ∪ D_np, as ``retrofit compare`` trains it, for this many updates, keeping a copy every
+    ``presa_steps / presa_checkpoints`` of them (family ``presa``); 0: no PreSa rows."""
+    presa_checkpoints: int = 3
+    """Copies of PreSa kept along its training."""
     out: Path = DEFAULT_OUT
     """Folder of calibration.csv; the run's safety report goes to OUT/<Task>/."""
 
@@ -176,6 +182,20 @@ def calibrate(args: Args) -> list[dict[str, Any]]:
         fitter.fit(preferred, nonpreferred, steps=steps)
         kept[f"{name} {steps}"] = fitter.policy_.frozen_copy()
 
+    presa_first = len(kept)
+    if args.presa_steps:
+        from retrofit.compare.cell_data import CellData, cell_data
+
+        feedback = cell_data("presa", CellData(data, preferred, nonpreferred, cost_threshold,
+                                               args.seed))
+
+        def keep_presa(step: int, trainer: Any) -> None:
+            kept[f"presa step {step}"] = trainer.policy.frozen_copy()
+
+        Retrofitter(reference, "presa", device=args.device, seed=args.seed, progress=False,
+                    pretrain_steps=0).fit(
+            *feedback, steps=args.presa_steps, callback=keep_presa,
+            callback_every=max(1, args.presa_steps // args.presa_checkpoints))
     config = FQEConfig(n_bootstrap=args.n_bootstrap, n_iterations=args.n_iterations,
                        steps_per_iteration=args.steps_per_iteration, seed=args.seed)
     estimates = estimate_policies(kept, data, config, device=args.device)
@@ -196,7 +216,8 @@ def calibrate(args: Args) -> list[dict[str, Any]]:
             "estimated_reward": e.reward.estimate, "rollout_reward": result.reward,
             "action_shift": e.action_shift, "cost_threshold": cost_threshold, "seed": args.seed,
             "selected": i == selection.index, "commit": commit,
-            "family": "reference" if i == 0 else "checkpoint" if i < candidates else "baseline",
+            "family": ("reference" if i == 0 else "checkpoint" if i < candidates
+                       else "baseline" if i < presa_first else "presa"),
         })
         print(f"{name}: estimated cost {e.cost.estimate:.2f} [{e.cost.low:.2f}, "
               f"{e.cost.high:.2f}], rolled out {result.cost:.2f}", flush=True)
