@@ -243,7 +243,9 @@ def summarise(rows: list[dict[str, Any]]) -> str:
         high = np.array([float(r["estimate_high"]) for r in sub])
         roll = np.array([float(r["rollout_cost"]) for r in sub])
         chosen = next((r for r in sub if str(r["selected"]) == "True"), None)
-        last = [r for r in sub if r.get("family", "checkpoint") != "baseline"][-1]
+        # the last of the selection's candidates (π_ref and PREFINE's checkpoints; rows from
+        # before the family column are all candidates)
+        last = [r for r in sub if r.get("family") in (None, "", "reference", "checkpoint")][-1]
         lines.append(
             f"{task} | {len(sub)} | {spearman(est, roll):.2f} | "
             f"{np.abs(est - roll).mean():.2f} | {((low <= roll) & (roll <= high)).mean():.2f} | "
