@@ -80,6 +80,10 @@ VARIANTS: dict[str, Variant] = {
         "prefine", 20_000, {"sft_weight": 0.3, "learning_rate": 3e-5},
         "D_p = the 100 best SAFE episodes (docs/protocol.md, amendment 6)",
         split={"top_fraction": 0.01}),
+    "dpo-lr3e-5-top100-20k": Variant(
+        "dpo", 20_000, {"learning_rate": 3e-5},
+        "λ 0 at the chosen step size on amendment 6's D_p (docs/protocol.md, amendment 9)",
+        split={"top_fraction": 0.01}),
     "prefine-preset-top100-20k": Variant(
         "prefine", 20_000, {}, "the library's domain preset (SafetyGym: PREFINE A.4's β 0.05, "
         "λ 1.6, lr 3e-4) on amendment 6's D_p; for the record on HalfCheetahVelocity "
@@ -119,7 +123,7 @@ SELECTION_ORDER = (
     "dpo-lr3e-5-20k", "prefine-l0.3-lr3e-5-npnear-20k", "prefine-l0.1-lr3e-5-20k",
     "prefine-l0.3-lr3e-5-ema-20k", "presa-clamped-eta1-20k", "presa-clamped-eta0.1-20k",
     "presa-mean-eta1-20k", "presa-mean-eta0.1-20k", "prefine-l0.3-lr3e-5-top100-20k",
-    "sft-only-2k-top100", "bc-safe-2k-top100",
+    "sft-only-2k-top100", "bc-safe-2k-top100", "dpo-lr3e-5-top100-20k",
 )
 
 

@@ -28,12 +28,14 @@ PAPER_PREFINE = {
     "OfflineCarRun-v0": (0.93, 0.38), "OfflineDroneRun-v0": (0.57, 0.42),
     "OfflineHalfCheetahVelocityGymnasium-v1": (0.86, 0.15),
 }
-# Rule 1's candidates (amendments 1-3 added the last four). Ties (within TIE) go to the larger λ,
-# then to the earlier entry: the incumbent default comes before the variants that challenge it.
+# Rule 1's candidates (amendments 1-4, 6 and 9 added those after the first four). Ties (within
+# TIE) go to the larger λ, then to the earlier entry: the incumbent default comes before the
+# variants that challenge it.
 DEFAULT_CANDIDATES = ("prefine-l0.3-20k", "prefine-l0.1-20k", "prefine-l1-20k", "dpo-20k",
                       "prefine-l0.3-lr3e-5-20k", "prefine-l1-lr3e-5-20k", "dpo-lr3e-5-20k",
                       "prefine-l0.3-lr3e-5-npnear-20k", "prefine-l0.1-lr3e-5-20k",
-                      "prefine-l0.3-lr3e-5-ema-20k", "prefine-l0.3-lr3e-5-top100-20k")
+                      "prefine-l0.3-lr3e-5-ema-20k", "prefine-l0.3-lr3e-5-top100-20k",
+                      "dpo-lr3e-5-top100-20k")
 
 
 def candidate_lambda(name: str) -> float:
