@@ -93,3 +93,23 @@ def test_installed_retrofit_command_runs_outside_the_source_tree(installed, tmp_
     assert script.is_file(), "the wheel installs no retrofit command"
     result = _run([str(script), *args], cwd=tmp_path, env=env)
     assert result.stdout.strip()
+
+
+def test_installed_wheel_splits_the_shipped_data_with_the_default_d_p(installed, tmp_path):
+    """The installed package finds its shipped data and draws the protocol's default D_p (the
+    100 best SAFE episodes, docs/data.md) — the same split as the editable checkout."""
+    venv, _, env = installed
+    code = (
+        "import json; from retrofit import TrajectoryDataset;"
+        "from retrofit.data.shipped import default_dataset_path;"
+        "d = TrajectoryDataset.from_hdf5(default_dataset_path('OfflineBallCircle-v0'));"
+        "p, n = d.split_preferences(20.0, seed=3);"
+        "print(json.dumps(p.metadata['split']['preferred_indices']))"
+    )
+    result = _run([str(venv / "bin" / "python"), "-c", code], cwd=tmp_path, env=env)
+    from retrofit import TrajectoryDataset
+    from retrofit.data.shipped import default_dataset_path
+
+    here = TrajectoryDataset.from_hdf5(default_dataset_path("OfflineBallCircle-v0"))
+    expected = here.split_preferences(20.0, seed=3)[0].metadata["split"]["preferred_indices"]
+    assert json.loads(result.stdout) == expected and len(expected) == 100
