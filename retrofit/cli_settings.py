@@ -31,11 +31,16 @@ option's default instead): ``retrofit compare`` wrote ``reference_std: null`` fo
 tanh-Gaussian π_ref until the default became 0.2 (issue 25); the option spells it 0 now, so
 those resolved configs still rerun the runs they came from."""
 
-VALUES_BEFORE_THE_OPTION: dict[str, Any] = {"top_fraction": 0.5}
-"""Options added together with a new default, and the value runs had before: a resolved config
-(it names its ``command`` and holds every option that command had) without the option was
-written before it existed, so it reruns its run with this value. ``top_fraction``: D_p from the
-better half of SAFE until amendment 6 of docs/protocol.md made the N_p best the default."""
+
+def values_before_the_option() -> dict[str, Any]:
+    """Options added together with a new default, and the value runs had before: a resolved
+    config (it names its ``command`` and holds every option that command had) without the option
+    was written before it existed, so it reruns its run with this value. ``top_fraction``: D_p
+    from the better half of SAFE until amendment 6 of docs/protocol.md made the N_p best the
+    default (imported here, not at module level: the data package is slow to import)."""
+    from retrofit.data.splits import PAPER_TOP_FRACTION
+
+    return {"top_fraction": PAPER_TOP_FRACTION}
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
@@ -118,7 +123,7 @@ def load_config(ctx: Any, param: Any, value: Path | None) -> Path | None:
                               f"{ctx.info_name}` takes: {options}.")
     if resolved:
         keys = {str(k).replace("-", "_") for k in data}
-        defaults.update({name: item for name, item in VALUES_BEFORE_THE_OPTION.items()
+        defaults.update({name: item for name, item in values_before_the_option().items()
                          if name in params and name not in keys})
     ctx.default_map = {**(ctx.default_map or {}), **defaults}
     ctx.meta[_FILE_SET] = extra

@@ -207,6 +207,8 @@ def test_a_resolved_config_from_before_top_fraction_reruns_with_the_better_half(
     """D_p's default became the N_p best SAFE episodes (docs/protocol.md, amendment 6): a resolved
     config written before the option existed (no ``top_fraction`` key) ran with the better half
     (0.5) and reruns as that; a hand-written file without the key takes the new default."""
+    from retrofit.data.splits import PAPER_TOP_FRACTION
+
     base = [command, *(["BallRun", "--methods", "prefine"] if command == "compare" else []),
             "--quiet"]
     code, _, err = run([*base, "--out", tmp_path / "a"], monkeypatch, capsys)
@@ -218,7 +220,7 @@ def test_a_resolved_config_from_before_top_fraction_reruns_with_the_better_half(
     code, _, err = run([command, "--config", tmp_path / "old.json", "--out", tmp_path / "b"],
                        monkeypatch, capsys)
     assert code == 0, err
-    assert recorded[command].top_fraction == 0.5
+    assert recorded[command].top_fraction == PAPER_TOP_FRACTION
     hand = {k: v for k, v in old.items() if k != "command"}
     (tmp_path / "hand.json").write_text(json.dumps(hand))
     code, _, err = run([command, "--config", tmp_path / "hand.json", "--out", tmp_path / "c"],
