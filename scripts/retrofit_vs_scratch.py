@@ -43,6 +43,13 @@ class Variant:
     # CompareConfig fields of the split; top_fraction is 0.5 (the better half of SAFE, the
     # library default when these cells began) unless a variant names it
     split: dict[str, Any] = field(default_factory=dict)
+    # π_ref's family (CompareConfig.reference_policy); each family has its own shared folder
+    reference: str = "gaussian"
+
+
+def reference_folder_name(reference: str) -> str:
+    """The task's shared π_ref folder of a reference family (``reference``, ``reference-vae``)."""
+    return "reference" if reference == "gaussian" else f"reference-{reference}"
 
 
 VARIANTS: dict[str, Variant] = {
@@ -84,6 +91,18 @@ VARIANTS: dict[str, Variant] = {
         "dpo", 20_000, {"learning_rate": 3e-5},
         "λ 0 at the chosen step size on amendment 6's D_p (docs/protocol.md, amendment 9)",
         split={"top_fraction": 0.01}),
+    # Amendment 10: PREFINE §5.1's reference class, a VAE (A.4's [256, 256] network), under the
+    # default recipe and under A.4's literal settings; SFT-only from the same VAE for the record.
+    "prefine-vae-top100-20k": Variant(
+        "prefine", 20_000, {"sft_weight": 0.3, "learning_rate": 3e-5},
+        "the default recipe from a VAE π_ref (docs/protocol.md, amendment 10)",
+        split={"top_fraction": 0.01}, reference="vae"),
+    "prefine-vae-paper-top100-20k": Variant(
+        "prefine", 20_000, {"sft_weight": 1.0, "learning_rate": 3e-4},
+        "PREFINE A.4 literal (λ 1, β 0.2, lr 3e-4) from a VAE π_ref (amendment 10)",
+        split={"top_fraction": 0.01}, reference="vae"),
+    "sft-only-2k-vae-top100": Variant("sft-only", 2_000, {}, "from a VAE π_ref (amendment 10)",
+                                      split={"top_fraction": 0.01}, reference="vae"),
     "prefine-preset-top100-20k": Variant(
         "prefine", 20_000, {}, "the library's domain preset (SafetyGym: PREFINE A.4's β 0.05, "
         "λ 1.6, lr 3e-4) on amendment 6's D_p; for the record on HalfCheetahVelocity "
@@ -123,19 +142,21 @@ SELECTION_ORDER = (
     "dpo-lr3e-5-20k", "prefine-l0.3-lr3e-5-npnear-20k", "prefine-l0.1-lr3e-5-20k",
     "prefine-l0.3-lr3e-5-ema-20k", "presa-clamped-eta1-20k", "presa-clamped-eta0.1-20k",
     "presa-mean-eta1-20k", "presa-mean-eta0.1-20k", "prefine-l0.3-lr3e-5-top100-20k",
-    "sft-only-2k-top100", "bc-safe-2k-top100", "dpo-lr3e-5-top100-20k",
+    "sft-only-2k-top100", "bc-safe-2k-top100", "dpo-lr3e-5-top100-20k", "prefine-vae-top100-20k",
+    "sft-only-2k-vae-top100", "prefine-vae-paper-top100-20k",
 )
 
 
 def variant_folder(out: Path, task: str, name: str) -> Path:
-    """A variant's harness folder; its ``reference`` links to the task's shared π_ref folder."""
+    """A variant's harness folder; its ``reference`` links to the task's shared π_ref folder of
+    the variant's reference family."""
     folder = out / task / name
     folder.mkdir(parents=True, exist_ok=True)
-    shared = out / task / "reference"
-    shared.mkdir(parents=True, exist_ok=True)
+    shared_name = reference_folder_name(VARIANTS[name].reference)
+    (out / task / shared_name).mkdir(parents=True, exist_ok=True)
     link = folder / "reference"
     if not link.exists():
-        link.symlink_to(Path("..") / "reference", target_is_directory=True)
+        link.symlink_to(Path("..") / shared_name, target_is_directory=True)
     return folder
 
 
@@ -160,7 +181,8 @@ def run(task: str, split: str, names: list[str], out: Path, thresholds: tuple[fl
             steps=variant.steps, eval_episodes=eval_episodes, checkpoint_every=0,
             bc_steps=bc_steps, n_preferred=settings.n_preferred,
             n_nonpreferred=settings.n_nonpreferred, device="cpu", threads=1, isolate=False,
-            reference_std=0.2, overrides={variant.method: dict(variant.overrides)},
+            reference_std=0.2, reference_policy=variant.reference,
+            overrides={variant.method: dict(variant.overrides)},
             **{"top_fraction": PAPER_TOP_FRACTION, **variant.split},
         )
         print(f"== {task} {name} ({variant.method}, {variant.steps} steps, "
@@ -181,10 +203,11 @@ def reproduce(task: str, name: str, seed: int, cost_threshold: float, out: Path,
                          f"{VARIANTS[name].method}__k{cost_threshold:g}__s{seed}.json").read_text())
     if scratch.exists():
         raise SystemExit(f"{scratch} exists; pass an empty --scratch folder")
-    (scratch / task / "reference").mkdir(parents=True)
+    shared = reference_folder_name(VARIANTS[name].reference)
+    (scratch / task / shared).mkdir(parents=True)
     for suffix in (".json", ".pt"):
-        shutil.copy2(out / task / "reference" / f"seed{seed}{suffix}",
-                     scratch / task / "reference" / f"seed{seed}{suffix}")
+        shutil.copy2(out / task / shared / f"seed{seed}{suffix}",
+                     scratch / task / shared / f"seed{seed}{suffix}")
     run(task, "selection", [name], scratch, (cost_threshold,), (seed,),
         int(stored["settings"]["eval_episodes"]), int(stored["settings"]["bc_steps"]))
     again = json.loads((scratch / task / name / "cells" /
@@ -229,7 +252,9 @@ def collect(out: Path, csv_path: Path) -> int:
                     "train_wall_clock_s": row["train_wall_clock_s"], "base_method": row["method"],
                     "overrides": json.dumps(variant.overrides if variant else {}), "threads": 1,
                 })
-        for ref_file in sorted((task_dir / "reference").glob("seed*.json")):
+        references = sorted(task_dir.glob("reference*/seed*.json"))
+        for ref_file in references:
+            family = ref_file.parent.name  # reference, reference-vae
             record = json.loads(ref_file.read_text())
             seed = int(record["seed"])
             task = settings_for(task_dir.name).task  # the env id (…-v0, …Gymnasium-v1)
@@ -237,13 +262,15 @@ def collect(out: Path, csv_path: Path) -> int:
                 reward, cost = normalized_score(task, record["reward"], record["cost"],
                                                 cost_threshold)
                 rows.append({
-                    "method": "reference", "variant": "reference", "task": task,
+                    "method": family, "variant": family, "task": task,
                     "cost_threshold": cost_threshold, "seed": seed,
                     "split": "selection" if seed in SELECTION_SEEDS else "report",
                     "normalized_reward": float(reward), "normalized_cost": float(cost),
                     "episodes": record["eval_episodes"], "updates": record["bc_steps"],
                     "train_wall_clock_s": record["bc_wall_clock_s"], "base_method": "bc",
-                    "overrides": json.dumps({"reference_std": record["reference_std"]}),
+                    "overrides": json.dumps(
+                        {"reference_std": record["reference_std"]} if family == "reference"
+                        else {"reference_policy": record["reference_policy"]}),
                     "threads": 1,
                 })
     rows.sort(key=lambda r: (r["task"], r["variant"], float(r["cost_threshold"]), r["seed"]))

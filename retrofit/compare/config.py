@@ -16,6 +16,12 @@ HALF_SAFE_HINT = (
     "before amendment 6 of docs/protocol.md): resume it with --top-fraction 0.5 "
     "(CompareConfig(top_fraction=0.5))."
 )
+# π_ref's families in a comparison: the Gaussian that ``reference_std`` shapes, or BCQ's VAE.
+REFERENCE_POLICIES = ("gaussian", "vae")
+# PREFINE A.4's network size ([256, 256]): the VAE π_ref's encoder and decoder widths.
+PAPER_NETWORK = (256, 256)
+DEFAULT_REFERENCE_STD = 0.2
+
 TANH_REFERENCE_HINT = (
     " This folder's π_ref is the tanh-Gaussian (reference_std None, the default before issue "
     "25): resume it with --reference-std 0 (CompareConfig(reference_std=None))."
@@ -53,6 +59,10 @@ class CompareConfig(Config):
         default of ``BCConfig``, the demo and the suite, whose PREFINE log-likelihoods stay
         bounded; docs/prefine.md); None: a tanh-Gaussian π_ref (the default before issue 25;
         ``retrofit compare --reference-std 0``).
+    reference_policy: π_ref's family: "gaussian" (default; the one ``reference_std`` shapes) or
+        "vae" — BCQ's conditional VAE (``retrofit.policies.vae``; PREFINE §5.1's reference
+        class) with PREFINE A.4's [256, 256] network and BCQ's other defaults
+        (``VAEConfig``); ``reference_std`` does not apply to it and must stay at its default.
     device: "auto" | "cpu" | "cuda". threads: torch CPU threads per cell.
     isolate: run each cell in a fresh process (own peak RSS); False runs them in this process.
     executor: "local" (this machine; ``workers`` cells at a time) or "ray" (a Ray cluster:
@@ -88,7 +98,8 @@ class CompareConfig(Config):
     n_nonpreferred: int = 20
     nonpreferred_pool: str = "highest-cost"
     top_fraction: float = DEFAULT_TOP_FRACTION
-    reference_std: float | None = 0.2
+    reference_std: float | None = DEFAULT_REFERENCE_STD
+    reference_policy: str = "gaussian"
     device: str = "auto"
     threads: int = 1
     isolate: bool = True
@@ -101,7 +112,7 @@ class CompareConfig(Config):
 
     def check(self) -> None:
         """Counts >= 1, seeds and ``checkpoint_every`` >= 0, a known D_np pool, a positive
-        ``reference_std``, a share >= 0 and valid cost thresholds."""
+        ``reference_std``, a known ``reference_policy``, a share >= 0 and valid cost thresholds."""
         self.require_at_least(1, "steps", "eval_episodes", "checkpoint_episodes", "bc_steps",
                               "n_preferred", "n_nonpreferred", "threads", "workers",
                               "batch_size")
@@ -114,6 +125,13 @@ class CompareConfig(Config):
             raise ConfigError(f"reference_std={std!r} must be a number > 0 (half-range units, "
                               "e.g. 0.2) or None for the tanh-Gaussian π_ref (on the command "
                               "line: --reference-std 0).")
+        if self.reference_policy not in REFERENCE_POLICIES:
+            raise ConfigError(f"reference_policy={self.reference_policy!r}: use one of "
+                              f"{', '.join(REFERENCE_POLICIES)}.")
+        if self.reference_policy == "vae" and std != DEFAULT_REFERENCE_STD:
+            raise ConfigError(f"reference_std={std!r} shapes the Gaussian π_ref only; with "
+                              "reference_policy='vae' leave it at its default "
+                              f"({DEFAULT_REFERENCE_STD}).")
         self.require_at_least(0, "checkpoint_every")
         for seed in self.seeds:
             if seed < 0:

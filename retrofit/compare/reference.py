@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from retrofit.atomic import atomic_write_text
-from retrofit.compare.config import TANH_REFERENCE_HINT, CompareConfig
+from retrofit.compare.config import PAPER_NETWORK, TANH_REFERENCE_HINT, CompareConfig
 from retrofit.errors import ConfigError
 
 
@@ -47,6 +47,19 @@ def reference_path(out: Path, seed: int) -> Path:
     return Path(out) / "reference" / f"seed{seed}.pt"
 
 
+def reference_bc_config(config: CompareConfig) -> Any:
+    """The ``BCConfig`` that trains ``config``'s π_ref: BCQ's VAE at PREFINE A.4's network size,
+    else the clipped Gaussian with ``reference_std`` (None: the tanh-Gaussian)."""
+    from retrofit.pretrain import BCConfig, VAEConfig
+
+    if config.reference_policy == "vae":
+        return VAEConfig(steps=config.bc_steps, hidden_sizes=PAPER_NETWORK)
+    if config.reference_std is None:
+        return BCConfig(steps=config.bc_steps, policy="tanh-gaussian")
+    return BCConfig(steps=config.bc_steps, policy="clipped-gaussian",
+                    fixed_std=float(config.reference_std))
+
+
 def ensure_reference(config: CompareConfig, dataset: Any, seed: int,
                      dataset_sha256: str | None = None) -> dict[str, Any]:
     """Train (or reuse) π_ref for ``seed`` and evaluate it once; return its record.
@@ -56,7 +69,7 @@ def ensure_reference(config: CompareConfig, dataset: Any, seed: int,
     """
     from retrofit.evaluation import evaluate
     from retrofit.policies.io import save_policy
-    from retrofit.pretrain import BCConfig, pretrain_reference
+    from retrofit.pretrain import pretrain_reference
 
     folder = Path(config.out) / "reference"
     record_path = folder / f"seed{seed}.json"
@@ -74,6 +87,12 @@ def ensure_reference(config: CompareConfig, dataset: Any, seed: int,
                 "another --out or the same --reference-std."
                 + (TANH_REFERENCE_HINT if record.get("reference_std") is None else "")
             )
+        if record.get("reference_policy", "gaussian") != config.reference_policy:
+            raise ConfigError(
+                f"{record_path}: π_ref is a {record.get('reference_policy', 'gaussian')} policy, "
+                f"this run asks for reference_policy={config.reference_policy!r}; use another "
+                "--out or the same reference policy."
+            )
         stored = record.get("dataset_sha256")
         if dataset_sha256 is not None and stored is not None and stored != dataset_sha256:
             raise ConfigError(
@@ -82,18 +101,16 @@ def ensure_reference(config: CompareConfig, dataset: Any, seed: int,
             )
         return record
     folder.mkdir(parents=True, exist_ok=True)
-    bc = (BCConfig(steps=config.bc_steps, policy="tanh-gaussian")
-          if config.reference_std is None else
-          BCConfig(steps=config.bc_steps, policy="clipped-gaussian",
-                   fixed_std=float(config.reference_std)))
-    policy = pretrain_reference(dataset, bc, device=config.device, seed=seed,
-                                progress=config.progress)
+    policy = pretrain_reference(dataset, reference_bc_config(config), device=config.device,
+                                seed=seed, progress=config.progress)
     save_policy(policy, reference_path(config.out, seed))
     result = evaluate(policy, dataset.task, config.resolved_cost_thresholds()[0],
                       episodes=config.eval_episodes, seed=seed)
     record = {
         "seed": seed, "policy": f"reference/seed{seed}.pt", "bc_steps": config.bc_steps,
         "reference_std": config.reference_std,
+        **({"reference_policy": config.reference_policy}
+           if config.reference_policy != "gaussian" else {}),
         "dataset_sha256": dataset_sha256,
         "bc_wall_clock_s": float(getattr(policy, "train_wall_clock_s", float("nan"))),
         "reward": result.reward, "cost": result.cost,
