@@ -158,6 +158,42 @@ def test_reference_std_gives_a_clipped_gaussian_reference_and_is_a_setting(small
             CompareConfig(**{**config.__dict__, "reference_std": bad})
 
 
+def test_vae_reference_is_the_papers_class_and_a_setting(small_dataset, tmp_path):
+    """reference_policy="vae" trains BCQ's VAE at PREFINE A.4's [256, 256] width, fine-tunes it
+    with PREFINE, and a folder of one family is never resumed by a run asking for the other."""
+    from retrofit.compare.harness import reference_path
+    from retrofit.policies.io import load_policy
+    from retrofit.policies.vae import VAEPolicy
+
+    path, task = small_dataset
+    gaussian = CompareConfig(
+        task=task, methods=("prefine",), out=tmp_path / "gaussian", dataset=path,
+        cost_thresholds=(20.0,), steps=2, eval_episodes=1, checkpoint_every=0, bc_steps=5,
+        n_preferred=10, n_nonpreferred=4, device="cpu", isolate=False,
+        overrides={"prefine": {"batch_size": 8}},
+    )
+    vae = CompareConfig(**{**gaussian.__dict__, "reference_policy": "vae", "out": tmp_path / "v"})
+    rows = run_compare(vae, log=lambda _: None)
+    reference = load_policy(reference_path(vae.out, 0))
+    assert isinstance(reference, VAEPolicy) and reference.hidden_sizes == (256, 256)
+    assert json.loads((vae.out / "reference" / "seed0.json").read_text())[
+        "reference_policy"] == "vae"
+    assert np.isfinite(rows[0]["normalized_reward"]) and rows[0]["updates"] == 2
+    run_compare(gaussian, log=lambda _: None)
+    for config, other in ((gaussian, vae), (vae, gaussian)):
+        with pytest.raises(ConfigError, match="reference_policy"):
+            run_compare(CompareConfig(**{**config.__dict__, "out": other.out}),
+                        log=lambda _: None)
+    # the π_ref record alone also refuses the other family (a folder without compare.json)
+    (vae.out / "compare.json").unlink()
+    with pytest.raises(ConfigError, match="π_ref is a vae policy"):
+        run_compare(CompareConfig(**{**gaussian.__dict__, "out": vae.out}), log=lambda _: None)
+    with pytest.raises(ConfigError, match="reference_policy='mixture'"):
+        CompareConfig(**{**gaussian.__dict__, "reference_policy": "mixture"})
+    with pytest.raises(ConfigError, match="shapes the Gaussian"):
+        CompareConfig(**{**vae.__dict__, "reference_std": 0.5})
+
+
 RECORDED = sorted((Path(__file__).resolve().parents[1] / "docs" / "results").rglob("compare.json"))
 """The comparison folders kept in docs/results (the suite's tables)."""
 
