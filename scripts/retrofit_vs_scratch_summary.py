@@ -28,20 +28,28 @@ PAPER_PREFINE = {
     "OfflineCarRun-v0": (0.93, 0.38), "OfflineDroneRun-v0": (0.57, 0.42),
     "OfflineHalfCheetahVelocityGymnasium-v1": (0.86, 0.15),
 }
-# Rule 1's candidates (amendments 1-4, 6 and 9 added those after the first four). Ties (within
-# TIE) go to the larger λ, then to the earlier entry: the incumbent default comes before the
-# variants that challenge it.
+# Rule 1's candidates (amendments 1-4, 6, 9 and 10 added those after the first four). Ties
+# (within TIE) go to the larger λ, then to the earlier entry: the incumbent default comes before
+# the variants that challenge it; a candidate with another reference family (amendment 10's VAE)
+# loses every tie, whatever its λ — the user's Gaussian π_ref stays unless beaten.
 DEFAULT_CANDIDATES = ("prefine-l0.3-20k", "prefine-l0.1-20k", "prefine-l1-20k", "dpo-20k",
                       "prefine-l0.3-lr3e-5-20k", "prefine-l1-lr3e-5-20k", "dpo-lr3e-5-20k",
                       "prefine-l0.3-lr3e-5-npnear-20k", "prefine-l0.1-lr3e-5-20k",
                       "prefine-l0.3-lr3e-5-ema-20k", "prefine-l0.3-lr3e-5-top100-20k",
-                      "dpo-lr3e-5-top100-20k")
+                      "dpo-lr3e-5-top100-20k", "prefine-vae-top100-20k",
+                      "prefine-vae-paper-top100-20k")
 
 
 def candidate_lambda(name: str) -> float:
     """λ of a rule-1 candidate, read from its registered variant (DPO-only: 0)."""
     variant = VARIANTS[name]
     return 0.0 if variant.method == "dpo" else float(variant.overrides["sft_weight"])
+
+
+def candidate_tie_rank(name: str) -> float:
+    """Rule 1's tie order: λ for the Gaussian-π_ref candidates, below every λ for another
+    reference family (amendment 10)."""
+    return candidate_lambda(name) if VARIANTS[name].reference == "gaussian" else -1.0
 
 
 # Rule 4 (amendment 5): PreSa's z_ref × η; ties go to the paper-literal setting, then to the
@@ -296,7 +304,7 @@ def summarize(folder: Path) -> dict[str, Any]:
     rows = read_cells(folder / "cells.csv")
     tasks = sorted({r["task"] for r in rows})
     default, default_scores = choose(rows, DEFAULT_CANDIDATES,
-                                     {c: candidate_lambda(c) for c in DEFAULT_CANDIDATES})
+                                     {c: candidate_tie_rank(c) for c in DEFAULT_CANDIDATES})
     budgets = {name: choose(rows, options) for name, options in BASELINE_BUDGETS.items()}
     suffix = D_P_SUFFIX.get(default or "", "")
     for name in D_P_BASELINES:  # rule 2's budget, trained on the default's D_p
