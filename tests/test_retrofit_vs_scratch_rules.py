@@ -1,5 +1,6 @@
-"""docs/protocol.md's rule 1 as scripts/retrofit_vs_scratch_summary.py applies it: the best safe-everywhere candidate wins; ties within 0.01 go to the larger λ, and a candidate with
-another reference family (amendment 10's VAE) loses every tie."""
+"""docs/protocol.md's rule 1 as scripts/retrofit_vs_scratch_summary.py applies it: the best
+safe-everywhere candidate wins; ties within 0.01 go to the larger λ, and a candidate with another
+reference family (amendment 10's VAE) loses every tie."""
 
 import importlib
 import sys
