@@ -92,3 +92,24 @@ def test_bc_config_refuses_bad_values_at_construction(bad, field):
 def test_vae_config_keeps_its_family():
     with pytest.raises(ConfigError, match="BCConfig\\(policy='tanh-gaussian'\\)"):
         VAEConfig(policy="tanh-gaussian")
+
+
+def test_vae_cloning_logs_both_elbo_terms(data):
+    """The negative ELBO by hand, and the VAE family's BC step reports its KL and reconstruction
+    (a KL at ≈ 0 is posterior collapse: the decoder ignores z)."""
+    from retrofit.losses.bc import bc_vae_loss
+    from retrofit.methods.bc import FAMILIES
+
+    loss, metrics = bc_vae_loss(torch.tensor([1.0, 3.0]), torch.tensor([2.0, 4.0]), 0.5)
+    assert float(loss) == pytest.approx(3.5)  # mean(1 + 0.5·2, 3 + 0.5·4)
+    assert (float(metrics["vae/recon"]), float(metrics["vae/kl"])) == (2.0, 3.0)
+    policy = pretrain_reference(data, VAEConfig(steps=2, hidden_sizes=(16,)), device="cpu",
+                                progress=False)
+    obs, act = torch.as_tensor(data.observations[:64]), torch.as_tensor(data.actions[:64])
+    torch.manual_seed(0)
+    loss, metrics = FAMILIES["vae"].loss(policy, obs, act)
+    torch.manual_seed(0)
+    assert float(loss) == pytest.approx(float(-policy.elbo(obs, act).mean()), rel=1e-6)
+    assert float(loss) == pytest.approx(
+        float(metrics["vae/recon"]) + policy.kl_weight * float(metrics["vae/kl"]), rel=1e-5)
+    assert float(metrics["vae/kl"]) > 0

@@ -13,6 +13,15 @@ def bc_nll_loss(log_prob: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.T
     return loss, {"loss": loss.detach()}
 
 
+def bc_vae_loss(recon: torch.Tensor, kl: torch.Tensor,
+                kl_weight: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """``L = mean_batch (||a - dec(s, z)||² + β_KL · KL)``, the negative ELBO (BCQ §4, summed over
+    action dimensions); logs both terms, so a KL that falls to ≈ 0 (posterior collapse: the
+    decoder ignores z, the VAE is a deterministic regressor) shows in the metrics."""
+    loss, metrics = bc_nll_loss(-(recon + kl_weight * kl))
+    return loss, {**metrics, "vae/recon": recon.mean().detach(), "vae/kl": kl.mean().detach()}
+
+
 def bc_mse_loss(
     predicted: torch.Tensor, target: torch.Tensor
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

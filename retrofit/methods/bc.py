@@ -25,7 +25,7 @@ import torch
 from retrofit.adapters import wrap
 from retrofit.adapters.base import PolicyAdapter
 from retrofit.errors import ConfigError, DataError
-from retrofit.losses.bc import bc_mse_loss, bc_nll_loss
+from retrofit.losses.bc import bc_mse_loss, bc_nll_loss, bc_vae_loss
 from retrofit.methods.registry import register_method
 from retrofit.policies.clipped_gaussian import ClippedGaussianPolicy
 from retrofit.policies.deterministic import DeterministicPolicy
@@ -188,7 +188,7 @@ FAMILIES: dict[str, Family] = {
     ),
     "vae": Family(
         lambda c, box: VAEPolicy(*box, c.hidden_sizes, c.latent_dim, c.kl_weight),
-        lambda policy, obs, act: bc_nll_loss(policy.elbo(obs, act)),
+        lambda policy, obs, act: bc_vae_loss(*policy.elbo_terms(obs, act), policy.kl_weight),
     ),
     "deterministic": Family(
         lambda c, box: DeterministicPolicy(*box, c.hidden_sizes, c.sigma),

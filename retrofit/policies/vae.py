@@ -78,12 +78,10 @@ class VAEPolicy(BoxPolicy):
         y = torch.tanh(self.decoder(torch.cat([self.normalize_observations(obs), z], -1)))
         return self.action_low + (y + 1) * (self.action_high - self.action_low) / 2
 
-    def elbo(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
-        """The surrogate ``-(||a - dec(s, z)||² + β_KL · KL)``, ``z ~ q(z|s, a)`` reparameterised.
-
-        ``obs`` is ``(B, O)``; ``act`` is ``(B, A)`` or ``(..., B, A)`` (the states are repeated
-        over the leading sample dims). Returns ``act.shape[:-1]``.
-        """
+    def elbo_terms(self, obs: torch.Tensor, act: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(||a - dec(s, z)||², KL(q(z|s, a) || N(0, I)))`` with ``z ~ q(z|s, a)``
+        reparameterised; shapes as :meth:`elbo`. A KL near 0 on the data means the decoder
+        ignores z (posterior collapse): the policy is then a deterministic regressor."""
         obs = obs.expand(*act.shape[:-1], obs.shape[-1])
         mean, log_std = self.encode(obs, act)
         std = torch.exp(log_std)
@@ -91,6 +89,15 @@ class VAEPolicy(BoxPolicy):
         recon = (self.decode(obs, z) - act).pow(2).sum(-1)
         # KL(N(μ, σ²) || N(0, I)) = ½ Σ (μ² + σ² - 1 - 2 log σ)
         kl = 0.5 * (mean.pow(2) + std.pow(2) - 1 - 2 * log_std).sum(-1)
+        return recon, kl
+
+    def elbo(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+        """The surrogate ``-(||a - dec(s, z)||² + β_KL · KL)``, ``z ~ q(z|s, a)`` reparameterised.
+
+        ``obs`` is ``(B, O)``; ``act`` is ``(B, A)`` or ``(..., B, A)`` (the states are repeated
+        over the leading sample dims). Returns ``act.shape[:-1]``.
+        """
+        recon, kl = self.elbo_terms(obs, act)
         return -(recon + self.kl_weight * kl)
 
     def sample(self, obs: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
