@@ -227,3 +227,28 @@ def test_a_resolved_config_from_before_top_fraction_reruns_with_the_better_half(
                        monkeypatch, capsys)
     assert code == 0, err
     assert recorded[command].top_fraction == 0.0
+
+
+@pytest.mark.parametrize("command", ["compare", "suite"])
+def test_reference_policy_is_one_option_of_compare_and_suite(
+        command: str, tmp_path: Path, recorded: dict[str, Any],
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--reference-policy vae`` (docs/protocol.md amendment 10) reaches the harness from both
+    subcommands; the Gaussian stays the default, and an unknown family is refused by name."""
+    base = [command, "BallRun", "--methods", "prefine", "--quiet"]
+
+    def given() -> str:
+        return (recorded["compare"].reference_policy if command == "compare"
+                else recorded["suite"][1]["reference_policy"])
+
+    code, _, err = run([*base, "--out", tmp_path / "a"], monkeypatch, capsys)
+    assert code == 0, err
+    assert given() == "gaussian"
+    code, _, err = run([*base, "--reference-policy", "vae", "--out", tmp_path / "b"],
+                       monkeypatch, capsys)
+    assert code == 0, err
+    assert given() == "vae" and resolved(tmp_path / "b")["reference_policy"] == "vae"
+    if command == "compare":  # the suite's runner builds its CompareConfig after the recorder
+        code, _, err = run([*base, "--reference-policy", "mixture", "--out", tmp_path / "c"],
+                           monkeypatch, capsys)
+        assert code != 0 and "reference_policy='mixture'" in err
