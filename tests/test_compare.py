@@ -119,6 +119,15 @@ def test_compare_runs_cdt_and_safe_rlhf_cdt_with_their_memory(small_dataset, tmp
     assert [c["step"] for c in record["checkpoints"]] == [6]
 
 
+def tiny_prefine_config(task: str, path: str, out: Path) -> CompareConfig:
+    """Two PREFINE steps at κ 20, seed 0, on ``path``, a 5-step π_ref: seconds per cell."""
+    return CompareConfig(
+        task=task, methods=("prefine",), out=out, dataset=path, cost_thresholds=(20.0,), steps=2,
+        eval_episodes=1, checkpoint_every=0, bc_steps=5, n_preferred=10, n_nonpreferred=4,
+        device="cpu", isolate=False, overrides={"prefine": {"batch_size": 8}},
+    )
+
+
 def test_reference_std_gives_a_clipped_gaussian_reference_and_is_a_setting(small_dataset,
                                                                            tmp_path):
     """0.2 (the default since issue 25) is the clipped Gaussian, None stays the tanh-Gaussian;
@@ -129,12 +138,7 @@ def test_reference_std_gives_a_clipped_gaussian_reference_and_is_a_setting(small
     from retrofit.policies.io import load_policy
 
     path, task = small_dataset
-    config = CompareConfig(
-        task=task, methods=("prefine",), out=tmp_path / "clipped", dataset=path,
-        cost_thresholds=(20.0,), steps=2, eval_episodes=1, checkpoint_every=0, bc_steps=5,
-        n_preferred=10, n_nonpreferred=4, device="cpu", isolate=False,
-        overrides={"prefine": {"batch_size": 8}},
-    )
+    config = tiny_prefine_config(task, path, tmp_path / "clipped")
     assert config.reference_std == 0.2
     run_compare(config, log=lambda _: None)
     reference = load_policy(reference_path(config.out, 0))
@@ -166,12 +170,7 @@ def test_vae_reference_is_the_papers_class_and_a_setting(small_dataset, tmp_path
     from retrofit.policies.vae import VAEPolicy
 
     path, task = small_dataset
-    gaussian = CompareConfig(
-        task=task, methods=("prefine",), out=tmp_path / "gaussian", dataset=path,
-        cost_thresholds=(20.0,), steps=2, eval_episodes=1, checkpoint_every=0, bc_steps=5,
-        n_preferred=10, n_nonpreferred=4, device="cpu", isolate=False,
-        overrides={"prefine": {"batch_size": 8}},
-    )
+    gaussian = tiny_prefine_config(task, path, tmp_path / "gaussian")
     vae = CompareConfig(**{**gaussian.__dict__, "reference_policy": "vae", "out": tmp_path / "v"})
     rows = run_compare(vae, log=lambda _: None)
     reference = load_policy(reference_path(vae.out, 0))
