@@ -45,11 +45,15 @@ class Variant:
     split: dict[str, Any] = field(default_factory=dict)
     # π_ref's family (CompareConfig.reference_policy); each family has its own shared folder
     reference: str = "gaussian"
+    reference_kl_weight: float | None = None  # the VAE π_ref's β_KL (None: BCQ's 0.5)
 
-
-def reference_folder_name(reference: str) -> str:
-    """The task's shared π_ref folder of a reference family (``reference``, ``reference-vae``)."""
-    return "reference" if reference == "gaussian" else f"reference-{reference}"
+    def reference_folder(self) -> str:
+        """The task's shared π_ref folder of this variant's reference (``reference``,
+        ``reference-vae``, ``reference-vae-kl0.05``)."""
+        if self.reference == "gaussian":
+            return "reference"
+        weight = "" if self.reference_kl_weight is None else f"-kl{self.reference_kl_weight:g}"
+        return f"reference-{self.reference}{weight}"
 
 
 VARIANTS: dict[str, Variant] = {
@@ -103,6 +107,15 @@ VARIANTS: dict[str, Variant] = {
         split={"top_fraction": 0.01}, reference="vae"),
     "sft-only-2k-vae-top100": Variant("sft-only", 2_000, {}, "from a VAE π_ref (amendment 10)",
                                       split={"top_fraction": 0.01}, reference="vae"),
+    # Amendment 11: the VAE π_ref with β_KL 0.05 (its latent is used), default recipe; SFT-only
+    # from it for the record.
+    "prefine-vae-kl0.05-top100-20k": Variant(
+        "prefine", 20_000, {"sft_weight": 0.3, "learning_rate": 3e-5},
+        "the default recipe from a VAE π_ref with β_KL 0.05 (docs/protocol.md, amendment 11)",
+        split={"top_fraction": 0.01}, reference="vae", reference_kl_weight=0.05),
+    "sft-only-2k-vae-kl0.05-top100": Variant(
+        "sft-only", 2_000, {}, "from the β_KL 0.05 VAE π_ref (amendment 11)",
+        split={"top_fraction": 0.01}, reference="vae", reference_kl_weight=0.05),
     "prefine-preset-top100-20k": Variant(
         "prefine", 20_000, {}, "the library's domain preset (SafetyGym: PREFINE A.4's β 0.05, "
         "λ 1.6, lr 3e-4) on amendment 6's D_p; for the record on HalfCheetahVelocity "
@@ -143,7 +156,8 @@ SELECTION_ORDER = (
     "prefine-l0.3-lr3e-5-ema-20k", "presa-clamped-eta1-20k", "presa-clamped-eta0.1-20k",
     "presa-mean-eta1-20k", "presa-mean-eta0.1-20k", "prefine-l0.3-lr3e-5-top100-20k",
     "sft-only-2k-top100", "bc-safe-2k-top100", "dpo-lr3e-5-top100-20k", "prefine-vae-top100-20k",
-    "sft-only-2k-vae-top100", "prefine-vae-paper-top100-20k",
+    "sft-only-2k-vae-top100", "prefine-vae-paper-top100-20k", "prefine-vae-kl0.05-top100-20k",
+    "sft-only-2k-vae-kl0.05-top100",
 )
 
 
@@ -152,7 +166,7 @@ def variant_folder(out: Path, task: str, name: str) -> Path:
     the variant's reference family."""
     folder = out / task / name
     folder.mkdir(parents=True, exist_ok=True)
-    shared_name = reference_folder_name(VARIANTS[name].reference)
+    shared_name = VARIANTS[name].reference_folder()
     (out / task / shared_name).mkdir(parents=True, exist_ok=True)
     link = folder / "reference"
     if not link.exists():
@@ -182,6 +196,7 @@ def run(task: str, split: str, names: list[str], out: Path, thresholds: tuple[fl
             bc_steps=bc_steps, n_preferred=settings.n_preferred,
             n_nonpreferred=settings.n_nonpreferred, device="cpu", threads=1, isolate=False,
             reference_std=0.2, reference_policy=variant.reference,
+            reference_kl_weight=variant.reference_kl_weight,
             overrides={variant.method: dict(variant.overrides)},
             **{"top_fraction": PAPER_TOP_FRACTION, **variant.split},
         )
@@ -203,7 +218,7 @@ def reproduce(task: str, name: str, seed: int, cost_threshold: float, out: Path,
                          f"{VARIANTS[name].method}__k{cost_threshold:g}__s{seed}.json").read_text())
     if scratch.exists():
         raise SystemExit(f"{scratch} exists; pass an empty --scratch folder")
-    shared = reference_folder_name(VARIANTS[name].reference)
+    shared = VARIANTS[name].reference_folder()
     (scratch / task / shared).mkdir(parents=True)
     for suffix in (".json", ".pt"):
         shutil.copy2(out / task / shared / f"seed{seed}{suffix}",
@@ -270,7 +285,8 @@ def collect(out: Path, csv_path: Path) -> int:
                     "train_wall_clock_s": record["bc_wall_clock_s"], "base_method": "bc",
                     "overrides": json.dumps(
                         {"reference_std": record["reference_std"]} if family == "reference"
-                        else {"reference_policy": record["reference_policy"]}),
+                        else {k: record[k] for k in ("reference_policy", "reference_kl_weight")
+                              if k in record}),
                     "threads": 1,
                 })
     rows.sort(key=lambda r: (r["task"], r["variant"], float(r["cost_threshold"]), r["seed"]))

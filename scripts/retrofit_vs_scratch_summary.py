@@ -28,7 +28,7 @@ PAPER_PREFINE = {
     "OfflineCarRun-v0": (0.93, 0.38), "OfflineDroneRun-v0": (0.57, 0.42),
     "OfflineHalfCheetahVelocityGymnasium-v1": (0.86, 0.15),
 }
-# Rule 1's candidates (amendments 1-4, 6, 9 and 10 added those after the first four). Ties
+# Rule 1's candidates (amendments 1-4, 6, 9, 10 and 11 added those after the first four). Ties
 # (within TIE) go to the larger λ, then to the earlier entry: the incumbent default comes before
 # the variants that challenge it; a candidate with another reference family (amendment 10's VAE)
 # loses every tie, whatever its λ — the user's Gaussian π_ref stays unless beaten.
@@ -37,7 +37,7 @@ DEFAULT_CANDIDATES = ("prefine-l0.3-20k", "prefine-l0.1-20k", "prefine-l1-20k", 
                       "prefine-l0.3-lr3e-5-npnear-20k", "prefine-l0.1-lr3e-5-20k",
                       "prefine-l0.3-lr3e-5-ema-20k", "prefine-l0.3-lr3e-5-top100-20k",
                       "dpo-lr3e-5-top100-20k", "prefine-vae-top100-20k",
-                      "prefine-vae-paper-top100-20k")
+                      "prefine-vae-paper-top100-20k", "prefine-vae-kl0.05-top100-20k")
 
 
 def candidate_lambda(name: str) -> float:

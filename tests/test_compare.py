@@ -191,6 +191,19 @@ def test_vae_reference_is_the_papers_class_and_a_setting(small_dataset, tmp_path
         CompareConfig(**{**gaussian.__dict__, "reference_policy": "mixture"})
     with pytest.raises(ConfigError, match="shapes the Gaussian"):
         CompareConfig(**{**vae.__dict__, "reference_std": 0.5})
+    # the VAE's β_KL (amendment 11) is a setting of the folder and of its π_ref, VAE only
+    assert reference.kl_weight == 0.5
+    light = CompareConfig(**{**vae.__dict__, "reference_kl_weight": 0.05})
+    with pytest.raises(ConfigError, match="reference_kl_weight"):
+        run_compare(light, log=lambda _: None)
+    run_compare(CompareConfig(**{**light.__dict__, "out": tmp_path / "light"}),
+                log=lambda _: None)
+    assert load_policy(reference_path(tmp_path / "light", 0)).kl_weight == 0.05
+    for bad in ({"reference_kl_weight": -1.0}, {"reference_kl_weight": float("nan")}):
+        with pytest.raises(ConfigError, match="reference_kl_weight"):
+            CompareConfig(**{**vae.__dict__, **bad})
+    with pytest.raises(ConfigError, match="reference_kl_weight"):
+        CompareConfig(**{**gaussian.__dict__, "reference_kl_weight": 0.05})
 
 
 RECORDED = sorted((Path(__file__).resolve().parents[1] / "docs" / "results").rglob("compare.json"))

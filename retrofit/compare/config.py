@@ -63,6 +63,8 @@ class CompareConfig(Config):
         "vae" — BCQ's conditional VAE (``retrofit.policies.vae``; PREFINE §5.1's reference
         class) with PREFINE A.4's [256, 256] network and BCQ's other defaults
         (``VAEConfig``); ``reference_std`` does not apply to it and must stay at its default.
+    reference_kl_weight: the VAE π_ref's β_KL (None: BCQ's 0.5; docs/protocol.md amendment 11
+        tries 0.05, with which the latent is not collapsed on our data); VAE only.
     device: "auto" | "cpu" | "cuda". threads: torch CPU threads per cell.
     isolate: run each cell in a fresh process (own peak RSS); False runs them in this process.
     executor: "local" (this machine; ``workers`` cells at a time) or "ray" (a Ray cluster:
@@ -100,6 +102,7 @@ class CompareConfig(Config):
     top_fraction: float = DEFAULT_TOP_FRACTION
     reference_std: float | None = DEFAULT_REFERENCE_STD
     reference_policy: str = "gaussian"
+    reference_kl_weight: float | None = None
     device: str = "auto"
     threads: int = 1
     isolate: bool = True
@@ -132,6 +135,10 @@ class CompareConfig(Config):
             raise ConfigError(f"reference_std={std!r} shapes the Gaussian π_ref only; with "
                               "reference_policy='vae' leave it at its default "
                               f"({DEFAULT_REFERENCE_STD}).")
+        weight = self.reference_kl_weight
+        if weight is not None and (self.reference_policy != "vae" or not weight >= 0):
+            raise ConfigError(f"reference_kl_weight={weight!r}: the VAE π_ref's β_KL, a number "
+                              ">= 0 with reference_policy='vae' (None: BCQ's 0.5).")
         self.require_at_least(0, "checkpoint_every")
         for seed in self.seeds:
             if seed < 0:

@@ -53,7 +53,9 @@ def reference_bc_config(config: CompareConfig) -> Any:
     from retrofit.pretrain import BCConfig, VAEConfig
 
     if config.reference_policy == "vae":
-        return VAEConfig(steps=config.bc_steps, hidden_sizes=PAPER_NETWORK)
+        weight = {} if config.reference_kl_weight is None else {
+            "kl_weight": config.reference_kl_weight}
+        return VAEConfig(steps=config.bc_steps, hidden_sizes=PAPER_NETWORK, **weight)
     if config.reference_std is None:
         return BCConfig(steps=config.bc_steps, policy="tanh-gaussian")
     return BCConfig(steps=config.bc_steps, policy="clipped-gaussian",
@@ -93,6 +95,12 @@ def ensure_reference(config: CompareConfig, dataset: Any, seed: int,
                 f"this run asks for reference_policy={config.reference_policy!r}; use another "
                 "--out or the same reference policy."
             )
+        if record.get("reference_kl_weight") != config.reference_kl_weight:
+            raise ConfigError(
+                f"{record_path}: π_ref was trained with reference_kl_weight="
+                f"{record.get('reference_kl_weight')}, this run asks for "
+                f"{config.reference_kl_weight}; use another --out or the same value."
+            )
         stored = record.get("dataset_sha256")
         if dataset_sha256 is not None and stored is not None and stored != dataset_sha256:
             raise ConfigError(
@@ -111,6 +119,8 @@ def ensure_reference(config: CompareConfig, dataset: Any, seed: int,
         "reference_std": config.reference_std,
         **({"reference_policy": config.reference_policy}
            if config.reference_policy != "gaussian" else {}),
+        **({"reference_kl_weight": config.reference_kl_weight}
+           if config.reference_kl_weight is not None else {}),
         "dataset_sha256": dataset_sha256,
         "bc_wall_clock_s": float(getattr(policy, "train_wall_clock_s", float("nan"))),
         "reward": result.reward, "cost": result.cost,
