@@ -120,7 +120,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Args, Path | None]:
     if small:
         args = replace(args, reference_steps=300, steps=60, checkpoints=2, n_preferred=10,
                        n_nonpreferred=4, episodes=2, n_envs=1, n_bootstrap=3, n_iterations=10,
-                       steps_per_iteration=5)
+                       steps_per_iteration=5, baseline_steps=60)
     return args, summary
 
 
