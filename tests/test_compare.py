@@ -185,7 +185,7 @@ def test_vae_reference_is_the_papers_class_and_a_setting(small_dataset, tmp_path
                         log=lambda _: None)
     # the π_ref record alone also refuses the other family (a folder without compare.json)
     (vae.out / "compare.json").unlink()
-    with pytest.raises(ConfigError, match="π_ref is a vae policy"):
+    with pytest.raises(ConfigError, match="trained as .*'reference_policy': 'vae'"):
         run_compare(CompareConfig(**{**gaussian.__dict__, "out": vae.out}), log=lambda _: None)
     with pytest.raises(ConfigError, match="reference_policy='mixture'"):
         CompareConfig(**{**gaussian.__dict__, "reference_policy": "mixture"})

@@ -153,6 +153,17 @@ class CompareConfig(Config):
         for cost_threshold in self.cost_thresholds or ():
             check_cost_threshold(cost_threshold, "cost_thresholds")
 
+    def reference_family(self) -> dict[str, Any]:
+        """What names π_ref's family beyond ``reference_std``, as the folder's settings and the
+        π_ref record store it: empty for the Gaussian (so folders made before the VAE option
+        resume as they were), else ``reference_policy`` and any ``reference_kl_weight``."""
+        return {
+            **({"reference_policy": self.reference_policy}
+               if self.reference_policy != "gaussian" else {}),
+            **({"reference_kl_weight": self.reference_kl_weight}
+               if self.reference_kl_weight is not None else {}),
+        }
+
     def thresholds(self) -> tuple[float, ...]:
         """Deprecated name of :meth:`resolved_cost_thresholds`."""
         import warnings

@@ -42,11 +42,7 @@ def cell_settings(config: CompareConfig, method: str, dataset_sha256: str) -> di
         # absent for the tanh-Gaussian (None), so folders made before the option, and before
         # 0.2 became the default (issue 25), resume with reference_std=None as they were
         **({"reference_std": config.reference_std} if config.reference_std is not None else {}),
-        # absent for the Gaussian, so every folder made before the VAE option resumes as it was
-        **({"reference_policy": config.reference_policy}
-           if config.reference_policy != "gaussian" else {}),
-        **({"reference_kl_weight": config.reference_kl_weight}
-           if config.reference_kl_weight is not None else {}),
+        **config.reference_family(),
         **({"nonpreferred_pool": config.nonpreferred_pool}
            if config.nonpreferred_pool != "highest-cost" else {}),
         # absent for 0.5 (PAPER_TOP_FRACTION), the default until amendment 6 of

@@ -89,17 +89,14 @@ def ensure_reference(config: CompareConfig, dataset: Any, seed: int,
                 "another --out or the same --reference-std."
                 + (TANH_REFERENCE_HINT if record.get("reference_std") is None else "")
             )
-        if record.get("reference_policy", "gaussian") != config.reference_policy:
+        family = config.reference_family()
+        stored_family = {k: record[k] for k in ("reference_policy", "reference_kl_weight")
+                         if k in record}
+        if stored_family != family:
             raise ConfigError(
-                f"{record_path}: π_ref is a {record.get('reference_policy', 'gaussian')} policy, "
-                f"this run asks for reference_policy={config.reference_policy!r}; use another "
-                "--out or the same reference policy."
-            )
-        if record.get("reference_kl_weight") != config.reference_kl_weight:
-            raise ConfigError(
-                f"{record_path}: π_ref was trained with reference_kl_weight="
-                f"{record.get('reference_kl_weight')}, this run asks for "
-                f"{config.reference_kl_weight}; use another --out or the same value."
+                f"{record_path}: π_ref was trained as {stored_family or 'the Gaussian'}, this run "
+                f"asks for {family or 'the Gaussian'} (reference_policy, reference_kl_weight); "
+                "use another --out or the same reference policy."
             )
         stored = record.get("dataset_sha256")
         if dataset_sha256 is not None and stored is not None and stored != dataset_sha256:
@@ -117,10 +114,7 @@ def ensure_reference(config: CompareConfig, dataset: Any, seed: int,
     record = {
         "seed": seed, "policy": f"reference/seed{seed}.pt", "bc_steps": config.bc_steps,
         "reference_std": config.reference_std,
-        **({"reference_policy": config.reference_policy}
-           if config.reference_policy != "gaussian" else {}),
-        **({"reference_kl_weight": config.reference_kl_weight}
-           if config.reference_kl_weight is not None else {}),
+        **config.reference_family(),
         "dataset_sha256": dataset_sha256,
         "bc_wall_clock_s": float(getattr(policy, "train_wall_clock_s", float("nan"))),
         "reward": result.reward, "cost": result.cost,
