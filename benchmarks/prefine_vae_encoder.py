@@ -25,17 +25,15 @@ import torch
 
 @torch.no_grad()
 def elbo_parts(policy, obs: torch.Tensor, act: torch.Tensor, samples: int = 16) -> dict:
-    """Mean KL, mean reconstruction error (z ~ q), and ‖dec(s, 0) − a‖² over the pairs."""
-    mean, log_std = policy.encode(obs, act)
-    std = log_std.exp()
-    kl = 0.5 * (mean.pow(2) + std.pow(2) - 1 - 2 * log_std).sum(-1)
-    recon = torch.stack([
-        (policy.decode(obs, mean + std * torch.randn_like(std)) - act).pow(2).sum(-1)
-        for _ in range(samples)]).mean(0)
+    """β_KL · KL, the reconstruction error (z ~ q, averaged over ``samples`` draws), and
+    ‖dec(s, 0) − a‖², each a mean over the pairs (``VAEPolicy.elbo_terms``)."""
+    draws = [policy.elbo_terms(obs, act) for _ in range(samples)]
+    recon = torch.stack([r for r, _ in draws]).mean(0)
+    kl = draws[0][1]  # the KL is closed-form: the same for every draw
     acting = (policy.deterministic_action(obs) - act).pow(2).sum(-1)
     return {"kl": float(policy.kl_weight * kl.mean()), "recon": float(recon.mean()),
             "acting_sq_distance": float(acting.mean()),
-            "log_std_max": float(log_std.max())}
+            "log_std_max": float(policy.encode(obs, act)[1].max())}
 
 
 def main(argv: list[str] | None = None) -> int:
