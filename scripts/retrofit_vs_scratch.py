@@ -120,14 +120,19 @@ VARIANTS: dict[str, Variant] = {
         "prefine", 20_000, {}, "the library's domain preset (SafetyGym: PREFINE A.4's β 0.05, "
         "λ 1.6, lr 3e-4) on amendment 6's D_p; for the record on HalfCheetahVelocity "
         "(docs/protocol.md, amendment 8)", split={"top_fraction": 0.01}),
-    # PreSa (issue 21 item 7; docs/protocol.md, amendment 5): z_ref × η on selection cells, from
-    # the shared π_ref (pretrain_steps = 0), segment feedback synthesised from D_p ∪ D_np.
-    "presa-clamped-eta1-20k": Variant("presa", 20_000, {"z_ref": "clamped", "eta": 1.0},
-                                      "PreSa's library default (issue 14)"),
-    "presa-clamped-eta0.1-20k": Variant("presa", 20_000, {"z_ref": "clamped", "eta": 0.1}),
-    "presa-mean-eta1-20k": Variant("presa", 20_000, {"z_ref": "mean", "eta": 1.0}),
-    "presa-mean-eta0.1-20k": Variant("presa", 20_000, {"z_ref": "mean", "eta": 0.1},
-                                     "paper-literal (§5.1 z_ref, Table 4 η)"),
+    # PreSa (issue 21 item 7; docs/protocol.md, amendments 5 and 12): z_ref × η on selection
+    # cells, from the shared π_ref (pretrain_steps = 0), segment feedback synthesised from the
+    # default's D_p ∪ D_np (amendment 6's 100 best SAFE episodes).
+    "presa-clamped-eta1-top100-20k": Variant(
+        "presa", 20_000, {"z_ref": "clamped", "eta": 1.0}, "PreSa's library default (issue 14)",
+        split={"top_fraction": 0.01}),
+    "presa-clamped-eta0.1-top100-20k": Variant(
+        "presa", 20_000, {"z_ref": "clamped", "eta": 0.1}, split={"top_fraction": 0.01}),
+    "presa-mean-eta1-top100-20k": Variant(
+        "presa", 20_000, {"z_ref": "mean", "eta": 1.0}, split={"top_fraction": 0.01}),
+    "presa-mean-eta0.1-top100-20k": Variant(
+        "presa", 20_000, {"z_ref": "mean", "eta": 0.1},
+        "paper-literal (§5.1 z_ref, Table 4 η)", split={"top_fraction": 0.01}),
     # Baselines, each at the two budgets the selection cells choose between.
     "sft-only-2k": Variant("sft-only", 2_000),
     "sft-only-20k": Variant("sft-only", 20_000),
@@ -153,8 +158,9 @@ SELECTION_ORDER = (
     "prefine-l0.1-20k", "sft-only-20k", "bc-safe-20k", "bc-safe-full-20k", "dpo-2k",
     "prefine-l0.3-2k", "prefine-l1-20k", "prefine-l0.3-lr3e-5-20k", "prefine-l1-lr3e-5-20k",
     "dpo-lr3e-5-20k", "prefine-l0.3-lr3e-5-npnear-20k", "prefine-l0.1-lr3e-5-20k",
-    "prefine-l0.3-lr3e-5-ema-20k", "presa-clamped-eta1-20k", "presa-clamped-eta0.1-20k",
-    "presa-mean-eta1-20k", "presa-mean-eta0.1-20k", "prefine-l0.3-lr3e-5-top100-20k",
+    "prefine-l0.3-lr3e-5-ema-20k", "presa-clamped-eta1-top100-20k",
+    "presa-clamped-eta0.1-top100-20k", "presa-mean-eta1-top100-20k",
+    "presa-mean-eta0.1-top100-20k", "prefine-l0.3-lr3e-5-top100-20k",
     "sft-only-2k-top100", "bc-safe-2k-top100", "dpo-lr3e-5-top100-20k", "prefine-vae-top100-20k",
     "sft-only-2k-vae-top100", "prefine-vae-paper-top100-20k", "prefine-vae-kl0.05-top100-20k",
     "sft-only-2k-vae-kl0.05-top100",
