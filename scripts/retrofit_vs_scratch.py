@@ -4,8 +4,10 @@ Each *variant* is a registered method with a budget and config overrides (``VARI
 variant of a task runs through the comparison harness (``retrofit.compare.run_compare``) in its
 own folder ``OUT/<Task>/<variant>/``, so its cells resume independently; all variants of a task
 share one π_ref per seed (``OUT/<Task>/reference/``, linked into each variant folder), as the
-paired comparison requires. ``--collect`` gathers every finished cell under ``OUT`` into
-``cells.csv`` with the variant as ``method`` and the seed's role as ``split``.
+paired comparison requires. ``--collect`` adds every finished cell under ``OUT`` to
+``cells.csv`` with the variant as ``method`` and the seed's role as ``split``; the CSV's rows
+stay (``OUT`` is not in the repository, so a fresh checkout has only some folders), and a cell
+whose scores differ from its committed row is refused, not replaced.
 
     OMP_NUM_THREADS=1 python scripts/retrofit_vs_scratch.py BallCircle --split selection
     OMP_NUM_THREADS=1 python scripts/retrofit_vs_scratch.py BallCircle --split report \\
@@ -246,8 +248,47 @@ CELL_COLUMNS = ("method", "variant", "task", "cost_threshold", "seed", "split", 
                 "overrides", "threads")
 
 
+CELL_KEY = ("variant", "task", "cost_threshold", "seed")
+SCORE_COLUMNS = ("normalized_reward", "normalized_cost")
+
+
+def cell_key(row: dict[str, Any]) -> tuple[str, str, float, int]:
+    """A row's identity in ``cells.csv``: (variant, task, κ, seed)."""
+    return (str(row["variant"]), str(row["task"]), float(row["cost_threshold"]), int(row["seed"]))
+
+
+def merge_cells(kept: list[dict[str, Any]], found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``kept`` (the CSV's rows) with the cells of ``found`` that it lacks, sorted.
+
+    The run folders are not in the repository, so a fresh checkout holds only some of them: a
+    row the folders no longer have stays. A cell present in both keeps the CSV's row when the
+    scores agree to every digit (the wall clock of a rerun differs) and is refused when they do
+    not — a rerun that disagrees is a finding, never a silent replacement.
+    """
+    rows = {cell_key(r): dict(r) for r in kept}
+    for row in found:
+        key = cell_key(row)
+        old = rows.get(key)
+        if old is None:
+            rows[key] = row
+            continue
+        differ = [c for c in SCORE_COLUMNS if repr(float(old[c])) != repr(float(row[c]))]
+        if differ:
+            raise SystemExit(
+                f"cells.csv already has {dict(zip(CELL_KEY, key, strict=True))} with "
+                + ", ".join(f"{c} {float(old[c])!r}" for c in differ)
+                + "; the run folder's cell has "
+                + ", ".join(f"{c} {float(row[c])!r}" for c in differ)
+                + ". Nothing was written: find out why the cell changed, or move the CSV away "
+                "to collect afresh."
+            )
+    return sorted(rows.values(), key=lambda r: (r["task"], r["variant"],
+                                                float(r["cost_threshold"]), int(r["seed"])))
+
+
 def collect(out: Path, csv_path: Path) -> int:
-    """Write one row per finished (variant, task, κ, seed) cell, π_ref as ``reference``."""
+    """Add one row per finished (variant, task, κ, seed) cell under ``out`` (π_ref as
+    ``reference``) to ``csv_path``, keeping its rows (:func:`merge_cells`); returns the count."""
     from retrofit.atomic import atomic_write_text
     from retrofit.suite.runner import settings_for
     from retrofit.tasks import normalized_score
@@ -295,7 +336,11 @@ def collect(out: Path, csv_path: Path) -> int:
                               if k in record}),
                     "threads": 1,
                 })
-    rows.sort(key=lambda r: (r["task"], r["variant"], float(r["cost_threshold"]), r["seed"]))
+    if csv_path.exists():
+        with csv_path.open(newline="") as handle:
+            rows = merge_cells(list(csv.DictReader(handle)), rows)
+    else:
+        rows = merge_cells([], rows)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CELL_COLUMNS, lineterminator="\n")
     writer.writeheader()
