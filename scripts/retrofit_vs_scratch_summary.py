@@ -28,6 +28,9 @@ PAPER_PREFINE = {
     "OfflineCarRun-v0": (0.93, 0.38), "OfflineDroneRun-v0": (0.57, 0.42),
     "OfflineHalfCheetahVelocityGymnasium-v1": (0.86, 0.15),
 }
+# PreSa's own Table 1 (normalised reward, cost; mean over κ 10/20/40, DSRL's data, PreSa's
+# feedback from the whole dataset), beside our PreSa rows.
+PAPER_PRESA = {"OfflineBallCircle-v0": (0.22, 0.03), "OfflineBallRun-v0": (0.19, 0.09)}
 # Rule 1's candidates (amendments 1-4, 6, 9, 10 and 11 added those after the first four). Ties
 # (within TIE) go to the larger λ, then to the earlier entry: the incumbent default comes before
 # the variants that challenge it; a candidate with another reference family (amendment 10's VAE)
@@ -211,6 +214,17 @@ def data_ceiling(task: str, cost_thresholds: list[float]) -> list[dict[str, Any]
     return out
 
 
+def recorded_ceiling(folder: Path, task: str) -> list[dict[str, Any]]:
+    """``task``'s rows of the data table as the last summary.json recorded them: a task whose
+    data was collected, not shipped (DroneRun, HalfCheetahVelocity), keeps its rows on a
+    machine without the file instead of losing them from the table."""
+    path = folder / "summary.json"
+    if not path.exists():
+        return []
+    recorded = json.loads(path.read_text()).get("data_ceiling", [])
+    return [c for c in recorded if c["task"] == task]
+
+
 def learning_curves(folder: Path) -> tuple[list[str], dict[str, list[dict[str, Any]]]]:
     """Markdown lines and data of the 100k-update curves in ``folder/curve100k/<Task>.jsonl``
     (``benchmarks/prefine_along_training.py --json``, one row per checkpoint), plus their PNG."""
@@ -287,6 +301,9 @@ def plot_task(rows: list[dict[str, Any]], task: str, methods: list[str], path: P
         px, py = PAPER_PREFINE[task][1], PAPER_PREFINE[task][0]
         ax.scatter([py * 0 + px], [py], marker="*", s=180, color="black",
                    label="PREFINE paper, Table 1 (DSRL data)")
+    if task in PAPER_PRESA:
+        ax.scatter([PAPER_PRESA[task][1]], [PAPER_PRESA[task][0]], marker="P", s=120,
+                   color="black", label="PreSa paper, Table 1 (DSRL data)")
     ax.axvline(1.0, color="grey", linestyle="--", linewidth=1)
     ax.set_xlabel("normalised cost (≤ 1 is safe)")
     ax.set_ylabel("normalised reward")
@@ -295,6 +312,14 @@ def plot_task(rows: list[dict[str, Any]], task: str, methods: list[str], path: P
     fig.tight_layout()
     save_png_atomic(fig, path, dpi=110)
     plt.close(fig)
+
+
+def paper_cell(task: str, label: str) -> str:
+    """The published (reward / cost) a report row stands beside: PREFINE's for the default
+    recipe, PreSa's for PreSa, nothing for the baselines."""
+    paper = (PAPER_PREFINE if label.startswith("prefine") else
+             PAPER_PRESA if label == "presa" else {}).get(task)
+    return f"{paper[0]:.2f} / {paper[1]:.2f}" if paper else ""
 
 
 def summarize(folder: Path) -> dict[str, Any]:
@@ -347,7 +372,8 @@ def summarize(folder: Path) -> dict[str, Any]:
     report_methods = [m for m in chosen.values() if m]
     lines += ["", "## Report cells (seeds 3–7)", "",
               "| task | κ | method | norm. reward (mean ± SE) | norm. cost (mean ± SE) | safe | n "
-              "| paper (PREFINE, Table 1) |", "|---|---|---|---|---|---|---|---|"]
+              "| paper's Table 1 (PREFINE's; PreSa's for presa) |",
+              "|---|---|---|---|---|---|---|---|"]
     report = groups(rows, "report")
     verdicts: dict[str, dict[str, Any]] = {}
     for task in tasks:
@@ -357,13 +383,11 @@ def summarize(folder: Path) -> dict[str, Any]:
             label = next(k for k, v in chosen.items() if v == method)
             r = mean_se([m["normalized_reward"] for m in members])
             c = mean_se([m["normalized_cost"] for m in members])
-            paper = PAPER_PREFINE.get(task)
             lines.append(
                 f"| {task} | {cost_threshold:g} | {label}: {method} | {r[0]:.3f} ± {r[1]:.3f} | "
                 f"{c[0]:.3f} ± {c[1]:.3f} | {'yes' if is_safe_on_average(c[0]) else 'no'} | "
                 f"{len(members)} | "
-                + (f"{paper[0]:.2f} / {paper[1]:.2f}" if paper and label.startswith("prefine")
-                   else "") + " |")
+                + paper_cell(task, label) + " |")
         verdicts[task] = {}
         for label, other in chosen.items():
             if other in (None, default, "reference"):  # π_ref is unsafe: no baseline to beat
@@ -384,7 +408,8 @@ def summarize(folder: Path) -> dict[str, Any]:
                          f"{d['reward']['verdict']} | {fmt(d['cost']['mean'], d['cost']['se'])} "
                          f"| {d['reward']['n']} |")
     ceilings = [c for task in tasks for c in data_ceiling(
-        task, sorted({r["cost_threshold"] for r in rows if r["task"] == task}))]
+        task, sorted({r["cost_threshold"] for r in rows if r["task"] == task}))
+        or recorded_ceiling(folder, task)]
     lines += ["", "## What the data allows (shipped files; normalised reward of SAFE episodes)",
               "", "| task | κ | SAFE episodes | best | 10th best | 50th best | D_p mean, top half "
               "(report seeds) | D_p mean, 100 best | default recipe (report mean) |",

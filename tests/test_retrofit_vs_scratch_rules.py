@@ -39,3 +39,20 @@ def test_vae_candidate_wins_by_more_than_the_tie_and_only_if_safe():
 
 def test_incomplete_candidates_are_not_compared():
     assert pick(cells(DEFAULT, [0.60] * 3), cells(VAE, [0.90] * 2)) == DEFAULT
+
+
+def test_a_collected_tasks_data_rows_survive_a_machine_without_its_file(tmp_path):
+    import json
+
+    row = {"task": "OfflineDroneRun-v0", "cost_threshold": 10.0, "n_safe": 224, "best": 0.471}
+    (tmp_path / "summary.json").write_text(json.dumps({"data_ceiling": [row]}))
+    assert summary.recorded_ceiling(tmp_path, "OfflineDroneRun-v0") == [row]
+    assert summary.recorded_ceiling(tmp_path, "OfflineCarRun-v0") == []
+    assert summary.recorded_ceiling(tmp_path / "absent", "OfflineDroneRun-v0") == []
+
+
+def test_each_report_row_stands_beside_its_own_papers_number():
+    assert summary.paper_cell("OfflineBallRun-v0", "prefine (default)") == "0.41 / 0.41"
+    assert summary.paper_cell("OfflineBallRun-v0", "presa") == "0.19 / 0.09"
+    assert summary.paper_cell("OfflineCarRun-v0", "presa") == ""
+    assert summary.paper_cell("OfflineBallRun-v0", "bc-safe") == ""
