@@ -248,13 +248,13 @@ CELL_COLUMNS = ("method", "variant", "task", "cost_threshold", "seed", "split", 
                 "overrides", "threads")
 
 
-CELL_KEY = ("variant", "task", "cost_threshold", "seed")
+CELL_KEY = ("task", "variant", "cost_threshold", "seed")
 SCORE_COLUMNS = ("normalized_reward", "normalized_cost")
 
 
 def cell_key(row: dict[str, Any]) -> tuple[str, str, float, int]:
-    """A row's identity in ``cells.csv``: (variant, task, κ, seed)."""
-    return (str(row["variant"]), str(row["task"]), float(row["cost_threshold"]), int(row["seed"]))
+    """A row's identity in ``cells.csv``, also its order there: (task, variant, κ, seed)."""
+    return (str(row["task"]), str(row["variant"]), float(row["cost_threshold"]), int(row["seed"]))
 
 
 def merge_cells(kept: list[dict[str, Any]], found: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -282,8 +282,7 @@ def merge_cells(kept: list[dict[str, Any]], found: list[dict[str, Any]]) -> list
                 + ". Nothing was written: find out why the cell changed, or move the CSV away "
                 "to collect afresh."
             )
-    return sorted(rows.values(), key=lambda r: (r["task"], r["variant"],
-                                                float(r["cost_threshold"]), int(r["seed"])))
+    return sorted(rows.values(), key=cell_key)
 
 
 def collect(out: Path, csv_path: Path) -> int:
@@ -336,11 +335,11 @@ def collect(out: Path, csv_path: Path) -> int:
                               if k in record}),
                     "threads": 1,
                 })
+    kept: list[dict[str, Any]] = []
     if csv_path.exists():
         with csv_path.open(newline="") as handle:
-            rows = merge_cells(list(csv.DictReader(handle)), rows)
-    else:
-        rows = merge_cells([], rows)
+            kept = list(csv.DictReader(handle))
+    rows = merge_cells(kept, rows)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CELL_COLUMNS, lineterminator="\n")
     writer.writeheader()
