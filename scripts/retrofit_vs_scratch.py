@@ -135,6 +135,16 @@ VARIANTS: dict[str, Variant] = {
     "presa-mean-eta0.1-top100-20k": Variant(
         "presa", 20_000, {"z_ref": "mean", "eta": 0.1},
         "paper-literal (§5.1 z_ref, Table 4 η)", split={"top_fraction": 0.01}),
+    # Amendment 13: the library default with ν's dual step scaled to the budget (Table 4's 0.005
+    # is for 100 000 updates; × 5 for 20 000), and that plus β 0.2 (a smaller score scale keeps
+    # Eq. 9's sigmoid out of saturation, where ν's pull on the policy vanishes).
+    "presa-clamped-eta1-nu0.025-top100-20k": Variant(
+        "presa", 20_000, {"z_ref": "clamped", "eta": 1.0, "nu_learning_rate": 0.025},
+        "ν's step × 5 (budget 20k of Table 4's 100k)", split={"top_fraction": 0.01}),
+    "presa-clamped-eta1-nu0.025-beta0.2-top100-20k": Variant(
+        "presa", 20_000,
+        {"z_ref": "clamped", "eta": 1.0, "nu_learning_rate": 0.025, "beta": 0.2},
+        "ν's step × 5 and β 0.2", split={"top_fraction": 0.01}),
     # Baselines, each at the two budgets the selection cells choose between.
     "sft-only-2k": Variant("sft-only", 2_000),
     "sft-only-20k": Variant("sft-only", 20_000),
@@ -165,7 +175,8 @@ SELECTION_ORDER = (
     "presa-mean-eta0.1-top100-20k", "prefine-l0.3-lr3e-5-top100-20k",
     "sft-only-2k-top100", "bc-safe-2k-top100", "dpo-lr3e-5-top100-20k", "prefine-vae-top100-20k",
     "sft-only-2k-vae-top100", "prefine-vae-paper-top100-20k", "prefine-vae-kl0.05-top100-20k",
-    "sft-only-2k-vae-kl0.05-top100",
+    "sft-only-2k-vae-kl0.05-top100", "presa-clamped-eta1-nu0.025-top100-20k",
+    "presa-clamped-eta1-nu0.025-beta0.2-top100-20k",
 )
 
 

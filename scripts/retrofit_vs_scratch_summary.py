@@ -58,7 +58,9 @@ def candidate_tie_rank(name: str) -> float:
 # Rule 4 (amendments 5 and 12): PreSa's z_ref × η; ties go to the paper-literal setting, then to the
 # library default; with no candidate safe everywhere, the least unsafe one is reported.
 PRESA_CANDIDATES = ("presa-mean-eta0.1-top100-20k", "presa-clamped-eta1-top100-20k",
-                    "presa-clamped-eta0.1-top100-20k", "presa-mean-eta1-top100-20k")
+                    "presa-clamped-eta0.1-top100-20k", "presa-mean-eta1-top100-20k",
+                    "presa-clamped-eta1-nu0.025-top100-20k",
+                    "presa-clamped-eta1-nu0.025-beta0.2-top100-20k")
 BASELINE_BUDGETS = {
     "sft-only": ("sft-only-2k", "sft-only-20k"),
     "bc-safe": ("bc-safe-2k", "bc-safe-20k"),
