@@ -40,6 +40,9 @@ TopFraction = Annotated[float, typer.Option(
 ReferencePolicy = Annotated[str, typer.Option(
     help="π_ref's family: gaussian (shaped by --reference-std) or vae (BCQ's VAE at PREFINE "
          "A.4's [256, 256] width; docs/protocol.md amendment 10).")]
+ReferenceKLWeight = Annotated[float | None, typer.Option(
+    help="β_KL of the VAE π_ref (with --reference-policy vae; default BCQ's 0.5; "
+         "docs/protocol.md amendment 11).")]
 NPreferred = Annotated[int, typer.Option(help="N_p of the split (PREFINE §5.1).")]
 NNonpreferred = Annotated[int, typer.Option(help="N_np of the split.")]
 SetOption = Annotated[list[str] | None, typer.Option(
@@ -280,6 +283,7 @@ def compare(
         help="π_ref's fixed spread (clipped Gaussian, half-ranges; docs/prefine.md); 0: a "
              "tanh-Gaussian π_ref instead.")] = 0.2,
     reference_policy: ReferencePolicy = "gaussian",
+    reference_kl_weight: ReferenceKLWeight = None,
     n_preferred: NPreferred = 100,
     n_nonpreferred: NNonpreferred = 20,
     top_fraction: TopFraction = 0.0,
@@ -318,7 +322,8 @@ def compare(
         checkpoint_every=checkpoint_every, checkpoint_episodes=checkpoint_episodes,
         safe_reward_fraction=safe_reward_fraction, bc_steps=bc_steps,
         n_preferred=n_preferred, n_nonpreferred=n_nonpreferred, top_fraction=top_fraction,
-        reference_std=reference_std or None, reference_policy=reference_policy, device=device,
+        reference_std=reference_std or None, reference_policy=reference_policy,
+        reference_kl_weight=reference_kl_weight, device=device,
         threads=threads, isolate=not in_process, executor=executor, workers=workers,
         ray_address=ray_address, overrides=harness_overrides(values["set"], names),
         progress=progress, batched=batched,
@@ -541,6 +546,7 @@ def suite(
         help="π_ref's fixed spread (clipped Gaussian, half-ranges; docs/prefine.md); 0: a "
              "tanh-Gaussian π_ref instead.")] = 0.2,
     reference_policy: ReferencePolicy = "gaussian",
+    reference_kl_weight: ReferenceKLWeight = None,
     steps: Annotated[int | None, typer.Option(help="Training steps of every method.")] = None,
     episodes: Annotated[int | None, typer.Option(help="Evaluation episodes per policy.")] = None,
     n_preferred: Annotated[int | None, typer.Option(help="N_p of the split.")] = None,
@@ -588,7 +594,7 @@ def suite(
               methods=names, device=device, threads=threads, isolate=not in_process,
               executor=executor, workers=workers, ray_address=ray_address,
               reference_std=reference_std or None, reference_policy=reference_policy,
-              progress=progress, log=typer.echo,
+              reference_kl_weight=reference_kl_weight, progress=progress, log=typer.echo,
               overrides=harness_overrides(values["set"], names), batched=batched)
     _save_config(out / RESOLVED_CONFIG, ctx, {**values, "out": out})
     typer.echo(f"wrote {out / 'results.csv'}, {out / 'table.md'}, {out / 'reward_cost.png'}, "

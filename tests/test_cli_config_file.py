@@ -233,8 +233,9 @@ def test_a_resolved_config_from_before_top_fraction_reruns_with_the_better_half(
 def test_reference_policy_is_one_option_of_compare_and_suite(
         command: str, tmp_path: Path, recorded: dict[str, Any],
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    """``--reference-policy vae`` (docs/protocol.md amendment 10) reaches the harness from both
-    subcommands; the Gaussian stays the default, and an unknown family is refused by name."""
+    """``--reference-policy vae`` (docs/protocol.md amendment 10) and its ``--reference-kl-weight``
+    (amendment 11) reach the harness from both subcommands; the Gaussian stays the default, and
+    an unknown family is refused by name."""
     base = [command, "BallRun", "--methods", "prefine", "--quiet"]
 
     def given() -> str:
@@ -248,6 +249,12 @@ def test_reference_policy_is_one_option_of_compare_and_suite(
                        monkeypatch, capsys)
     assert code == 0, err
     assert given() == "vae" and resolved(tmp_path / "b")["reference_policy"] == "vae"
+    code, _, err = run([*base, "--reference-policy", "vae", "--reference-kl-weight", "0.05",
+                        "--out", tmp_path / "d"], monkeypatch, capsys)
+    assert code == 0, err
+    weight = (recorded["compare"].reference_kl_weight if command == "compare"
+              else recorded["suite"][1]["reference_kl_weight"])
+    assert weight == 0.05 and resolved(tmp_path / "d")["reference_kl_weight"] == 0.05
     if command == "compare":  # the suite's runner builds its CompareConfig after the recorder
         code, _, err = run([*base, "--reference-policy", "mixture", "--out", tmp_path / "c"],
                            monkeypatch, capsys)

@@ -294,6 +294,7 @@ def run_suite(
     ray_address: str | None = None,
     reference_std: float | None = 0.2,
     reference_policy: str = "gaussian",
+    reference_kl_weight: float | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
@@ -305,7 +306,8 @@ def run_suite(
     ``retrofit compare`` (docs/cluster.md); the files written are the same. ``reference_std``:
     π_ref is a clipped Gaussian with this fixed spread (0.2, the default everywhere, whose
     PREFINE log-likelihoods stay bounded; docs/prefine.md), or a tanh-Gaussian with None;
-    ``reference_policy`` "vae" makes it BCQ's VAE instead (``CompareConfig.reference_policy``).
+    ``reference_policy`` "vae" makes it BCQ's VAE instead (``CompareConfig.reference_policy``),
+    with β_KL ``reference_kl_weight`` (None: BCQ's 0.5).
     ``overrides``: method name -> {config field: value}, as ``CompareConfig.overrides``
     (``retrofit suite --set``). ``batched``: PREFINE-family cells of one κ across seeds train as
     one batched run (``CompareConfig.batched``; same files).
@@ -350,7 +352,8 @@ def run_suite(
         n_nonpreferred=settings.n_nonpreferred, top_fraction=settings.top_fraction,
         device=device, threads=threads, isolate=isolate,
         executor=executor, workers=workers, ray_address=ray_address,
-        reference_std=reference_std, reference_policy=reference_policy, progress=progress,
+        reference_std=reference_std, reference_policy=reference_policy,
+        reference_kl_weight=reference_kl_weight, progress=progress,
         overrides={m: dict(fields) for m, fields in (overrides or {}).items()},
         batched=batched,
     )
@@ -368,7 +371,7 @@ def run_suite(
     report = {
         "task": settings.task, "settings": asdict(settings), "methods": list(methods),
         "reference_std": reference_std,
-        **({"reference_policy": reference_policy} if reference_policy != "gaussian" else {}),
+        **config.reference_family(),
         "data": {"kind": source.kind, "path": str(source.path), "episodes": data.n_episodes},
         "summary": summary, "warnings": [asdict(w) for w in warnings],
         "phases": _phases(out, settings, methods, source, data),
