@@ -116,20 +116,32 @@ def selection_score(rows: list[dict[str, Any]], method: str) -> dict[str, Any] |
     if not mine:
         return None
     rewards = [r["normalized_reward"] for members in mine.values() for r in members]
+    costs = [r["normalized_cost"] for members in mine.values() for r in members]
     safe_everywhere = all(
         is_safe_on_average(sum(r["normalized_cost"] for r in m) / len(m)) for m in mine.values())
-    return {"method": method, "reward": sum(rewards) / len(rewards), "cells": len(rewards),
-            "groups": len(mine), "safe_in_every_group": safe_everywhere}
+    return {"method": method, "reward": sum(rewards) / len(rewards),
+            "cost": sum(costs) / len(costs), "cells": len(rewards), "groups": len(mine),
+            "safe_in_every_group": safe_everywhere}
+
+
+def complete_candidates(rows: list[dict[str, Any]], candidates: tuple[str, ...]
+                        ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """``(scored, complete)``: the selection records of the candidates that have cells, and
+    those among them with every selection cell (a candidate with a missing cell is never
+    chosen)."""
+    scored = [s for s in (selection_score(rows, c) for c in candidates) if s is not None]
+    if not scored:
+        return scored, []
+    needed = max((s["groups"], s["cells"]) for s in scored)
+    return scored, [s for s in scored if (s["groups"], s["cells"]) == needed]
 
 
 def choose(rows: list[dict[str, Any]], candidates: tuple[str, ...],
            tie_key: dict[str, float] | None = None) -> tuple[str | None, list[dict[str, Any]]]:
     """docs/protocol.md's rule: best mean selection reward among the safe-everywhere ones."""
-    scored = [s for s in (selection_score(rows, c) for c in candidates) if s is not None]
-    if not scored:
+    scored, complete = complete_candidates(rows, candidates)
+    if not complete:
         return None, scored
-    needed = max((s["groups"], s["cells"]) for s in scored)
-    complete = [s for s in scored if (s["groups"], s["cells"]) == needed]
     safe = [s for s in complete if s["safe_in_every_group"]] or complete
     best = max(s["reward"] for s in safe)
     tied = [s for s in safe if best - s["reward"] <= TIE]
@@ -143,21 +155,12 @@ def choose(rows: list[dict[str, Any]], candidates: tuple[str, ...],
 def choose_presa(rows: list[dict[str, Any]]) -> tuple[str | None, bool]:
     """Rule 4 of docs/protocol.md: ``(setting, chosen_by_the_rule)``; ``False`` when no
     candidate was safe in every group and the least unsafe one stands in for the report."""
-    scored = [s for s in (selection_score(rows, c) for c in PRESA_CANDIDATES) if s is not None]
-    if not scored:
+    _, complete = complete_candidates(rows, PRESA_CANDIDATES)
+    if not complete:
         return None, False
-    needed = max((s["groups"], s["cells"]) for s in scored)
-    complete = [s for s in scored if (s["groups"], s["cells"]) == needed]
     safe = [s for s in complete if s["safe_in_every_group"]]
     if not safe:
-        cells = groups(rows, "selection")
-
-        def mean_cost(method: str) -> float:
-            costs = [r["normalized_cost"] for key, members in cells.items()
-                     if key[0] == method for r in members]
-            return sum(costs) / len(costs)
-
-        return min(complete, key=lambda s: mean_cost(s["method"]))["method"], False
+        return min(complete, key=lambda s: s["cost"])["method"], False
     best = max(s["reward"] for s in safe)
     tied = [s for s in safe if best - s["reward"] <= TIE]  # PRESA_CANDIDATES order breaks ties
     return tied[0]["method"], True
