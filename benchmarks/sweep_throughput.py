@@ -29,7 +29,7 @@ def sweep(out: Path, args: argparse.Namespace, **executor: object) -> float:
         cost_thresholds=tuple(args.thresholds), seeds=tuple(range(args.seeds)),
         steps=args.steps, eval_episodes=args.episodes, checkpoint_every=0,
         bc_steps=args.bc_steps, device="cpu",
-        reference_std=None,  # the tanh-Gaussian π_ref of the recorded runs (docs/cluster.md)
+        reference_policy="tanh-gaussian",  # π_ref of the recorded runs (docs/cluster.md)
         **executor,  # type: ignore[arg-type]
     )
     tic = time.perf_counter()  # the whole sweep, π_ref's short BC per seed included

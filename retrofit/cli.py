@@ -38,8 +38,12 @@ TopFraction = Annotated[float, typer.Option(
          "best (the default, docs/protocol.md amendment 6); 0.5 = the better half (the default "
          "before; reruns earlier results).")]
 ReferencePolicy = Annotated[str, typer.Option(
-    help="π_ref's family: gaussian (shaped by --reference-std) or vae (BCQ's VAE at PREFINE "
-         "A.4's [256, 256] width; docs/protocol.md amendment 10).")]
+    help="π_ref's family: clipped-gaussian (spread --reference-std), tanh-gaussian (the default "
+         "before issue 25) or vae (BCQ's VAE at PREFINE A.4's [256, 256] width; "
+         "docs/protocol.md amendment 10). 'gaussian' is a deprecated spelling.")]
+ReferenceStd = Annotated[float, typer.Option(
+    help="The clipped Gaussian π_ref's fixed spread (half-ranges; docs/prefine.md). 0 is a "
+         "deprecated spelling of --reference-policy tanh-gaussian.")]
 ReferenceKLWeight = Annotated[float | None, typer.Option(
     help="β_KL of the VAE π_ref (with --reference-policy vae; default BCQ's 0.5; "
          "docs/protocol.md amendment 11).")]
@@ -279,10 +283,8 @@ def compare(
         help="A checkpoint is 'safe' when cost ≤ 1 and reward ≥ this × π_ref's."
     )] = 0.8,
     bc_steps: Annotated[int, typer.Option(help="Reference BC steps.")] = 20_000,
-    reference_std: Annotated[float, typer.Option(
-        help="π_ref's fixed spread (clipped Gaussian, half-ranges; docs/prefine.md); 0: a "
-             "tanh-Gaussian π_ref instead.")] = 0.2,
-    reference_policy: ReferencePolicy = "gaussian",
+    reference_std: ReferenceStd = 0.2,
+    reference_policy: ReferencePolicy = "clipped-gaussian",
     reference_kl_weight: ReferenceKLWeight = None,
     n_preferred: NPreferred = 100,
     n_nonpreferred: NNonpreferred = 20,
@@ -542,10 +544,8 @@ def suite(
     seeds: Annotated[str | None, typer.Option(help="Seeds (default: the settings', 0,1,2).")
                      ] = None,
     bc_steps: Annotated[int | None, typer.Option(help="π_ref BC steps.")] = None,
-    reference_std: Annotated[float, typer.Option(
-        help="π_ref's fixed spread (clipped Gaussian, half-ranges; docs/prefine.md); 0: a "
-             "tanh-Gaussian π_ref instead.")] = 0.2,
-    reference_policy: ReferencePolicy = "gaussian",
+    reference_std: ReferenceStd = 0.2,
+    reference_policy: ReferencePolicy = "clipped-gaussian",
     reference_kl_weight: ReferenceKLWeight = None,
     steps: Annotated[int | None, typer.Option(help="Training steps of every method.")] = None,
     episodes: Annotated[int | None, typer.Option(help="Evaluation episodes per policy.")] = None,

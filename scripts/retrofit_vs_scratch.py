@@ -46,13 +46,13 @@ class Variant:
     # library default when these cells began) unless a variant names it
     split: dict[str, Any] = field(default_factory=dict)
     # π_ref's family (CompareConfig.reference_policy); each family has its own shared folder
-    reference: str = "gaussian"
+    reference: str = "clipped-gaussian"
     reference_kl_weight: float | None = None  # the VAE π_ref's β_KL (None: BCQ's 0.5)
 
     def reference_folder(self) -> str:
         """The task's shared π_ref folder of this variant's reference (``reference``,
         ``reference-vae``, ``reference-vae-kl0.05``)."""
-        if self.reference == "gaussian":
+        if self.reference == "clipped-gaussian":
             return "reference"
         weight = "" if self.reference_kl_weight is None else f"-kl{self.reference_kl_weight:g}"
         return f"reference-{self.reference}{weight}"

@@ -52,7 +52,7 @@ def candidate_lambda(name: str) -> float:
 def candidate_tie_rank(name: str) -> float:
     """Rule 1's tie order: λ for the Gaussian-π_ref candidates, below every λ for another
     reference family (amendment 10)."""
-    return candidate_lambda(name) if VARIANTS[name].reference == "gaussian" else -1.0
+    return candidate_lambda(name) if VARIANTS[name].reference == "clipped-gaussian" else -1.0
 
 
 # Rule 4 (amendments 5 and 12): PreSa's z_ref × η; ties go to the paper-literal setting, then to the

@@ -244,7 +244,7 @@ def test_reference_policy_is_one_option_of_compare_and_suite(
 
     code, _, err = run([*base, "--out", tmp_path / "a"], monkeypatch, capsys)
     assert code == 0, err
-    assert given() == "gaussian"
+    assert given() == "clipped-gaussian"
     code, _, err = run([*base, "--reference-policy", "vae", "--out", tmp_path / "b"],
                        monkeypatch, capsys)
     assert code == 0, err

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -144,19 +145,35 @@ def test_reference_std_gives_a_clipped_gaussian_reference_and_is_a_setting(small
     reference = load_policy(reference_path(config.out, 0))
     assert isinstance(reference, ClippedGaussianPolicy) and reference.fixed_std == 0.2
     with pytest.raises(ConfigError, match="reference_std"):
-        run_compare(CompareConfig(**{**config.__dict__, "reference_std": None}),
+        run_compare(CompareConfig(**{**config.__dict__, "reference_policy": "tanh-gaussian"}),
                     log=lambda _: None)
-    tanh = CompareConfig(**{**config.__dict__, "reference_std": None,
+    # the spelling before the family names (reference_std None) still makes the tanh-Gaussian,
+    # and says what to write instead
+    with pytest.warns(FutureWarning, match="reference_policy='tanh-gaussian'"):
+        legacy = CompareConfig(**{**config.__dict__, "reference_std": None,
+                                  "out": tmp_path / "tanh"})
+    assert legacy.reference_class == "tanh-gaussian"
+    assert legacy.named_reference().reference_policy == "tanh-gaussian"
+    with warnings.catch_warnings():  # warned once, at construction; the harness runs the name
+        warnings.simplefilter("error", FutureWarning)
+        run_compare(legacy, log=lambda _: None)
+    assert isinstance(load_policy(reference_path(legacy.out, 0)), TanhGaussianPolicy)
+    tanh = CompareConfig(**{**config.__dict__, "reference_policy": "tanh-gaussian",
                             "out": tmp_path / "tanh"})
-    run_compare(tanh, log=lambda _: None)
-    assert isinstance(load_policy(reference_path(tanh.out, 0)), TanhGaussianPolicy)
     # a folder the pre-issue-25 default made: the new default is refused with the way back
-    with pytest.raises(ConfigError, match=r"resume it with --reference-std 0"):
-        run_compare(CompareConfig(**{**tanh.__dict__, "reference_std": 0.2}),
+    with pytest.raises(ConfigError, match=r"resume it with --reference-policy tanh-gaussian"):
+        run_compare(CompareConfig(**{**tanh.__dict__, "reference_policy": "clipped-gaussian"}),
                     log=lambda _: None)
     logs: list[str] = []
-    run_compare(tanh, log=logs.append)
+    run_compare(tanh, log=logs.append)  # the new spelling resumes the old spelling's folder
     assert logs == ["skip  prefine κ=20 seed=0 (done: prefine__k20__s0.json)"]
+    with pytest.warns(FutureWarning, match="'gaussian' is deprecated: say 'tanh-gaussian'"):
+        old_name = CompareConfig(**{**legacy.__dict__, "reference_policy": "gaussian"})
+    logs.clear()
+    run_compare(old_name, log=logs.append)
+    assert logs == ["skip  prefine κ=20 seed=0 (done: prefine__k20__s0.json)"]
+    with pytest.raises(ConfigError, match="shapes the clipped Gaussian π_ref only"):
+        CompareConfig(**{**tanh.__dict__, "reference_std": 0.5})
     for bad in (0.0, -1.0, float("nan"), "0.2", True):
         with pytest.raises(ConfigError, match="reference_std"):
             CompareConfig(**{**config.__dict__, "reference_std": bad})
@@ -189,7 +206,7 @@ def test_vae_reference_is_the_papers_class_and_a_setting(small_dataset, tmp_path
         run_compare(CompareConfig(**{**gaussian.__dict__, "out": vae.out}), log=lambda _: None)
     with pytest.raises(ConfigError, match="reference_policy='mixture'"):
         CompareConfig(**{**gaussian.__dict__, "reference_policy": "mixture"})
-    with pytest.raises(ConfigError, match="shapes the Gaussian"):
+    with pytest.raises(ConfigError, match="shapes the clipped Gaussian"):
         CompareConfig(**{**vae.__dict__, "reference_std": 0.5})
     # the VAE's β_KL (amendment 11) is a setting of the folder and of its π_ref, VAE only
     assert reference.kl_weight == 0.5

@@ -75,3 +75,9 @@ def test_docs_state_the_codes_default_reference_policy():
         assert param.default == float(default), command
     compare = CompareConfig(task="BallRun", methods=("prefine",), out=Path("unused"))
     assert compare.reference_std == float(default)
+    # one name for the family: CompareConfig and the commands spell it as BCConfig does
+    assert compare.reference_policy == compare.reference_class == config.policy
+    for command in ("compare", "suite"):
+        (param,) = [p for p in group.commands[command].params  # type: ignore[attr-defined]
+                    if p.name == "reference_policy"]
+        assert param.default == config.policy, command

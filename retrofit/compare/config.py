@@ -16,15 +16,18 @@ HALF_SAFE_HINT = (
     "before amendment 6 of docs/protocol.md): resume it with --top-fraction 0.5 "
     "(CompareConfig(top_fraction=0.5))."
 )
-# π_ref's families in a comparison: the Gaussian that ``reference_std`` shapes, or BCQ's VAE.
-REFERENCE_POLICIES = ("gaussian", "vae")
+# π_ref's families in a comparison, by ``BCConfig.policy``'s names (one name per family):
+# the clipped Gaussian that ``reference_std`` shapes, the tanh-Gaussian, BCQ's VAE.
+REFERENCE_POLICIES = ("clipped-gaussian", "tanh-gaussian", "vae")
+# The spelling before these names: the Gaussian, clipped with ``reference_std`` or tanh with None.
+LEGACY_GAUSSIAN = "gaussian"
 # PREFINE A.4's network size ([256, 256]): the VAE π_ref's encoder and decoder widths.
 PAPER_NETWORK = (256, 256)
 DEFAULT_REFERENCE_STD = 0.2
 
 TANH_REFERENCE_HINT = (
-    " This folder's π_ref is the tanh-Gaussian (reference_std None, the default before issue "
-    "25): resume it with --reference-std 0 (CompareConfig(reference_std=None))."
+    " This folder's π_ref is the tanh-Gaussian (the default before issue 25): resume it with "
+    "--reference-policy tanh-gaussian (CompareConfig(reference_policy='tanh-gaussian'))."
 )
 
 
@@ -55,14 +58,17 @@ class CompareConfig(Config):
     top_fraction: the share of SAFE episodes, best reward first, that D_p is drawn from (0:
         exactly the n_preferred best, ``retrofit.data.splits.DEFAULT_TOP_FRACTION``, chosen by
         docs/protocol.md amendment 6; 0.5: the better half, the default before).
-    reference_std: π_ref a clipped Gaussian with this fixed spread in half-ranges (0.2, the
-        default of ``BCConfig``, the demo and the suite, whose PREFINE log-likelihoods stay
-        bounded; docs/prefine.md); None: a tanh-Gaussian π_ref (the default before issue 25;
-        ``retrofit compare --reference-std 0``).
-    reference_policy: π_ref's family: "gaussian" (default; the one ``reference_std`` shapes) or
+    reference_policy: π_ref's family, by ``BCConfig.policy``'s names: "clipped-gaussian"
+        (default; spread ``reference_std``), "tanh-gaussian" (the default before issue 25) or
         "vae" — BCQ's conditional VAE (``retrofit.policies.vae``; PREFINE §5.1's reference
-        class) with PREFINE A.4's [256, 256] network and BCQ's other defaults
-        (``VAEConfig``); ``reference_std`` does not apply to it and must stay at its default.
+        class) with PREFINE A.4's [256, 256] network and BCQ's other defaults (``VAEConfig``).
+        ``reference_class`` is the family a config trains. Deprecated spellings, still read
+        (a ``FutureWarning`` says what to write): "gaussian" (the clipped Gaussian, or the
+        tanh-Gaussian with ``reference_std=None``), and ``reference_std=None`` for the
+        tanh-Gaussian.
+    reference_std: the clipped Gaussian's fixed spread in half-ranges (0.2, the default of
+        ``BCConfig``, the demo and the suite, whose PREFINE log-likelihoods stay bounded;
+        docs/prefine.md); it shapes no other family and must stay at its default for them.
     reference_kl_weight: the VAE π_ref's β_KL (None: BCQ's 0.5; docs/protocol.md amendment 11
         tries 0.05, with which the latent is not collapsed on our data); VAE only.
     device: "auto" | "cpu" | "cuda". threads: torch CPU threads per cell.
@@ -101,7 +107,7 @@ class CompareConfig(Config):
     nonpreferred_pool: str = "highest-cost"
     top_fraction: float = DEFAULT_TOP_FRACTION
     reference_std: float | None = DEFAULT_REFERENCE_STD
-    reference_policy: str = "gaussian"
+    reference_policy: str = "clipped-gaussian"
     reference_kl_weight: float | None = None
     device: str = "auto"
     threads: int = 1
@@ -123,18 +129,7 @@ class CompareConfig(Config):
             raise ConfigError(f"nonpreferred_pool={self.nonpreferred_pool!r}: use one of "
                               f"{', '.join(NONPREFERRED_POOLS)}.")
         check_top_fraction(self.top_fraction)
-        std = self.reference_std
-        if std is not None and std <= 0:
-            raise ConfigError(f"reference_std={std!r} must be a number > 0 (half-range units, "
-                              "e.g. 0.2) or None for the tanh-Gaussian π_ref (on the command "
-                              "line: --reference-std 0).")
-        if self.reference_policy not in REFERENCE_POLICIES:
-            raise ConfigError(f"reference_policy={self.reference_policy!r}: use one of "
-                              f"{', '.join(REFERENCE_POLICIES)}.")
-        if self.reference_policy == "vae" and std != DEFAULT_REFERENCE_STD:
-            raise ConfigError(f"reference_std={std!r} shapes the Gaussian π_ref only; with "
-                              "reference_policy='vae' leave it at its default "
-                              f"({DEFAULT_REFERENCE_STD}).")
+        self.check_reference()
         weight = self.reference_kl_weight
         if weight is not None and (self.reference_policy != "vae" or not weight >= 0):
             raise ConfigError(f"reference_kl_weight={weight!r}: the VAE π_ref's β_KL, a number "
@@ -153,13 +148,71 @@ class CompareConfig(Config):
         for cost_threshold in self.cost_thresholds or ():
             check_cost_threshold(cost_threshold, "cost_thresholds")
 
+    def check_reference(self) -> None:
+        """A known ``reference_policy``; ``reference_std`` a number > 0 for the clipped
+        Gaussian and at its default for the other families; a ``FutureWarning`` for the
+        deprecated spellings (module docstring of the fields)."""
+        import warnings
+
+        std, policy = self.reference_std, self.reference_policy
+        if std is not None and std <= 0:
+            raise ConfigError(f"reference_std={std!r} must be a number > 0 (half-range units, "
+                              "e.g. 0.2); for the tanh-Gaussian π_ref say "
+                              "reference_policy='tanh-gaussian' (--reference-policy "
+                              "tanh-gaussian).")
+        if policy not in (*REFERENCE_POLICIES, LEGACY_GAUSSIAN):
+            raise ConfigError(f"reference_policy={policy!r}: use one of "
+                              f"{', '.join(REFERENCE_POLICIES)}.")
+        if policy in ("tanh-gaussian", "vae") and std not in (DEFAULT_REFERENCE_STD, None):
+            raise ConfigError(f"reference_std={std!r} shapes the clipped Gaussian π_ref only; "
+                              f"with reference_policy={policy!r} leave it at its default "
+                              f"({DEFAULT_REFERENCE_STD}).")
+        if policy == "vae" and std is None:
+            raise ConfigError("reference_std=None: with reference_policy='vae' leave it at its "
+                              f"default ({DEFAULT_REFERENCE_STD}).")
+        if policy == LEGACY_GAUSSIAN:
+            warnings.warn(f"reference_policy='gaussian' is deprecated: say "
+                          f"{self.reference_class!r}.", FutureWarning, stacklevel=6)
+        elif policy == "clipped-gaussian" and std is None:
+            warnings.warn("reference_std=None for the tanh-Gaussian π_ref is deprecated: say "
+                          "reference_policy='tanh-gaussian' (--reference-policy "
+                          "tanh-gaussian).", FutureWarning, stacklevel=6)
+
+    @property
+    def reference_class(self) -> str:
+        """The family π_ref is trained as, by ``BCConfig.policy``'s names (the deprecated
+        spellings resolved)."""
+        if self.reference_policy in ("tanh-gaussian", "vae"):
+            return self.reference_policy
+        return "tanh-gaussian" if self.reference_std is None else "clipped-gaussian"
+
+    def named_reference(self) -> CompareConfig:
+        """This config with π_ref's family spelled by its name (``reference_class``; the spread
+        at its default for the families it does not shape): the same π_ref, folder settings and
+        records, without the deprecated spellings (what ``run_compare`` runs and stores)."""
+        import dataclasses
+
+        family = self.reference_class
+        if family == self.reference_policy and self.reference_std is not None:
+            return self
+        std = self.reference_std if family == "clipped-gaussian" else DEFAULT_REFERENCE_STD
+        return dataclasses.replace(self, reference_policy=family, reference_std=std)
+
+    @property
+    def reference_spread(self) -> float | None:
+        """``reference_std`` as π_ref's record and the folder's settings store it: the clipped
+        Gaussian's spread, None for the tanh-Gaussian (how folders made before the family names
+        store it), the default for the VAE (likewise)."""
+        return {"clipped-gaussian": self.reference_std, "tanh-gaussian": None,
+                "vae": DEFAULT_REFERENCE_STD}[self.reference_class]
+
     def reference_family(self) -> dict[str, Any]:
-        """What names π_ref's family beyond ``reference_std``, as the folder's settings and the
-        π_ref record store it: empty for the Gaussian (so folders made before the VAE option
-        resume as they were), else ``reference_policy`` and any ``reference_kl_weight``."""
+        """What names π_ref's family beyond ``reference_spread``, as the folder's settings and
+        the π_ref record store it: empty for the two Gaussians (told apart by the spread, so
+        folders made before the VAE option resume as they were), else ``reference_policy`` and
+        any ``reference_kl_weight``."""
         return {
-            **({"reference_policy": self.reference_policy}
-               if self.reference_policy != "gaussian" else {}),
+            **({"reference_policy": "vae"} if self.reference_class == "vae" else {}),
             **({"reference_kl_weight": self.reference_kl_weight}
                if self.reference_kl_weight is not None else {}),
         }

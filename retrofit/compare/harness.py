@@ -84,6 +84,7 @@ def run_compare(config: CompareConfig, log: Callable[[str], None] = print) -> li
     """
     from retrofit.outputs import check_writable, folder_lock
 
+    config = config.named_reference()  # the deprecated spellings warned once, at construction
     if not config.methods:
         raise ConfigError("methods is empty: name at least one, e.g. --methods prefine,cpq.")
     check_methods(config)

@@ -41,7 +41,8 @@ def cell_settings(config: CompareConfig, method: str, dataset_sha256: str) -> di
         "overrides": config.overrides.get(method, {}),
         # absent for the tanh-Gaussian (None), so folders made before the option, and before
         # 0.2 became the default (issue 25), resume with reference_std=None as they were
-        **({"reference_std": config.reference_std} if config.reference_std is not None else {}),
+        **({"reference_std": config.reference_spread}
+           if config.reference_spread is not None else {}),
         **config.reference_family(),
         **({"nonpreferred_pool": config.nonpreferred_pool}
            if config.nonpreferred_pool != "highest-cost" else {}),

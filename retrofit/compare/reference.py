@@ -48,18 +48,20 @@ def reference_path(out: Path, seed: int) -> Path:
 
 
 def reference_bc_config(config: CompareConfig) -> Any:
-    """The ``BCConfig`` that trains ``config``'s π_ref: BCQ's VAE at PREFINE A.4's network size,
-    else the clipped Gaussian with ``reference_std`` (None: the tanh-Gaussian)."""
+    """The ``BCConfig`` that trains ``config``'s π_ref (``config.reference_class``): BCQ's VAE at
+    PREFINE A.4's network size, the tanh-Gaussian, or the clipped Gaussian with spread
+    ``reference_std``."""
     from retrofit.pretrain import BCConfig, VAEConfig
 
-    if config.reference_policy == "vae":
+    family = config.reference_class
+    if family == "vae":
         weight = {} if config.reference_kl_weight is None else {
             "kl_weight": config.reference_kl_weight}
         return VAEConfig(steps=config.bc_steps, hidden_sizes=PAPER_NETWORK, **weight)
-    if config.reference_std is None:
+    if family == "tanh-gaussian":
         return BCConfig(steps=config.bc_steps, policy="tanh-gaussian")
     return BCConfig(steps=config.bc_steps, policy="clipped-gaussian",
-                    fixed_std=float(config.reference_std))
+                    fixed_std=float(config.reference_spread))
 
 
 def ensure_reference(config: CompareConfig, dataset: Any, seed: int,
@@ -82,11 +84,12 @@ def ensure_reference(config: CompareConfig, dataset: Any, seed: int,
                 f"{record_path}: π_ref was trained with bc_steps={record.get('bc_steps')}, this "
                 f"run asks for {config.bc_steps}; use another --out or the same --bc-steps."
             )
-        if record.get("reference_std") != config.reference_std:
+        if record.get("reference_std") != config.reference_spread:
             raise ConfigError(
                 f"{record_path}: π_ref was trained with reference_std="
-                f"{record.get('reference_std')}, this run asks for {config.reference_std}; use "
-                "another --out or the same --reference-std."
+                f"{record.get('reference_std')}, this run asks for {config.reference_spread} "
+                f"({config.reference_class}); use another --out or the same --reference-std "
+                "and --reference-policy."
                 + (TANH_REFERENCE_HINT if record.get("reference_std") is None else "")
             )
         family = config.reference_family()
@@ -113,7 +116,7 @@ def ensure_reference(config: CompareConfig, dataset: Any, seed: int,
                       episodes=config.eval_episodes, seed=seed)
     record = {
         "seed": seed, "policy": f"reference/seed{seed}.pt", "bc_steps": config.bc_steps,
-        "reference_std": config.reference_std,
+        "reference_std": config.reference_spread,
         **config.reference_family(),
         "dataset_sha256": dataset_sha256,
         "bc_wall_clock_s": float(getattr(policy, "train_wall_clock_s", float("nan"))),

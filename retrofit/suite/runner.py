@@ -293,7 +293,7 @@ def run_suite(
     workers: int = 1,
     ray_address: str | None = None,
     reference_std: float | None = 0.2,
-    reference_policy: str = "gaussian",
+    reference_policy: str = "clipped-gaussian",
     reference_kl_weight: float | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
@@ -303,11 +303,11 @@ def run_suite(
     """Run the suite for one task; write results.csv, table.md, suite.json and the harness's files.
 
     ``executor``/``workers``/``ray_address`` choose where the cells run, as for
-    ``retrofit compare`` (docs/cluster.md); the files written are the same. ``reference_std``:
-    π_ref is a clipped Gaussian with this fixed spread (0.2, the default everywhere, whose
-    PREFINE log-likelihoods stay bounded; docs/prefine.md), or a tanh-Gaussian with None;
-    ``reference_policy`` "vae" makes it BCQ's VAE instead (``CompareConfig.reference_policy``),
-    with β_KL ``reference_kl_weight`` (None: BCQ's 0.5).
+    ``retrofit compare`` (docs/cluster.md); the files written are the same.
+    ``reference_policy``: π_ref's family, as ``CompareConfig.reference_policy``:
+    "clipped-gaussian" with spread ``reference_std`` (0.2, the default everywhere, whose
+    PREFINE log-likelihoods stay bounded; docs/prefine.md), "tanh-gaussian", or "vae" (BCQ's
+    VAE) with β_KL ``reference_kl_weight`` (None: BCQ's 0.5).
     ``overrides``: method name -> {config field: value}, as ``CompareConfig.overrides``
     (``retrofit suite --set``). ``batched``: PREFINE-family cells of one κ across seeds train as
     one batched run (``CompareConfig.batched``; same files).
@@ -370,7 +370,7 @@ def run_suite(
     plot_suite(out / "reward_cost.png", settings, data, all_rows, warnings)
     report = {
         "task": settings.task, "settings": asdict(settings), "methods": list(methods),
-        "reference_std": reference_std,
+        "reference_std": config.reference_spread,
         **config.reference_family(),
         "data": {"kind": source.kind, "path": str(source.path), "episodes": data.n_episodes},
         "summary": summary, "warnings": [asdict(w) for w in warnings],
