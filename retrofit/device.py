@@ -10,6 +10,21 @@ import torch
 from retrofit.errors import ConfigError
 
 
+def cpu_model() -> str:
+    """This machine's CPU model as ``/proc/cpuinfo`` names it (else ``platform``'s guess).
+
+    Recorded beside every result: CPU training is reproducible to the digit on the same CPU
+    model and thread count only (other vector instruction sets give other float roundings,
+    which thousands of updates amplify; docs/results/retrofit-vs-scratch/summary.md)."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo") as fh:
+            return next(line.split(":", 1)[1].strip() for line in fh if "model name" in line)
+    except (OSError, StopIteration):
+        return platform.processor() or platform.machine()
+
+
 def get_device(device: str | torch.device = "auto") -> torch.device:
     """Return ``torch.device``; ``"auto"`` means CUDA when available, else CPU.
 

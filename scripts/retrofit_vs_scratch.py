@@ -13,6 +13,7 @@ whose scores differ from its committed row is refused, not replaced.
     OMP_NUM_THREADS=1 python scripts/retrofit_vs_scratch.py BallCircle --split report \\
         --variants prefine,sft-only-2k,bc-safe-2k,bc-safe-full-2k
     python scripts/retrofit_vs_scratch.py --collect docs/results/retrofit-vs-scratch/cells.csv
+    python scripts/retrofit_vs_scratch.py --collect CSV --only VARIANT,...   # these only
 
 Rerunning a command skips its finished cells (resumable in parts of any length).
 """
@@ -256,7 +257,7 @@ def reproduce(task: str, name: str, seed: int, cost_threshold: float, out: Path,
 
 CELL_COLUMNS = ("method", "variant", "task", "cost_threshold", "seed", "split", "normalized_reward",
                 "normalized_cost", "episodes", "updates", "train_wall_clock_s", "base_method",
-                "overrides", "threads")
+                "overrides", "threads", "cpu")
 
 
 CELL_KEY = ("task", "variant", "cost_threshold", "seed")
@@ -296,22 +297,44 @@ def merge_cells(kept: list[dict[str, Any]], found: list[dict[str, Any]]) -> list
     return sorted(rows.values(), key=cell_key)
 
 
-def collect(out: Path, csv_path: Path) -> int:
+def folder_cpu(variant_dir: Path) -> str:
+    """The CPU model of a variant folder's latest run (its ``run.json``), for cells recorded
+    before each cell kept its own; "" when unknown."""
+    run_file = variant_dir / "run.json"
+    if not run_file.is_file():
+        return ""
+    return str(json.loads(run_file.read_text()).get("hardware_start", {}).get("cpu", ""))
+
+
+def collect(out: Path, csv_path: Path, only: tuple[str, ...] | None = None) -> int:
     """Add one row per finished (variant, task, κ, seed) cell under ``out`` (π_ref as
-    ``reference``) to ``csv_path``, keeping its rows (:func:`merge_cells`); returns the count."""
+    ``reference``) to ``csv_path``, keeping its rows (:func:`merge_cells`); returns the count.
+
+    ``only``: collect these variants (π_ref's folders by their names, e.g. ``reference``)
+    and no others — cells made on another CPU than the CSV's rows differ in their digits
+    (``cpu`` column), so a π_ref remade elsewhere can be left out while the cells trained
+    from it go in."""
     from retrofit.atomic import atomic_write_text
     from retrofit.suite.runner import settings_for
     from retrofit.tasks import normalized_score
+
+    def wanted(name: str) -> bool:
+        return only is None or name in only
 
     rows: list[dict[str, Any]] = []
     for task_dir in sorted(p for p in out.iterdir() if p.is_dir()):
         cost_thresholds: set[float] = set()
         for variant_dir in sorted(p for p in task_dir.iterdir() if p.is_dir()):
-            for cell_file in sorted((variant_dir / "cells").glob("*.json")):
+            cells = sorted((variant_dir / "cells").glob("*.json"))
+            for cell_file in cells:
+                cost_thresholds.add(float(json.loads(cell_file.read_text())["row"][
+                    "cost_threshold"]))
+            if not wanted(variant_dir.name):
+                continue
+            for cell_file in cells:
                 record = json.loads(cell_file.read_text())
                 row = record["row"]
                 seed = int(row["seed"])
-                cost_thresholds.add(float(row["cost_threshold"]))
                 variant = VARIANTS.get(variant_dir.name)
                 rows.append({
                     "method": REPORT_NAMES.get(variant_dir.name, variant_dir.name),
@@ -323,10 +346,13 @@ def collect(out: Path, csv_path: Path) -> int:
                     "episodes": record["settings"]["eval_episodes"], "updates": row["updates"],
                     "train_wall_clock_s": row["train_wall_clock_s"], "base_method": row["method"],
                     "overrides": json.dumps(variant.overrides if variant else {}), "threads": 1,
+                    "cpu": record.get("cpu") or folder_cpu(variant_dir),
                 })
         references = sorted(task_dir.glob("reference*/seed*.json"))
         for ref_file in references:
             family = ref_file.parent.name  # reference, reference-vae
+            if not wanted(family):
+                continue
             record = json.loads(ref_file.read_text())
             seed = int(record["seed"])
             task = settings_for(task_dir.name).task  # the env id (…-v0, …Gymnasium-v1)
@@ -344,7 +370,7 @@ def collect(out: Path, csv_path: Path) -> int:
                         {"reference_std": record["reference_std"]} if family == "reference"
                         else {k: record[k] for k in ("reference_policy", "reference_kl_weight")
                               if k in record}),
-                    "threads": 1,
+                    "threads": 1, "cpu": record.get("cpu", ""),
                 })
     kept: list[dict[str, Any]] = []
     if csv_path.exists():
@@ -373,12 +399,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bc-steps", type=int, default=20_000)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--collect", type=Path, default=None, metavar="CSV")
+    parser.add_argument("--only", default=None, metavar="VARIANTS",
+                        help="with --collect: only these variants (and π_ref folders, e.g. "
+                             "reference), comma-separated")
     parser.add_argument("--reproduce", default=None, metavar="VARIANT:SEED",
                         help="rerun one finished cell of TASK into --scratch and compare")
     parser.add_argument("--scratch", type=Path, default=Path("runs/reproduce"))
     args = parser.parse_args(argv)
     if args.collect is not None:
-        print(f"{collect(args.out, args.collect)} rows -> {args.collect}")
+        only = tuple(n for n in args.only.split(",") if n) if args.only else None
+        print(f"{collect(args.out, args.collect, only)} rows -> {args.collect}")
         return 0
     if not args.task:
         parser.error("name a task, or pass --collect CSV")

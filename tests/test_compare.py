@@ -144,6 +144,12 @@ def test_reference_std_gives_a_clipped_gaussian_reference_and_is_a_setting(small
     run_compare(config, log=lambda _: None)
     reference = load_policy(reference_path(config.out, 0))
     assert isinstance(reference, ClippedGaussianPolicy) and reference.fixed_std == 0.2
+    # the CPU that made them is recorded: digits reproduce on the same CPU model only
+    from retrofit.device import cpu_model
+
+    assert json.loads((config.out / "reference" / "seed0.json").read_text())["cpu"] \
+        == json.loads(cell_path(config.out, "prefine", 20.0, 0).read_text())["cpu"] \
+        == cpu_model() != ""
     with pytest.raises(ConfigError, match="reference_std"):
         run_compare(CompareConfig(**{**config.__dict__, "reference_policy": "tanh-gaussian"}),
                     log=lambda _: None)

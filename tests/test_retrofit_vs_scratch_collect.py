@@ -49,3 +49,38 @@ def test_collect_from_empty_run_folders_keeps_the_csv_byte_for_byte(tmp_path):
     (tmp_path / "runs").mkdir()
     assert driver.collect(tmp_path / "runs", csv_path) == 2
     assert csv_path.read_bytes() == before
+
+
+def _cell_folder(runs: Path, cpu: str) -> None:
+    """A run folder as the driver leaves it: one finished cell of ``variant-a`` and π_ref."""
+    import json
+
+    cells = runs / "BallCircle" / "variant-a" / "cells"
+    cells.mkdir(parents=True)
+    (cells / "prefine__k20__s0.json").write_text(json.dumps({
+        "row": {"method": "prefine", "task": "OfflineBallCircle-v0", "cost_threshold": 20.0,
+                "seed": 0, "normalized_reward": 0.5, "normalized_cost": 0.25, "updates": 10,
+                "train_wall_clock_s": 1.0},
+        "settings": {"eval_episodes": 20}, "cpu": cpu}))
+    reference = runs / "BallCircle" / "reference"
+    reference.mkdir()
+    (reference / "seed0.json").write_text(json.dumps({
+        "seed": 0, "reward": 600.0, "cost": 40.0, "eval_episodes": 20, "bc_steps": 5,
+        "bc_wall_clock_s": 1.0, "reference_std": 0.2, "cpu": cpu}))
+
+
+def test_collect_only_named_variants_records_each_cells_cpu(tmp_path):
+    """A π_ref remade on another CPU differs in its digits and is refused; ``only`` collects the
+    cells trained from it without it, each row saying which CPU made it."""
+    csv_path = tmp_path / "cells.csv"
+    committed = {**row("reference", 0, 0.7), "task": "OfflineBallCircle-v0"}
+    write(csv_path, [committed])
+    _cell_folder(tmp_path / "runs", cpu="Some CPU")
+    with pytest.raises(SystemExit, match="variant': 'reference'"):
+        driver.collect(tmp_path / "runs", csv_path)
+    assert driver.collect(tmp_path / "runs", csv_path, only=("variant-a",)) == 2
+    with csv_path.open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["variant"], r["cpu"]) for r in rows] == [("reference", ""),
+                                                        ("variant-a", "Some CPU")]
+    assert rows[0]["normalized_reward"] == "0.7"  # the committed π_ref row is untouched

@@ -43,12 +43,9 @@ def hardware() -> dict[str, Any]:
     """CPU model, cores, GPU (if any), torch version, git commit and load average."""
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if "model name" in line)
-    except (OSError, StopIteration):
-        pass
+    from retrofit.device import cpu_model
+
+    cpu = cpu_model()
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                                 text=True, check=True, timeout=5).stdout.strip()
@@ -189,6 +186,7 @@ def cell_record(spec: dict[str, Any], run: CellRun, trainer: Any, policy: Any,
     added to it: batched cells say so)."""
     import torch
 
+    from retrofit.device import cpu_model
     from retrofit.evaluation import evaluate
 
     config, method, seed = run.config, run.method, run.seed
@@ -212,7 +210,7 @@ def cell_record(spec: dict[str, Any], run: CellRun, trainer: Any, policy: Any,
         "reward_target": run.target, "hyperparameters": trainer.hyperparameters(),
         "eval_wall_clock_s": final.wall_clock_s,
         "data_kind": data_kind(method), "isolated": bool(spec.get("isolated", False)),
-        "load_average_end": [round(x, 2) for x in os.getloadavg()],
+        "load_average_end": [round(x, 2) for x in os.getloadavg()], "cpu": cpu_model(),
         "settings": cell_settings(config, method, spec["dataset_sha256"]),
         **extra,
     }

@@ -71,6 +71,7 @@ def ensure_reference(config: CompareConfig, dataset: Any, seed: int,
     The record's ``policy`` is relative to ``config.out``; a stored π_ref made from another
     dataset (by ``dataset_sha256``) or with other ``bc_steps`` is refused.
     """
+    from retrofit.device import cpu_model
     from retrofit.evaluation import evaluate
     from retrofit.policies.io import save_policy
     from retrofit.pretrain import pretrain_reference
@@ -123,6 +124,7 @@ def ensure_reference(config: CompareConfig, dataset: Any, seed: int,
         "reward": result.reward, "cost": result.cost,
         "normalized_reward": result.normalized_reward,
         "eval_episodes": config.eval_episodes, "eval_wall_clock_s": result.wall_clock_s,
+        "cpu": cpu_model(),
     }
     atomic_write_text(record_path, json.dumps(record, indent=2))
     return record
