@@ -59,9 +59,13 @@ class Args:
     """Seeds π_ref, the split, PREFINE and FQE; rollouts use seeds 10 000 + i."""
     reference_steps: int = 20_000
     """BC steps of π_ref (retrofit.pretrain defaults otherwise)."""
-    reference_std: float | None = None
-    """None: π_ref is a tanh-Gaussian; a number: a clipped Gaussian of that fixed spread (as
-    ``retrofit compare --reference-std``; docs/prefine.md)."""
+    reference_policy: str = "clipped-gaussian"
+    """π_ref's family, ``BCConfig.policy``: clipped-gaussian or tanh-gaussian (as ``retrofit
+    compare --reference-policy``; docs/prefine.md)."""
+    reference_std: float = 0.2
+    """The clipped Gaussian's fixed spread (half-ranges; as ``retrofit compare
+    --reference-std``). Until 2026-12-06 the script's default was the tanh-Gaussian; every
+    recorded command names ``--reference-std 0.2``, so each reruns as it ran."""
     steps: int = 2_000
     """PREFINE updates."""
     checkpoints: int = 10
@@ -111,7 +115,7 @@ def parse_args(argv: list[str] | None = None) -> tuple[Args, Path | None]:
     for name, default in asdict(Args()).items():
         if name == "task":
             continue
-        kind = {"out": Path, "device": str, "baselines": str}.get(
+        kind = {"out": Path, "device": str, "baselines": str, "reference_policy": str}.get(
             name, float if name in ("cost_threshold", "reference_std", "top_fraction") else int)
         parser.add_argument(f"--{name.replace('_', '-')}", type=kind, default=default)
     ns = vars(parser.parse_args(argv))
@@ -155,8 +159,8 @@ def calibrate(args: Args) -> list[dict[str, Any]]:
                       else info.cost_thresholds[1])
     data = TrajectoryDataset.from_hdf5(default_dataset_path(info.env_id))
     bc = (BCConfig(steps=args.reference_steps, policy="tanh-gaussian")
-          if args.reference_std is None else
-          BCConfig(steps=args.reference_steps, policy="clipped-gaussian",
+          if args.reference_policy == "tanh-gaussian" else
+          BCConfig(steps=args.reference_steps, policy=args.reference_policy,
                    fixed_std=args.reference_std))
     reference = pretrain_reference(data, bc, device=args.device, seed=args.seed, progress=False)
     preferred, nonpreferred = data.split_preferences(
