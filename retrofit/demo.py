@@ -115,7 +115,7 @@ def run_demo(config: DemoConfig, out: str | Path, *, overwrite: bool = False) ->
     A non-empty ``out`` is refused unless ``overwrite`` (:class:`~retrofit.errors.ConfigError`),
     and ``out`` is checked writable before any training.
     """
-    from retrofit.device import set_threads
+    from retrofit.device import cpu_model, set_threads
     from retrofit.outputs import check_output_free, check_writable
 
     out = Path(out)
@@ -166,6 +166,8 @@ def run_demo(config: DemoConfig, out: str | Path, *, overwrite: bool = False) ->
         "retrofitted": _scores(evals["retrofitted"]),
         "fit_wall_clock_s": round(retrofitter.train_wall_clock_s, 2),
         "total_wall_clock_s": round(time.perf_counter() - started, 2),
+        # the digits depend on both (README: the recorded run and other CPUs)
+        "threads": config.threads, "cpu": cpu_model(),
         "dataset": str(path),
         "split": {
             "preferred": preferred.metadata.get("split", {}),

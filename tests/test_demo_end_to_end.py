@@ -8,6 +8,7 @@ import pytest
 from retrofit.data.dataset import TrajectoryDataset
 from retrofit.data.shipped import default_dataset_path
 from retrofit.demo import DemoConfig, format_table, run_demo
+from retrofit.device import cpu_model
 from retrofit.policies.io import load_policy
 
 
@@ -42,6 +43,7 @@ def test_demo_runs_end_to_end(tmp_path):
         assert set(saved[key]) == {"normalized_reward", "normalized_cost", "reward", "cost"}
         assert np.isfinite(list(saved[key].values())).all()
     assert saved["fit_wall_clock_s"] > 0
+    assert saved["threads"] == 1 and saved["cpu"] == cpu_model() != ""
     assert (tmp_path / "reward_cost.png").stat().st_size > 10_000
     metrics = (tmp_path / "metrics.csv").read_text().splitlines()
     assert len(metrics) == 51  # header + one row per step
