@@ -74,6 +74,9 @@ D_P_BASELINES = ("sft-only", "bc-safe")
 EARLIER = {"prefine (before amendment 6)": "prefine-l0.3-lr3e-5-20k",
            "sft-only (D_p before amendment 6)": "sft-only-2k",
            "bc-safe (D_p before amendment 6)": "bc-safe-2k"}
+# PreSa's report cells made before amendment 13, when no candidate was safe and the least unsafe
+# stood in: kept beside rule 4's choice (never instead).
+EARLIER_PRESA = {"presa (amendment 12, least unsafe)": "presa-clamped-eta1-top100-20k"}
 TIE = 0.01
 REPORT_SEEDS = (3, 4, 5, 6, 7)
 
@@ -323,7 +326,7 @@ def paper_cell(task: str, label: str) -> str:
     """The published (reward / cost) a report row stands beside: PREFINE's for the default
     recipe, PreSa's for PreSa, nothing for the baselines."""
     paper = (PAPER_PREFINE if label.startswith("prefine") else
-             PAPER_PRESA if label == "presa" else {}).get(task)
+             PAPER_PRESA if label.startswith("presa") else {}).get(task)
     return f"{paper[0]:.2f} / {paper[1]:.2f}" if paper else ""
 
 
@@ -373,7 +376,8 @@ def summarize(folder: Path) -> dict[str, Any]:
 
     chosen = {"prefine (default)": default, **{n: b[0] for n, b in budgets.items()},
               "presa": presa, "reference": "reference",
-              **{label: v for label, v in EARLIER.items() if v != default and suffix}}
+              **{label: v for label, v in EARLIER.items() if v != default and suffix},
+              **{label: v for label, v in EARLIER_PRESA.items() if v != presa}}
     report_methods = [m for m in chosen.values() if m]
     lines += ["", "## Report cells (seeds 3–7)", "",
               "| task | κ | method | norm. reward (mean ± SE) | norm. cost (mean ± SE) | safe | n "
