@@ -325,14 +325,14 @@ def collect(out: Path, csv_path: Path, only: tuple[str, ...] | None = None) -> i
     for task_dir in sorted(p for p in out.iterdir() if p.is_dir()):
         cost_thresholds: set[float] = set()
         for variant_dir in sorted(p for p in task_dir.iterdir() if p.is_dir()):
-            cells = sorted((variant_dir / "cells").glob("*.json"))
-            for cell_file in cells:
-                cost_thresholds.add(float(json.loads(cell_file.read_text())["row"][
-                    "cost_threshold"]))
+            records = [json.loads(f.read_text())
+                       for f in sorted((variant_dir / "cells").glob("*.json"))]
+            # every variant's κ values, collected or not: π_ref gets a row at each
+            cost_thresholds.update(float(r["row"]["cost_threshold"]) for r in records)
             if not wanted(variant_dir.name):
                 continue
-            for cell_file in cells:
-                record = json.loads(cell_file.read_text())
+            cpu = folder_cpu(variant_dir)
+            for record in records:
                 row = record["row"]
                 seed = int(row["seed"])
                 variant = VARIANTS.get(variant_dir.name)
@@ -346,7 +346,7 @@ def collect(out: Path, csv_path: Path, only: tuple[str, ...] | None = None) -> i
                     "episodes": record["settings"]["eval_episodes"], "updates": row["updates"],
                     "train_wall_clock_s": row["train_wall_clock_s"], "base_method": row["method"],
                     "overrides": json.dumps(variant.overrides if variant else {}), "threads": 1,
-                    "cpu": record.get("cpu") or folder_cpu(variant_dir),
+                    "cpu": record.get("cpu") or cpu,
                 })
         references = sorted(task_dir.glob("reference*/seed*.json"))
         for ref_file in references:
